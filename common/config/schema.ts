@@ -1,0 +1,39 @@
+import { z } from "zod";
+import { parseDuration, type DurationMs } from "./duration.js";
+import { errorMessage } from "../errors.js";
+
+/** A config duration (`90s`, `5m`, `1h`, `24h`), parsed to milliseconds, optionally bounded. */
+export function duration(
+  bounds: { min?: string; max?: string } = {},
+): z.ZodType<DurationMs, string | number> {
+  const min = bounds.min === undefined ? undefined : parseDuration(bounds.min);
+  const max = bounds.max === undefined ? undefined : parseDuration(bounds.max);
+  // YAML reads `ttl: 300` as a number; accept it here so the error can say the unit is missing.
+  return z.union([z.string(), z.number()]).transform((input, ctx): DurationMs => {
+    let value: DurationMs;
+    try {
+      value = parseDuration(String(input));
+    } catch (err) {
+      ctx.addIssue({ code: "custom", message: errorMessage(err) });
+      return z.NEVER;
+    }
+    if (min !== undefined && value < min) {
+      ctx.addIssue({ code: "custom", message: `must be at least ${bounds.min}` });
+    }
+    if (max !== undefined && value > max) {
+      ctx.addIssue({ code: "custom", message: `must be at most ${bounds.max}` });
+    }
+    return value;
+  });
+}
+
+export const logLevel = z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]);
+export type LogLevel = z.infer<typeof logLevel>;
+
+export const port = z.number().int().min(0).max(65535);
+
+/** A filesystem path given in config: non-empty, no NUL. */
+export const filePath = z
+  .string()
+  .min(1, "must not be empty")
+  .refine((p) => !p.includes("\0"), "must not contain a NUL byte");
