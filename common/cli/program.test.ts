@@ -4,7 +4,7 @@ import { HallmarkError } from "../errors.js";
 import { createProgram, packageVersion, runCli } from "./program.js";
 import { outputOption, printResult, renderFields, type OutputFormat } from "./output.js";
 
-function sink(): { write(chunk: string): void; text(): string } {
+function sink(): { write: (chunk: string) => void; text: () => string } {
   let text = "";
   return { write: (chunk) => void (text += chunk), text: () => text };
 }
