@@ -1,0 +1,58 @@
+import { X509Certificate } from "node:crypto";
+import { getTpmInfo, type TpmInfo } from "../commands/capability.js";
+import type { Tpm } from "../tpm.js";
+import { ekHash } from "../verifier/ek.js";
+import { openEk, releaseEk, type OpenEkOptions } from "./ek.js";
+import type { EkKind } from "./templates.js";
+import { flushLeftovers } from "./transient.js";
+
+/** What identifies a TPM to hallmark: its EK (hash, type, certificate) and the chip itself. */
+export interface TpmIdentity {
+  /** SHA-256 hex of the EK public key as DER SubjectPublicKeyInfo (the agent ID's last segment). */
+  readonly ekHash: string;
+  readonly ekType: EkKind;
+  readonly ekHandle: number;
+  /** False when the EK was re-created from its template (not provisioned at its persistent handle). */
+  readonly ekPersistent: boolean;
+  readonly ekCertificate: {
+    readonly issuer: string;
+    readonly subject: string;
+    /** Hex, as openssl prints it. */
+    readonly serial: string;
+    readonly notAfter: string;
+  } | null;
+  readonly tpm: TpmInfo;
+}
+
+/** "C=DE, O=Infineon, CN=..." from node's multi-line distinguished name. */
+function oneLineDn(dn: string): string {
+  return dn.split("\n").filter(Boolean).join(", ");
+}
+
+/**
+ * Reads the identity of the TPM. On a TPM without a resource manager, transient handles left by a
+ * crashed earlier run are flushed first, so they cannot exhaust the object slots.
+ */
+export async function identifyTpm(tpm: Tpm, options: OpenEkOptions = {}): Promise<TpmIdentity> {
+  if (!tpm.hasResourceManager) await flushLeftovers(tpm);
+  const info = await getTpmInfo(tpm);
+  const ek = await openEk(tpm, options);
+  try {
+    const cert = ek.certificate ? new X509Certificate(ek.certificate) : null;
+    return {
+      ekHash: ekHash(ek.public),
+      ekType: ek.kind,
+      ekHandle: ek.handle,
+      ekPersistent: !ek.transient,
+      ekCertificate: cert && {
+        issuer: oneLineDn(cert.issuer),
+        subject: oneLineDn(cert.subject),
+        serial: cert.serialNumber.toLowerCase(),
+        notAfter: new Date(cert.validTo).toISOString(),
+      },
+      tpm: info,
+    };
+  } finally {
+    await releaseEk(tpm, ek);
+  }
+}

@@ -1,0 +1,233 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createServer, connect, type Server, type Socket } from "node:net";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { runOk } from "../../../test/fixtures/processes.js";
+import { startSwtpm, type SwtpmFixture } from "../../../test/fixtures/swtpm.js";
+import { TpmTimeoutError, TpmTransportClosedError, TpmTransportError } from "./errors.js";
+import { SocketTransport } from "./socket.js";
+
+/** TPM2_GetRandom(bytesRequested) marshalled by hand: this file tests bytes on a wire, not commands. */
+function getRandom(n: number): Buffer {
+  const b = Buffer.alloc(12);
+  b.writeUInt16BE(0x8001, 0);
+  b.writeUInt32BE(12, 2);
+  b.writeUInt32BE(0x17b, 6);
+  b.writeUInt16BE(n, 10);
+  return b;
+}
+
+function randomBytesOf(response: Buffer): Buffer {
+  assert.equal(response.readUInt32BE(6), 0, "TPM_RC_SUCCESS");
+  assert.equal(response.readUInt32BE(2), response.length);
+  const n = response.readUInt16BE(10);
+  return response.subarray(12, 12 + n);
+}
+
+/** The pid of the swtpm serving `socketPath` (this test's own fixture, never anyone else's). */
+async function swtpmPid(socketPath: string): Promise<number> {
+  const { stdout } = await runOk("pgrep", ["-f", `path=${socketPath}`]);
+  for (const line of stdout.trim().split("\n")) {
+    const pid = Number(line);
+    if ((await readFile(`/proc/${pid}/comm`, "utf8")).trim() === "swtpm") return pid;
+  }
+  throw new Error(`no swtpm serves ${socketPath}`);
+}
+
+async function listen(server: Server, path: string): Promise<void> {
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+}
+
+describe("SocketTransport against swtpm", () => {
+  let tpm: SwtpmFixture;
+  before(async () => {
+    tpm = await startSwtpm({ ekCertificates: false });
+  });
+  after(() => tpm.stop());
+
+  it("sends a command over the unix socket and returns exactly one response", async () => {
+    const t = new SocketTransport({ kind: "unix", path: tpm.socketPath });
+    try {
+      assert.equal(randomBytesOf(await t.send(getRandom(16))).length, 16);
+      assert.equal(t.hasResourceManager, false);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("serialises concurrent callers so that each gets its own response", async () => {
+    const t = new SocketTransport({ kind: "unix", path: tpm.socketPath });
+    try {
+      const sizes = Array.from({ length: 24 }, (_, i) => i + 1);
+      const responses = await Promise.all(sizes.map((n) => t.send(getRandom(n))));
+      assert.deepEqual(
+        responses.map((r) => randomBytesOf(r).length),
+        sizes,
+      );
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("times out a command the TPM never answers, then works on a fresh connection", async () => {
+    const t = new SocketTransport({ kind: "unix", path: tpm.socketPath });
+    const pid = await swtpmPid(tpm.socketPath);
+    try {
+      // A hung TPM: our own fixture's swtpm, frozen by its pid, answers nothing until thawed.
+      process.kill(pid, "SIGSTOP");
+      await assert.rejects(t.send(getRandom(8), 200), (err: unknown) => {
+        assert.ok(err instanceof TpmTimeoutError);
+        assert.equal(err.code, "TPM_TIMEOUT");
+        assert.equal(err.category, "deadline_exceeded");
+        return true;
+      });
+      process.kill(pid, "SIGCONT");
+      // The late answer to the timed-out command must not be taken for this one's.
+      assert.equal(randomBytesOf(await t.send(getRandom(4))).length, 4);
+      assert.equal(randomBytesOf(await t.send(getRandom(5))).length, 5);
+    } finally {
+      process.kill(pid, "SIGCONT");
+      await t.close();
+    }
+  });
+
+  it("reconnects after swtpm is restarted under it", async () => {
+    const t = new SocketTransport({ kind: "unix", path: tpm.socketPath });
+    try {
+      assert.equal(randomBytesOf(await t.send(getRandom(8))).length, 8);
+      await tpm.restart();
+      assert.equal(randomBytesOf(await t.send(getRandom(8))).length, 8);
+      await tpm.restart();
+      assert.equal(randomBytesOf(await t.send(getRandom(3))).length, 3);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("speaks TCP too (through a TCP-to-unix relay in front of swtpm)", async () => {
+    const relay = createServer((client) => {
+      const upstream = connect(tpm.socketPath);
+      client.pipe(upstream).pipe(client);
+      client.on("error", () => upstream.destroy());
+      upstream.on("error", () => client.destroy());
+      client.on("close", () => upstream.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
+    const address = relay.address();
+    assert.ok(address && typeof address === "object");
+    const t = new SocketTransport({ kind: "tcp", host: "127.0.0.1", port: address.port });
+    try {
+      assert.equal(t.endpoint, `tcp:127.0.0.1:${address.port}`);
+      assert.equal(randomBytesOf(await t.send(getRandom(32))).length, 32);
+    } finally {
+      await t.close();
+      await new Promise((resolve) => relay.close(resolve));
+    }
+  });
+});
+
+describe("SocketTransport against misbehaving peers", () => {
+  let dir: SwtpmFixture;
+  before(async () => {
+    // Only for a temp dir that the fixture cleans up; the fake peers listen inside it.
+    dir = await startSwtpm({ ekCertificates: false });
+  });
+  after(() => dir.stop());
+
+  async function fakePeer(
+    name: string,
+    onCommand: (sock: Socket, cmd: Buffer) => void,
+  ): Promise<{ path: string; close(): Promise<void> }> {
+    const path = join(dir.dir, name);
+    const sockets = new Set<Socket>();
+    const server = createServer((sock) => {
+      sockets.add(sock);
+      sock.on("data", (cmd: Buffer) => onCommand(sock, cmd));
+      sock.on("close", () => sockets.delete(sock));
+      sock.on("error", () => undefined);
+    });
+    await listen(server, path);
+    return {
+      path,
+      close: async () => {
+        for (const s of sockets) s.destroy();
+        await new Promise((resolve) => server.close(resolve));
+      },
+    };
+  }
+
+  it("refuses a response whose header announces more than 64 KiB", async () => {
+    const peer = await fakePeer("huge.sock", (sock) => {
+      const h = Buffer.alloc(10);
+      h.writeUInt16BE(0x8001, 0);
+      h.writeUInt32BE(1 << 20, 2);
+      sock.write(h);
+    });
+    const t = new SocketTransport({ kind: "unix", path: peer.path });
+    try {
+      await assert.rejects(t.send(getRandom(8), 2000), (err: unknown) => {
+        assert.ok(err instanceof TpmTransportError);
+        assert.equal(err.code, "TPM_BAD_RESPONSE");
+        return true;
+      });
+    } finally {
+      await t.close();
+      await peer.close();
+    }
+  });
+
+  it("assembles a response that arrives one byte at a time", async () => {
+    const peer = await fakePeer("slow.sock", (sock) => {
+      const r = Buffer.from("80010000000c000000000000", "hex");
+      let i = 0;
+      const tick = setInterval(() => {
+        sock.write(r.subarray(i, i + 1));
+        if (++i === r.length) clearInterval(tick);
+      }, 2);
+    });
+    const t = new SocketTransport({ kind: "unix", path: peer.path });
+    try {
+      const response = await t.send(getRandom(0), 2000);
+      assert.equal(response.toString("hex"), "80010000000c000000000000");
+    } finally {
+      await t.close();
+      await peer.close();
+    }
+  });
+
+  it("fails a command whose peer hangs up mid-response and names the endpoint", async () => {
+    const peer = await fakePeer("hangup.sock", (sock) => {
+      sock.end(Buffer.from("8001000000ff", "hex"));
+    });
+    const t = new SocketTransport({ kind: "unix", path: peer.path });
+    try {
+      await assert.rejects(t.send(getRandom(8), 2000), /mid-response/);
+    } finally {
+      await t.close();
+      await peer.close();
+    }
+  });
+
+  it("reports a socket nobody listens on as a connection failure", async () => {
+    const t = new SocketTransport({ kind: "unix", path: join(dir.dir, "nobody.sock") });
+    await assert.rejects(t.send(getRandom(8), 2000), (err: unknown) => {
+      assert.ok(err instanceof TpmTransportError);
+      assert.match(err.message, /cannot connect/);
+      return true;
+    });
+    await t.close();
+  });
+
+  it("fails commands queued behind close()", async () => {
+    const peer = await fakePeer("silent.sock", () => undefined);
+    const t = new SocketTransport({ kind: "unix", path: peer.path });
+    const first = t.send(getRandom(8), 5000);
+    const second = t.send(getRandom(8), 5000);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await t.close();
+    await assert.rejects(first, TpmTransportClosedError);
+    await assert.rejects(second, TpmTransportClosedError);
+    await peer.close();
+  });
+});

@@ -1,0 +1,148 @@
+import { timingSafeEqual, type KeyObject } from "node:crypto";
+import { TPM_ALG, TPM_GENERATED_VALUE, TPM_ST, describeAlg } from "../constants.js";
+import { TpmFormatError, TpmReader } from "../marshal.js";
+import { unmarshalTpmsAttest, type TpmsAttest } from "../structures/attest.js";
+import { publicKeyFromTpmPublic, type TpmtPublic } from "../structures/public.js";
+import { sigAlgId, verifyTpmSignature, type TpmtSignature } from "../structures/signature.js";
+import { checkAkAttributes } from "./attributes.js";
+import { TpmVerificationError, type TpmVerificationCode } from "./errors.js";
+
+const STRONG_HASHES: readonly number[] = [TPM_ALG.SHA256, TPM_ALG.SHA384, TPM_ALG.SHA512];
+
+/** The two attestations the node attestor verifies, and the codes each reports failures under. */
+export type AttestKind = "quote" | "certify";
+
+const KINDS = {
+  quote: {
+    tag: TPM_ST.ATTEST_QUOTE,
+    signature: "QUOTE_SIGNATURE_INVALID",
+    magic: "QUOTE_MAGIC_INVALID",
+    type: "QUOTE_TYPE_INVALID",
+    nonce: "QUOTE_NONCE_MISMATCH",
+  },
+  certify: {
+    tag: TPM_ST.ATTEST_CERTIFY,
+    signature: "CERTIFY_SIGNATURE_INVALID",
+    magic: "CERTIFY_MAGIC_INVALID",
+    type: "CERTIFY_TYPE_INVALID",
+    nonce: "CERTIFY_NONCE_MISMATCH",
+  },
+} as const satisfies Record<
+  AttestKind,
+  { tag: number } & Record<"signature" | "magic" | "type" | "nonce", TpmVerificationCode>
+>;
+
+/**
+ * The checks every TPM2_Quote / TPM2_Certify answer gets, in an order that never parses
+ * unauthenticated bytes past their header: the AK is a real AK, the signature by it over the raw
+ * TPMS_ATTEST bytes holds, the bytes start with TPM_GENERATED_VALUE and the expected tag, they
+ * parse, and extraData is the verifier's nonce.
+ */
+export function verifySignedAttest(
+  kind: AttestKind,
+  evidence: { akPublic: TpmtPublic; attest: Uint8Array; signature: TpmtSignature; nonce: Uint8Array },
+): TpmsAttest {
+  const codes = KINDS[kind];
+  const { akPublic, attest, signature } = evidence;
+  checkAkAttributes(akPublic);
+  checkSignatureScheme(akPublic, signature, codes.signature);
+
+  let key: KeyObject;
+  try {
+    key = publicKeyFromTpmPublic(akPublic);
+  } catch (err) {
+    if (!(err instanceof TpmFormatError)) throw err;
+    throw new TpmVerificationError(
+      "AK_ATTRIBUTE_INVALID",
+      `the AK's public key is unusable: ${err.message}`,
+      {
+        cause: err,
+        field: "unique",
+      },
+    );
+  }
+  if (!verifyTpmSignature(key, attest, signature)) {
+    throw new TpmVerificationError(
+      codes.signature,
+      "the AK's signature over the attestation does not verify",
+    );
+  }
+
+  const header = new TpmReader(attest);
+  const magic = attest.length >= 4 ? header.u32("TPMS_ATTEST.magic") : -1;
+  if (magic !== TPM_GENERATED_VALUE) {
+    throw new TpmVerificationError(codes.magic, "the attestation does not start with TPM_GENERATED_VALUE", {
+      field: "magic",
+    });
+  }
+  const tag = attest.length >= 6 ? header.u16("TPMS_ATTEST.type") : -1;
+  if (tag !== codes.tag) {
+    throw new TpmVerificationError(
+      codes.type,
+      `the attestation has type 0x${tag.toString(16)}, expected 0x${codes.tag.toString(16)}`,
+      { field: "type" },
+    );
+  }
+  let parsed: TpmsAttest;
+  try {
+    parsed = unmarshalTpmsAttest(attest);
+  } catch (err) {
+    if (!(err instanceof TpmFormatError)) throw err;
+    throw new TpmVerificationError("ATTEST_MALFORMED", `signed attestation is malformed: ${err.message}`, {
+      cause: err,
+      field: err.field,
+    });
+  }
+  // extraData must be exactly the verifier's nonce: it is what makes the attestation fresh. The
+  // comparison is constant-time in the contents (lengths are public).
+  if (!bytesEqual(parsed.extraData, evidence.nonce)) {
+    throw new TpmVerificationError(
+      codes.nonce,
+      "the attestation's extraData is not the nonce this verifier issued",
+      {
+        field: "extraData",
+      },
+    );
+  }
+  return parsed;
+}
+
+/**
+ * A restricted key signs only with its own scheme, so a signature that claims another scheme or
+ * hash is not the AK's; schemes node:crypto cannot check (HMAC, ECDAA, SM2, Schnorr) are refused.
+ */
+function checkSignatureScheme(
+  akPublic: TpmtPublic,
+  signature: TpmtSignature,
+  code: TpmVerificationCode,
+): void {
+  if (signature.sigAlg !== "rsassa" && signature.sigAlg !== "rsapss" && signature.sigAlg !== "ecdsa") {
+    throw new TpmVerificationError(
+      "SIGNATURE_SCHEME_UNSUPPORTED",
+      `a ${signature.sigAlg} signature cannot be verified (RSASSA, RSAPSS and ECDSA can)`,
+      { field: "sigAlg" },
+    );
+  }
+  if (!STRONG_HASHES.includes(signature.hashAlg)) {
+    throw new TpmVerificationError(
+      "SIGNATURE_SCHEME_UNSUPPORTED",
+      `a signature with ${describeAlg(signature.hashAlg)} is not accepted`,
+      { field: "hashAlg" },
+    );
+  }
+  if (akPublic.type !== "rsa" && akPublic.type !== "ecc") return; // checkAkAttributes refused it already
+  const scheme = akPublic.parameters.scheme;
+  if (scheme.scheme === TPM_ALG.NULL || !("hashAlg" in scheme)) return;
+  if (sigAlgId(signature.sigAlg) !== scheme.scheme || signature.hashAlg !== scheme.hashAlg) {
+    throw new TpmVerificationError(
+      code,
+      `signature scheme ${signature.sigAlg}/${describeAlg(signature.hashAlg)} is not the AK's ` +
+        `${describeAlg(scheme.scheme)}/${describeAlg(scheme.hashAlg)}`,
+      { field: "sigAlg" },
+    );
+  }
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}

@@ -1,0 +1,120 @@
+import { X509Certificate, createHash, createPublicKey } from "node:crypto";
+import type { KeyObject } from "node:crypto";
+import { TpmFormatError } from "../marshal.js";
+import { ekTemplateEccP256, ekTemplateEccP384High, ekTemplateRsa2048 } from "../keys/templates.js";
+import { TPM_ECC_CURVE } from "../constants.js";
+import { spkiFromTpmPublic, tpmCurveOfKey, tpmPublicUniqueFromKey } from "../structures/public.js";
+import type { TpmtPublic } from "../structures/public.js";
+import { bytesEqual } from "./attest-signature.js";
+import { TpmVerificationError } from "./errors.js";
+
+/** DER SubjectPublicKeyInfo of an EK: the form the EK certificate carries and ekHash is over. */
+export function ekSpki(ekPublic: TpmtPublic): Buffer {
+  try {
+    return spkiFromTpmPublic(ekPublic);
+  } catch (err) {
+    if (!(err instanceof TpmFormatError)) throw err;
+    throw new TpmVerificationError("EK_KEY_UNSUPPORTED", `EK public key is unusable: ${err.message}`, {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * Lowercase hex SHA-256 of the EK's DER SubjectPublicKeyInfo: the stable identity of a TPM (the
+ * agent's SPIFFE ID path ends in it). Equal to
+ * `openssl x509 -in ek.pem -pubkey -noout | openssl pkey -pubin -outform der | sha256sum`.
+ */
+export function ekHash(ekPublic: TpmtPublic): string {
+  return createHash("sha256").update(ekSpki(ekPublic)).digest("hex");
+}
+
+/**
+ * The EK TPMT_PUBLIC for a public key from an EK certificate, using the TCG EK Credential Profile
+ * template its type implies (RSA 2048 → L-1, ECC P-256 → L-2, ECC P-384 → H-3). Enough for
+ * MakeCredential and ekHash, which use only the key, nameAlg and symmetric; the Name matches the
+ * TPM's only when the TPM used that same template.
+ */
+export function ekPublicFromSpki(spki: Uint8Array | KeyObject): TpmtPublic {
+  let key: KeyObject;
+  try {
+    key =
+      spki instanceof Uint8Array
+        ? createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" })
+        : spki;
+  } catch (err) {
+    throw new TpmVerificationError("EK_KEY_UNSUPPORTED", "not a DER SubjectPublicKeyInfo", { cause: err });
+  }
+  if (key.asymmetricKeyType === "rsa") {
+    const bits = key.asymmetricKeyDetails?.modulusLength;
+    const exponent = key.asymmetricKeyDetails?.publicExponent;
+    if (bits !== 2048 || exponent !== 65537n) {
+      throw new TpmVerificationError(
+        "EK_KEY_UNSUPPORTED",
+        `no EK template for an RSA-${bits} key with exponent ${exponent}`,
+      );
+    }
+    return { ...ekTemplateRsa2048(), unique: tpmPublicUniqueFromKey(key) as Buffer };
+  }
+  if (key.asymmetricKeyType === "ec") {
+    const unique = tpmPublicUniqueFromKey(key) as { x: Buffer; y: Buffer };
+    const curve = tpmCurveOfKey(key);
+    if (curve === TPM_ECC_CURVE.NIST_P256) return { ...ekTemplateEccP256(), unique };
+    if (curve === TPM_ECC_CURVE.NIST_P384) return { ...ekTemplateEccP384High(), unique };
+  }
+  throw new TpmVerificationError(
+    "EK_KEY_UNSUPPORTED",
+    `no EK template for a ${key.asymmetricKeyType} key on this curve`,
+  );
+}
+
+/** The public key of an EK certificate (DER or PEM). */
+export function ekCertificatePublicKey(certificate: Uint8Array | string): KeyObject {
+  try {
+    return new X509Certificate(typeof certificate === "string" ? certificate : Buffer.from(certificate))
+      .publicKey;
+  } catch (err) {
+    throw new TpmVerificationError("EK_CERTIFICATE_INVALID", "the EK certificate cannot be parsed", {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * Checks that an EK certificate certifies exactly the EK the TPM presented: same key type, same
+ * modulus and exponent, or same curve and point. Comparing key material (not SPKI bytes) keeps
+ * certificates that encode RSA keys with parameters alike.
+ */
+export function checkEkCertificateMatches(certificate: Uint8Array | string, ekPublic: TpmtPublic): void {
+  const certKey = ekCertificatePublicKey(certificate);
+  const mismatch = (why: string): TpmVerificationError =>
+    new TpmVerificationError("EK_CERTIFICATE_KEY_MISMATCH", `the EK certificate is for another key: ${why}`);
+  if (ekPublic.type === "rsa") {
+    if (certKey.asymmetricKeyType !== "rsa")
+      throw mismatch(`certificate key is ${certKey.asymmetricKeyType}`);
+    const exponent = BigInt(ekPublic.parameters.exponent === 0 ? 65537 : ekPublic.parameters.exponent);
+    if (certKey.asymmetricKeyDetails?.publicExponent !== exponent) throw mismatch("RSA exponent differs");
+    if (!bytesEqual(tpmPublicUniqueFromKey(certKey) as Buffer, ekPublic.unique))
+      throw mismatch("RSA modulus differs");
+    return;
+  }
+  if (ekPublic.type === "ecc") {
+    if (certKey.asymmetricKeyType !== "ec") throw mismatch(`certificate key is ${certKey.asymmetricKeyType}`);
+    if (tpmCurveOfKey(certKey) !== ekPublic.parameters.curveId) throw mismatch("curve differs");
+    const point = tpmPublicUniqueFromKey(certKey) as { x: Buffer; y: Buffer };
+    if (!bytesEqual(point.x, stripPad(ekPublic.unique.x, point.x.length))) throw mismatch("EC point differs");
+    if (!bytesEqual(point.y, stripPad(ekPublic.unique.y, point.y.length))) throw mismatch("EC point differs");
+    return;
+  }
+  throw new TpmVerificationError("EK_KEY_UNSUPPORTED", `a ${ekPublic.type} object is not an EK`);
+}
+
+/**
+ * TPM coordinates may be shorter than the curve size (leading zeros dropped) or padded with extra
+ * zeros; the JWK form is exactly the curve size. Non-zero excess bytes are left to fail the compare.
+ */
+function stripPad(v: Buffer, size: number): Buffer {
+  if (v.length < size) return Buffer.concat([Buffer.alloc(size - v.length), v]);
+  const excess = v.subarray(0, v.length - size);
+  return excess.every((b) => b === 0) ? v.subarray(v.length - size) : v;
+}

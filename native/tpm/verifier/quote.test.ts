@@ -1,0 +1,283 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { startSwtpm, type SwtpmFixture } from "../../../test/fixtures/swtpm.js";
+import { TPM_ALG, digestSize, type TpmHashAlg } from "../constants.js";
+import { unmarshalTpmsAttest } from "../structures/attest.js";
+import { unmarshalTpm2bPublic, type TpmtPublic } from "../structures/public.js";
+import { unmarshalTpmtSignature, marshalTpmtSignature, type TpmtSignature } from "../structures/signature.js";
+import { verifyQuote, type PcrValues, type QuoteEvidence } from "./quote.js";
+import { captureError, outcome } from "./testing/errors.js";
+import { Tpm2Tools } from "./testing/tpm2-tools.js";
+
+interface ToolsQuote {
+  readonly attest: Buffer;
+  readonly signature: TpmtSignature;
+  /** `tpm2_quote -F values`: the PCR values concatenated in the quoted selection order. */
+  readonly valuesFile: Buffer;
+  readonly pcrValues: PcrValues;
+}
+
+/** Splits tpm2_quote's values file along the selection the quote itself carries. */
+function pcrValuesOf(attest: Buffer, valuesFile: Buffer): Map<TpmHashAlg, Map<number, Buffer>> {
+  const parsed = unmarshalTpmsAttest(attest);
+  assert.equal(parsed.attested.type, "quote");
+  if (parsed.attested.type !== "quote") throw new Error("not a quote");
+  const out = new Map<TpmHashAlg, Map<number, Buffer>>();
+  let at = 0;
+  for (const sel of parsed.attested.pcrSelect) {
+    const bank = out.get(sel.hashAlg) ?? new Map<number, Buffer>();
+    out.set(sel.hashAlg, bank);
+    const size = digestSize(sel.hashAlg) ?? 0;
+    for (const pcr of sel.pcrs) {
+      bank.set(pcr, valuesFile.subarray(at, at + size));
+      at += size;
+    }
+  }
+  assert.equal(at, valuesFile.length, "values file holds exactly the quoted PCRs");
+  return out;
+}
+
+function clonePcrValues(v: PcrValues): Map<TpmHashAlg, Map<number, Buffer>> {
+  return new Map([...v].map(([bank, m]) => [bank, new Map([...m].map(([i, b]) => [i, Buffer.from(b)]))]));
+}
+
+function flipBit(b: Uint8Array, index: number): Buffer {
+  const out = Buffer.from(b);
+  out[index % out.length]! ^= 0x01;
+  return out;
+}
+
+describe("verifyQuote against tpm2_quote / tpm2_checkquote on swtpm", () => {
+  let tpm: SwtpmFixture;
+  let tools: Tpm2Tools;
+  let rsaAk: TpmtPublic;
+  let eccAk: TpmtPublic;
+  let rsaQuote: ToolsQuote;
+  const nonce = Buffer.from("5f1e2d3c4b5a69788796a5b4c3d2e1f0", "hex");
+  const selection = "sha256:0,7,16+sha1:7,10";
+
+  async function quote(
+    ak: string,
+    pcrList: string,
+    nonceHex: string,
+    name: string,
+    hash: "sha256" | "sha384" = "sha256",
+    scheme: "rsassa" | "rsapss" | "ecdsa" | undefined = undefined,
+  ): Promise<ToolsQuote> {
+    await tools.ok("tpm2_quote", [
+      "-c",
+      `${ak}.ctx`,
+      "-l",
+      pcrList,
+      "-q",
+      nonceHex,
+      "-m",
+      `${name}.attest`,
+      "-s",
+      `${name}.sig`,
+      "-o",
+      `${name}.pcrs`,
+      "-F",
+      "values",
+      "-g",
+      hash,
+      ...(scheme ? ["--scheme", scheme] : []),
+    ]);
+    await tools.flushTransient();
+    const attest = await tools.read(`${name}.attest`);
+    const valuesFile = await tools.read(`${name}.pcrs`);
+    const signature = unmarshalTpmtSignature(await tools.read(`${name}.sig`));
+    return { attest, signature, valuesFile, pcrValues: pcrValuesOf(attest, valuesFile) };
+  }
+
+  /** tpm2_checkquote's verdict on the same inputs (written to files first). */
+  async function checkquote(
+    ak: string,
+    q: { attest: Buffer; signature: TpmtSignature; valuesFile: Buffer },
+    nonceHex: string,
+  ): Promise<boolean> {
+    await tools.write("cq.attest", q.attest);
+    await tools.write("cq.sig", marshalTpmtSignature(q.signature));
+    await tools.write("cq.pcrs", q.valuesFile);
+    const r = await tools.status("tpm2_checkquote", [
+      "-u",
+      `${ak}.pub`,
+      "-m",
+      "cq.attest",
+      "-s",
+      "cq.sig",
+      "-f",
+      "cq.pcrs",
+      "-l",
+      selection,
+      "-g",
+      "sha256",
+      "-q",
+      nonceHex,
+    ]);
+    return r.code === 0;
+  }
+
+  const ours = (evidence: QuoteEvidence): string => outcome(() => verifyQuote(evidence));
+
+  before(async () => {
+    tpm = await startSwtpm({ pcrBanks: ["sha1", "sha256"] });
+    tools = await Tpm2Tools.open(tpm);
+    await tools.createEk("ek", "rsa");
+    await tools.createAk("ak-rsa", "ek.ctx", "rsa", "rsassa");
+    await tools.createAk("ak-ecc", "ek.ctx", "ecc", "ecdsa");
+    await tools.ok("tpm2_pcrextend", [`7:sha256=${"11".repeat(32)},sha1=${"22".repeat(20)}`]);
+    await tools.ok("tpm2_pcrextend", [`16:sha256=${"33".repeat(32)}`]);
+    rsaAk = unmarshalTpm2bPublic(await tools.read("ak-rsa.pub"));
+    eccAk = unmarshalTpm2bPublic(await tools.read("ak-ecc.pub"));
+    rsaQuote = await quote("ak-rsa", selection, nonce.toString("hex"), "q-rsa");
+  });
+  after(() => tpm?.stop());
+
+  it("accepts an RSASSA-SHA256 AK's quote over two banks and returns what it proved", () => {
+    const v = verifyQuote({ akPublic: rsaAk, nonce, ...rsaQuote });
+    assert.equal(v.digestAlg, TPM_ALG.SHA256);
+    assert.deepEqual(
+      v.pcrSelect.map((s) => [s.hashAlg, [...s.pcrs]]),
+      [
+        [TPM_ALG.SHA256, [0, 7, 16]],
+        [TPM_ALG.SHA1, [7, 10]],
+      ],
+    );
+    assert.notDeepEqual(v.pcrValues.get(TPM_ALG.SHA256)?.get(7), Buffer.alloc(32), "PCR 7 was extended");
+    assert.deepEqual(v.attest.extraData, nonce);
+  });
+
+  it("accepts an ECDSA-SHA256 AK's quote", async () => {
+    const q = await quote("ak-ecc", selection, nonce.toString("hex"), "q-ecc");
+    assert.equal(q.signature.sigAlg, "ecdsa");
+    assert.doesNotThrow(() => verifyQuote({ akPublic: eccAk, nonce, ...q }));
+    assert.equal(await checkquote("ak-ecc", q, nonce.toString("hex")), true);
+  });
+
+  it("accepts quotes by RSAPSS-SHA256 and RSASSA-SHA384 AKs, hashing the PCRs with the signing hash", async () => {
+    await tools.createAk("ak-pss", "ek.ctx", "rsa", "rsapss");
+    await tools.createAk("ak-384", "ek.ctx", "rsa", "rsassa", "sha384");
+    const pss = await quote("ak-pss", selection, nonce.toString("hex"), "q-pss", "sha256", "rsapss");
+    assert.equal(pss.signature.sigAlg, "rsapss");
+    const pssAk = unmarshalTpm2bPublic(await tools.read("ak-pss.pub"));
+    assert.equal(verifyQuote({ akPublic: pssAk, nonce, ...pss }).digestAlg, TPM_ALG.SHA256);
+
+    const q384 = await quote("ak-384", selection, nonce.toString("hex"), "q-384", "sha384");
+    const ak384 = unmarshalTpm2bPublic(await tools.read("ak-384.pub"));
+    const v = verifyQuote({ akPublic: ak384, nonce, ...q384 });
+    assert.equal(v.digestAlg, TPM_ALG.SHA384);
+    assert.equal(v.pcrDigest.length, 48);
+  });
+
+  it("accepts the selection the verifier asked for, and refuses a different one", () => {
+    const asked = [
+      { hashAlg: TPM_ALG.SHA256, pcrs: [0, 7, 16] },
+      { hashAlg: TPM_ALG.SHA1, pcrs: [7, 10] },
+    ] as const;
+    assert.doesNotThrow(() => verifyQuote({ akPublic: rsaAk, nonce, ...rsaQuote, expectedSelection: asked }));
+    const other = [{ hashAlg: TPM_ALG.SHA256, pcrs: [0, 7, 16] }] as const;
+    assert.equal(
+      ours({ akPublic: rsaAk, nonce, ...rsaQuote, expectedSelection: other }),
+      "QUOTE_SELECTION_MISMATCH",
+    );
+  });
+
+  it("agrees with tpm2_checkquote on the untouched quote", async () => {
+    assert.equal(ours({ akPublic: rsaAk, nonce, ...rsaQuote }), "OK");
+    assert.equal(await checkquote("ak-rsa", rsaQuote, nonce.toString("hex")), true);
+  });
+
+  it("a flipped bit anywhere in the attestation fails the signature (as for tpm2_checkquote)", async () => {
+    for (const index of [0, 5, 20, 40, rsaQuote.attest.length - 1]) {
+      const tampered = { ...rsaQuote, attest: flipBit(rsaQuote.attest, index) };
+      assert.equal(ours({ akPublic: rsaAk, nonce, ...tampered }), "QUOTE_SIGNATURE_INVALID", `byte ${index}`);
+    }
+    const tampered = { ...rsaQuote, attest: flipBit(rsaQuote.attest, 40) };
+    assert.equal(await checkquote("ak-rsa", tampered, nonce.toString("hex")), false);
+  });
+
+  it("a flipped bit in the signature fails (as for tpm2_checkquote)", async () => {
+    assert.equal(rsaQuote.signature.sigAlg, "rsassa");
+    if (rsaQuote.signature.sigAlg !== "rsassa") return;
+    const signature = { ...rsaQuote.signature, sig: flipBit(rsaQuote.signature.sig, 100) };
+    assert.equal(ours({ akPublic: rsaAk, nonce, ...rsaQuote, signature }), "QUOTE_SIGNATURE_INVALID");
+    assert.equal(await checkquote("ak-rsa", { ...rsaQuote, signature }, nonce.toString("hex")), false);
+  });
+
+  it("a different nonce fails with QUOTE_NONCE_MISMATCH (as for tpm2_checkquote)", async () => {
+    const other = flipBit(nonce, 3);
+    assert.equal(ours({ akPublic: rsaAk, ...rsaQuote, nonce: other }), "QUOTE_NONCE_MISMATCH");
+    assert.equal(ours({ akPublic: rsaAk, ...rsaQuote, nonce: nonce.subarray(1) }), "QUOTE_NONCE_MISMATCH");
+    assert.equal(await checkquote("ak-rsa", rsaQuote, other.toString("hex")), false);
+  });
+
+  it("a flipped bit in any PCR value fails with PCR_DIGEST_MISMATCH (as for tpm2_checkquote)", async () => {
+    for (const [bank, pcr] of [
+      [TPM_ALG.SHA256, 0],
+      [TPM_ALG.SHA256, 16],
+      [TPM_ALG.SHA1, 10],
+    ] as const) {
+      const values = clonePcrValues(rsaQuote.pcrValues);
+      const v = values.get(bank)!;
+      v.set(pcr, flipBit(v.get(pcr)!, 7));
+      assert.equal(ours({ akPublic: rsaAk, nonce, ...rsaQuote, pcrValues: values }), "PCR_DIGEST_MISMATCH");
+    }
+    const badFile = flipBit(rsaQuote.valuesFile, 40);
+    assert.equal(
+      await checkquote("ak-rsa", { ...rsaQuote, valuesFile: badFile }, nonce.toString("hex")),
+      false,
+    );
+  });
+
+  it("refuses missing, extra and wrong-length PCR values", () => {
+    const missing = clonePcrValues(rsaQuote.pcrValues);
+    missing.get(TPM_ALG.SHA1)!.delete(10);
+    assert.equal(ours({ akPublic: rsaAk, nonce, ...rsaQuote, pcrValues: missing }), "PCR_VALUE_MISSING");
+
+    const extra = clonePcrValues(rsaQuote.pcrValues);
+    extra.get(TPM_ALG.SHA256)!.set(1, Buffer.alloc(32));
+    assert.equal(ours({ akPublic: rsaAk, nonce, ...rsaQuote, pcrValues: extra }), "QUOTE_SELECTION_MISMATCH");
+
+    const extraBank = clonePcrValues(rsaQuote.pcrValues);
+    extraBank.set(TPM_ALG.SHA384, new Map([[0, Buffer.alloc(48)]]));
+    assert.equal(
+      ours({ akPublic: rsaAk, nonce, ...rsaQuote, pcrValues: extraBank }),
+      "QUOTE_SELECTION_MISMATCH",
+    );
+
+    const short = clonePcrValues(rsaQuote.pcrValues);
+    short.get(TPM_ALG.SHA256)!.set(7, Buffer.alloc(31));
+    assert.equal(ours({ akPublic: rsaAk, nonce, ...rsaQuote, pcrValues: short }), "PCR_DIGEST_MISMATCH");
+  });
+
+  it("refuses the quote when checked against a different AK", () => {
+    assert.equal(ours({ akPublic: eccAk, nonce, ...rsaQuote }), "QUOTE_SIGNATURE_INVALID");
+  });
+
+  it("refuses a signature whose scheme is not the AK's", () => {
+    assert.equal(rsaQuote.signature.sigAlg, "rsassa");
+    if (rsaQuote.signature.sigAlg !== "rsassa") return;
+    const pss: TpmtSignature = { ...rsaQuote.signature, sigAlg: "rsapss" };
+    assert.equal(ours({ akPublic: rsaAk, nonce, ...rsaQuote, signature: pss }), "QUOTE_SIGNATURE_INVALID");
+    const sha384: TpmtSignature = { ...rsaQuote.signature, hashAlg: TPM_ALG.SHA384 };
+    assert.equal(ours({ akPublic: rsaAk, nonce, ...rsaQuote, signature: sha384 }), "QUOTE_SIGNATURE_INVALID");
+    assert.equal(
+      ours({ akPublic: rsaAk, nonce, ...rsaQuote, signature: { sigAlg: "null" } }),
+      "SIGNATURE_SCHEME_UNSUPPORTED",
+    );
+  });
+
+  it("refuses a quote signed by a key that is not restricted (it could sign a forged attestation)", async () => {
+    await tools.createKey(
+      "free",
+      "rsa2048:rsassa-sha256:null",
+      "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign",
+    );
+    const q = await quote("free", selection, nonce.toString("hex"), "q-free");
+    const freeKey = unmarshalTpm2bPublic(await tools.read("free.pub"));
+    const err = captureError(() => verifyQuote({ akPublic: freeKey, nonce, ...q }));
+    assert.equal(err.code, "AK_ATTRIBUTE_INVALID");
+    assert.equal(err.field, "restricted");
+  });
+});

@@ -1,0 +1,41 @@
+import { runOk } from "../fixtures/processes.js";
+import type { SwtpmFixture } from "../fixtures/swtpm.js";
+import { SocketTransport } from "../../native/tpm/transport/socket.js";
+import { Tpm } from "../../native/tpm/tpm.js";
+
+/**
+ * Our connection to a test swtpm, shared with tpm2-tools: swtpm serves one connection at a time,
+ * so ours is closed while a tool runs and reopened after.
+ */
+export class SwtpmConnection {
+  tpm: Tpm;
+
+  constructor(readonly sw: SwtpmFixture) {
+    this.tpm = SwtpmConnection.open(sw);
+  }
+
+  static open(sw: SwtpmFixture): Tpm {
+    return new Tpm(new SocketTransport({ kind: "unix", path: sw.socketPath }));
+  }
+
+  /** Runs a tpm2-tools command (in the fixture's dir) between our connections; returns stdout. */
+  async tools(cmd: string, args: string[]): Promise<string> {
+    await this.tpm.close();
+    try {
+      return (await runOk(cmd, args, { env: this.sw.toolsEnv, cwd: this.sw.dir })).stdout;
+    } finally {
+      this.tpm = SwtpmConnection.open(this.sw);
+    }
+  }
+
+  /** Drops our connection and opens a new one (after another client used the TPM). */
+  async reconnect(): Promise<Tpm> {
+    await this.tpm.close();
+    this.tpm = SwtpmConnection.open(this.sw);
+    return this.tpm;
+  }
+
+  close(): Promise<void> {
+    return this.tpm.close();
+  }
+}
