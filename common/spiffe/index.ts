@@ -1,0 +1,17 @@
+export { SpiffeId, TrustDomain } from "./spiffe-id.js";
+export { validateX509Svid, validateX509SvidSigningCertificate, type X509SvidInfo } from "./x509-svid.js";
+export {
+  serializeBundle,
+  parseBundle,
+  bundleToPem,
+  derToPem,
+  jwtAuthoritiesAsJwks,
+  type SpiffeBundle,
+  type JwtAuthority,
+} from "./bundle.js";
+export {
+  InvalidSpiffeIdError,
+  InvalidTrustDomainError,
+  InvalidX509SvidError,
+  InvalidBundleError,
+} from "./errors.js";

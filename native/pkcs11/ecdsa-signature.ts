@@ -1,0 +1,57 @@
+import { Pkcs11Error } from "./errors.js";
+
+/**
+ * A token returns ECDSA signatures as raw r||s (what JWS uses); X.509 and CMS want the DER
+ * SEQUENCE { INTEGER r, INTEGER s }.
+ */
+export function ecdsaRawToDer(raw: Buffer): Buffer {
+  if (raw.length === 0 || raw.length % 2 !== 0) {
+    throw new Pkcs11Error(
+      "PKCS11_BAD_SIGNATURE",
+      `a raw ECDSA signature has an even, non-zero length, not ${raw.length}`,
+    );
+  }
+  const half = raw.length / 2;
+  const r = derUnsignedInteger(raw.subarray(0, half));
+  const s = derUnsignedInteger(raw.subarray(half));
+  const body = r.length + s.length;
+  // P-521 signatures exceed 127 bytes of body; one length byte form covers P-256/P-384 only.
+  const header = body < 0x80 ? Buffer.from([0x30, body]) : Buffer.from([0x30, 0x81, body]);
+  return Buffer.concat([header, r, s], header.length + body);
+}
+
+function derUnsignedInteger(value: Buffer): Buffer {
+  let start = 0;
+  while (start < value.length - 1 && value[start] === 0) start++;
+  const trimmed = value.subarray(start);
+  const pad = (trimmed[0] ?? 0) & 0x80 ? 1 : 0;
+  const out = Buffer.alloc(2 + pad + trimmed.length);
+  out[0] = 0x02;
+  out[1] = pad + trimmed.length;
+  trimmed.copy(out, 2 + pad);
+  return out;
+}
+
+/** The inverse, for checking signatures made elsewhere against raw form; `size` is one coordinate's length. */
+export function ecdsaDerToRaw(der: Buffer, size: number): Buffer {
+  const fail = (): never => {
+    throw new Pkcs11Error("PKCS11_BAD_SIGNATURE", "malformed DER ECDSA signature");
+  };
+  let at = 0;
+  if (der[at++] !== 0x30) fail();
+  let len = der[at++] ?? fail();
+  if (len === 0x81) len = der[at++] ?? fail();
+  if (at + len !== der.length) fail();
+  const out = Buffer.alloc(2 * size);
+  for (let i = 0; i < 2; i++) {
+    if (der[at++] !== 0x02) fail();
+    const n = der[at++] ?? fail();
+    let v = der.subarray(at, at + n);
+    if (v.length !== n) fail();
+    at += n;
+    while (v.length > size && v[0] === 0) v = v.subarray(1);
+    if (v.length > size) fail();
+    v.copy(out, i * size + (size - v.length));
+  }
+  return out;
+}

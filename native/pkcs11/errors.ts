@@ -1,0 +1,123 @@
+import pkcs11js from "pkcs11js";
+import { HallmarkError, type ErrorCategory } from "../../common/errors.js";
+
+/**
+ * Every failure of the HSM boundary, with a code that says what went wrong in terms an operator can act on
+ * (wrong PIN, token absent, module missing) rather than a bare CKR_* number.
+ */
+export class Pkcs11Error extends HallmarkError {
+  /** The CKR_* name reported by the module, when the failure came from the module. */
+  readonly ckr: string | undefined;
+
+  constructor(
+    code: string,
+    message: string,
+    options: { category?: ErrorCategory; cause?: unknown; ckr?: string } = {},
+  ) {
+    super(code, message, { category: options.category ?? "internal", cause: options.cause });
+    this.ckr = options.ckr;
+  }
+}
+
+/** The CKR_* name of a pkcs11js error, or undefined for anything else (a TypeError, a dlopen failure). */
+export function ckrName(err: unknown): string | undefined {
+  if (err instanceof pkcs11js.Pkcs11Error) return err.message.startsWith("CKR_") ? err.message : undefined;
+  return undefined;
+}
+
+/** Return values after which the session (or the whole login) is gone and a fresh session may succeed. */
+const SESSION_LOST = new Set([
+  "CKR_SESSION_HANDLE_INVALID",
+  "CKR_SESSION_CLOSED",
+  "CKR_DEVICE_REMOVED",
+  "CKR_TOKEN_NOT_PRESENT",
+  "CKR_USER_NOT_LOGGED_IN",
+  "CKR_OBJECT_HANDLE_INVALID",
+  "CKR_KEY_HANDLE_INVALID",
+]);
+
+export function isSessionLost(err: unknown): boolean {
+  const name = ckrName(err);
+  return name !== undefined && SESSION_LOST.has(name);
+}
+
+/** Maps a module error to a typed Pkcs11Error; `doing` names the operation for the message. */
+export function mapPkcs11Error(err: unknown, doing: string): Pkcs11Error {
+  if (err instanceof Pkcs11Error) return err;
+  const ckr = ckrName(err);
+  const opts = (category: ErrorCategory) => ({ category, cause: err, ckr });
+  switch (ckr) {
+    case "CKR_PIN_INCORRECT":
+      return new Pkcs11Error(
+        "PKCS11_PIN_INCORRECT",
+        `${doing}: the token refused the PIN (CKR_PIN_INCORRECT)`,
+        opts("permission_denied"),
+      );
+    case "CKR_PIN_LOCKED":
+      return new Pkcs11Error(
+        "PKCS11_PIN_LOCKED",
+        `${doing}: the user PIN is locked (CKR_PIN_LOCKED)`,
+        opts("permission_denied"),
+      );
+    case "CKR_PIN_LEN_RANGE":
+    case "CKR_PIN_INVALID":
+      return new Pkcs11Error(
+        "PKCS11_PIN_INVALID",
+        `${doing}: the PIN has an invalid length or characters (${ckr})`,
+        opts("invalid_argument"),
+      );
+    case "CKR_TOKEN_NOT_PRESENT":
+      return new Pkcs11Error(
+        "PKCS11_TOKEN_ABSENT",
+        `${doing}: the token is not present (CKR_TOKEN_NOT_PRESENT)`,
+        opts("unavailable"),
+      );
+    case "CKR_DEVICE_REMOVED":
+      return new Pkcs11Error(
+        "PKCS11_DEVICE_REMOVED",
+        `${doing}: the device was removed (CKR_DEVICE_REMOVED)`,
+        opts("unavailable"),
+      );
+    case "CKR_DEVICE_ERROR":
+    case "CKR_DEVICE_MEMORY":
+      return new Pkcs11Error(
+        "PKCS11_DEVICE_ERROR",
+        `${doing}: the device reported ${ckr}`,
+        opts("unavailable"),
+      );
+    case "CKR_SESSION_HANDLE_INVALID":
+    case "CKR_SESSION_CLOSED":
+      return new Pkcs11Error(
+        "PKCS11_SESSION_INVALID",
+        `${doing}: the session is no longer valid (${ckr})`,
+        opts("unavailable"),
+      );
+    case "CKR_USER_NOT_LOGGED_IN":
+      return new Pkcs11Error(
+        "PKCS11_NOT_LOGGED_IN",
+        `${doing}: the session is not logged in (CKR_USER_NOT_LOGGED_IN)`,
+        opts("unavailable"),
+      );
+    case "CKR_MECHANISM_INVALID":
+    case "CKR_MECHANISM_PARAM_INVALID":
+      return new Pkcs11Error(
+        "PKCS11_MECHANISM_UNSUPPORTED",
+        `${doing}: the token does not support this mechanism (${ckr})`,
+        opts("failed_precondition"),
+      );
+    case "CKR_ATTRIBUTE_SENSITIVE":
+      return new Pkcs11Error(
+        "PKCS11_ATTRIBUTE_SENSITIVE",
+        `${doing}: the attribute is sensitive and cannot be read (CKR_ATTRIBUTE_SENSITIVE)`,
+        opts("permission_denied"),
+      );
+    case undefined:
+      return new Pkcs11Error(
+        "PKCS11_FAILED",
+        `${doing}: ${err instanceof Error ? err.message : String(err)}`,
+        opts("internal"),
+      );
+    default:
+      return new Pkcs11Error("PKCS11_FAILED", `${doing}: the module returned ${ckr}`, opts("internal"));
+  }
+}

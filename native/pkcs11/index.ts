@@ -1,0 +1,19 @@
+export {
+  Pkcs11KeyManager,
+  type Pkcs11Config,
+  type OpenOptions,
+  type HsmKey,
+  type GenerateKeyRequest,
+} from "./key-manager.js";
+export { Pkcs11Module } from "./module.js";
+export { Pkcs11Error, mapPkcs11Error } from "./errors.js";
+export { readPin, type PinSource } from "./pin.js";
+export {
+  KEY_TYPES,
+  isKeyType,
+  defaultScheme,
+  keyTypeOfPublicKey,
+  type KeyType,
+  type SignatureScheme,
+} from "./key-spec.js";
+export { ecdsaRawToDer, ecdsaDerToRaw } from "./ecdsa-signature.js";

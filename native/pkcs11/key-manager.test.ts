@@ -1,0 +1,316 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { constants, verify } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import pkcs11js from "pkcs11js";
+import { createSoftHsm, type SoftHsmFixture } from "../../test/fixtures/softhsm.js";
+import { run } from "../../test/fixtures/processes.js";
+import { Pkcs11KeyManager, type Pkcs11Config } from "./key-manager.js";
+import { Pkcs11Module } from "./module.js";
+import { Pkcs11Error } from "./errors.js";
+import { ecdsaRawToDer } from "./ecdsa-signature.js";
+import type { KeyType } from "./key-spec.js";
+
+const PIN_ENV = "HALLMARK_TEST_PIN";
+
+/** Node arguments to run a script next to this file, from source (through tsx) or from compiled output. */
+function childScript(name: string): string[] {
+  const fromSource = import.meta.url.endsWith(".ts");
+  const path = fileURLToPath(new URL(`${name}${fromSource ? ".ts" : ".js"}`, import.meta.url));
+  return fromSource ? ["--import", "tsx", path] : [path];
+}
+
+describe("Pkcs11KeyManager on SoftHSM2", () => {
+  let hsm: SoftHsmFixture;
+  let module: Pkcs11Module;
+  let km: Pkcs11KeyManager;
+  let env: NodeJS.ProcessEnv;
+  let config: Pkcs11Config;
+  let emptyToken: { label: string; pin: string };
+
+  before(async () => {
+    hsm = await createSoftHsm({ tokenLabel: "hallmark-km" });
+    // SoftHSM scans its token dir at C_Initialize: every token must exist before the module loads.
+    emptyToken = await hsm.addToken("hallmark-empty");
+    module = Pkcs11Module.load(hsm.modulePath);
+    env = { [PIN_ENV]: hsm.pin };
+    config = { module: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: { env: PIN_ENV } };
+    km = await Pkcs11KeyManager.open(config, { module, env });
+  });
+  after(async () => {
+    await km.close();
+    module.finalize();
+    await hsm.cleanup();
+  });
+
+  const message = Buffer.from("hallmark signs this");
+
+  /** What pkcs11-tool, logged in, lists on the token. */
+  const listObjects = (type?: string): Promise<string> =>
+    hsm.pkcs11Tool([
+      "--token-label",
+      hsm.tokenLabel,
+      "--login",
+      "--pin",
+      hsm.pin,
+      "--list-objects",
+      ...(type === undefined ? [] : ["--type", type]),
+    ]);
+
+  for (const type of ["ec-p256", "ec-p384", "rsa-2048", "rsa-3072"] as KeyType[]) {
+    it(`generates a ${type} key on the token and signs with it`, async () => {
+      const key = await km.generateKey({ id: `gen-${type}`, label: `label-${type}`, type });
+      assert.equal(key.type, type);
+      assert.equal(key.label, `label-${type}`);
+      const signature = await km.sign(key, message);
+      if (type.startsWith("ec")) {
+        const hash = type === "ec-p256" ? "sha256" : "sha384";
+        assert.equal(signature.length, type === "ec-p256" ? 64 : 96, "raw r||s");
+        assert.ok(verify(hash, message, { key: key.publicKey, dsaEncoding: "ieee-p1363" }, signature));
+        assert.ok(verify(hash, message, key.publicKey, ecdsaRawToDer(signature)), "DER form verifies too");
+        const flipped = Buffer.from(signature);
+        flipped[5] = (flipped[5] ?? 0) ^ 1;
+        assert.ok(!verify(hash, message, { key: key.publicKey, dsaEncoding: "ieee-p1363" }, flipped));
+      } else {
+        assert.ok(verify("sha256", message, key.publicKey, signature), "PKCS#1 v1.5");
+        const pss = await km.sign(key, message, "rsa-pss-sha256");
+        assert.ok(
+          verify(
+            "sha256",
+            message,
+            { key: key.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
+            pss,
+          ),
+          "PSS",
+        );
+        assert.ok(!verify("sha256", Buffer.from("other"), key.publicKey, signature));
+      }
+    });
+  }
+
+  it("refuses a signature scheme that does not fit the key", async () => {
+    const key = await km.getKey("gen-ec-p256");
+    await assert.rejects(km.sign(key, message, "rsa-pss-sha256"), { code: "PKCS11_SCHEME_MISMATCH" });
+  });
+
+  it("refuses a second key with the same CKA_ID", async () => {
+    await assert.rejects(km.generateKey({ id: "gen-ec-p256" }), { code: "PKCS11_KEY_EXISTS" });
+  });
+
+  it("pkcs11-tool lists the private keys as sensitive and never extractable, for signing only", async () => {
+    const out = await listObjects("privkey");
+    const objects = out.split(/(?=Private Key Object)/).filter((o) => o.startsWith("Private Key Object"));
+    assert.ok(objects.length >= 4, out);
+    for (const object of objects) {
+      assert.match(object, /Access:\s+sensitive, always sensitive, never extractable, local/, object);
+      assert.match(object, /Usage:\s+sign\s*$/m, object);
+    }
+  });
+
+  it("the token refuses to reveal CKA_VALUE of a private key", () => {
+    const api = module.api;
+    const session = api.C_OpenSession(module.findSlot(hsm.tokenLabel), pkcs11js.CKF_SERIAL_SESSION);
+    try {
+      api.C_FindObjectsInit(session, [
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+        { type: pkcs11js.CKA_ID, value: Buffer.from("gen-ec-p256") },
+      ]);
+      const handle = api.C_FindObjects(session);
+      api.C_FindObjectsFinal(session);
+      assert.ok(handle, "the key is visible to the logged-in application");
+      assert.throws(
+        () => api.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_VALUE }]),
+        /CKR_ATTRIBUTE_SENSITIVE/,
+      );
+    } finally {
+      api.C_CloseSession(session);
+    }
+  });
+
+  it("a new module load in another process finds the same key by CKA_ID and signs with it", async () => {
+    const key = await km.getKey("gen-ec-p256");
+    const child = await run(
+      process.execPath,
+      [
+        ...childScript("testdata/sign-in-child"),
+        hsm.modulePath,
+        hsm.tokenLabel,
+        "gen-ec-p256",
+        message.toString("hex"),
+      ],
+      { env: { ...hsm.env, [PIN_ENV]: hsm.pin } },
+    );
+    assert.equal(child.code, 0, child.stderr);
+    const result = JSON.parse(child.stdout) as { type: string; spki: string; signature: string };
+    assert.equal(result.type, "ec-p256");
+    assert.deepEqual(Buffer.from(result.spki, "base64"), key.spki);
+    assert.ok(
+      verify(
+        "sha256",
+        message,
+        { key: key.publicKey, dsaEncoding: "ieee-p1363" },
+        Buffer.from(result.signature, "base64"),
+      ),
+    );
+  });
+
+  it("an open key manager does not keep its process alive, but a signature in flight does", async () => {
+    const child = await run(
+      process.execPath,
+      [...childScript("testdata/exit-child"), hsm.modulePath, hsm.tokenLabel, "gen-ec-p256"],
+      {
+        env: { ...hsm.env, [PIN_ENV]: hsm.pin },
+        // A process kept alive by the key manager is killed: code null.
+        timeoutMs: 15_000,
+      },
+    );
+    assert.equal(child.code, 0, child.stderr);
+    assert.equal(child.stdout, "signed 64");
+  });
+
+  it("a new key manager instance finds existing keys by CKA_ID", async () => {
+    const again = await Pkcs11KeyManager.open(config, { module, env });
+    try {
+      const key = await again.getKey("gen-rsa-2048");
+      assert.deepEqual(key.spki, (await km.getKey("gen-rsa-2048")).spki);
+      const ids = (await again.listKeys()).map((k) => k.id).sort();
+      assert.deepEqual(ids, ["gen-ec-p256", "gen-ec-p384", "gen-rsa-2048", "gen-rsa-3072"]);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it("deletes a key from the token", async () => {
+    await km.generateKey({ id: "doomed" });
+    assert.equal(await km.deleteKey("doomed"), true);
+    assert.equal(await km.findKey("doomed"), undefined);
+    assert.equal(await km.deleteKey("doomed"), false);
+    const out = await listObjects();
+    assert.doesNotMatch(out, /doomed/);
+  });
+
+  for (const signWith of ["worker-threads", "libuv-threadpool"] as const) {
+    it(`reopens sessions and logs in again when the token dropped them, and retries the signature (${signWith})`, async () => {
+      const signer = await Pkcs11KeyManager.open({ ...config, signWith }, { module, env });
+      try {
+        const key = await signer.getKey("gen-ec-p256");
+        await signer.sign(key, message);
+        // Every session of this application is closed behind the key manager's back; the login goes with them.
+        module.api.C_CloseAllSessions(module.findSlot(hsm.tokenLabel));
+        const signatures = await Promise.all([
+          signer.sign(key, message),
+          signer.sign(key, message),
+          signer.sign(key, message),
+        ]);
+        for (const signature of signatures)
+          assert.ok(verify("sha256", message, { key: key.publicKey, dsaEncoding: "ieee-p1363" }, signature));
+        // The key manager opened before is recovered too on its next use.
+        const again = await km.sign(await km.getKey("gen-ec-p256"), message);
+        assert.ok(verify("sha256", message, { key: key.publicKey, dsaEncoding: "ieee-p1363" }, again));
+      } finally {
+        await signer.close();
+      }
+    });
+  }
+
+  for (const signWith of ["worker-threads", "libuv-threadpool"] as const) {
+    it(`signs many requests at once on ${signWith} without stalling the event loop`, async () => {
+      const signer = await Pkcs11KeyManager.open({ ...config, signWith }, { module, env });
+      const key = await signer.getKey("gen-ec-p256");
+      let turns = 0;
+      let ticking = true;
+      const tick = (): void => {
+        turns++;
+        if (ticking) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const signatures = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => signer.sign(key, Buffer.from(`m${i}`))),
+      );
+      ticking = false;
+      await signer.close();
+      signatures.forEach((sig, i) =>
+        assert.ok(
+          verify("sha256", Buffer.from(`m${i}`), { key: key.publicKey, dsaEncoding: "ieee-p1363" }, sig),
+        ),
+      );
+      assert.ok(turns > 1, "other work ran while the token signed");
+    });
+  }
+
+  describe("bad configuration is an error that names the cause", () => {
+    it("wrong PIN", async () => {
+      // On a token this process is not yet logged in to: PKCS#11 login state is per application and token.
+      const wrong = { ...config, tokenLabel: emptyToken.label };
+      await assert.rejects(
+        Pkcs11KeyManager.open(wrong, { module, env: { [PIN_ENV]: "000000" } }),
+        (err: unknown) => {
+          assert.ok(err instanceof Pkcs11Error);
+          assert.equal(err.code, "PKCS11_PIN_INCORRECT");
+          assert.match(err.message, /refused the PIN/);
+          assert.doesNotMatch(err.message, /000000/, "the PIN is never in a message");
+          return true;
+        },
+      );
+    });
+
+    it("PIN variable not set", async () => {
+      await assert.rejects(Pkcs11KeyManager.open(config, { module, env: {} }), {
+        code: "PKCS11_PIN_MISSING",
+        message: /HALLMARK_TEST_PIN is not set/,
+      });
+    });
+
+    it("PIN from a file, with its trailing newline", async () => {
+      const pinFile = join(hsm.dir, "pin");
+      await writeFile(pinFile, `${hsm.pin}\n`, { mode: 0o600 });
+      const fromFile = await Pkcs11KeyManager.open({ ...config, pin: { file: pinFile } }, { module });
+      await fromFile.close();
+      await assert.rejects(
+        Pkcs11KeyManager.open({ ...config, pin: { file: join(hsm.dir, "no-such-pin") } }, { module }),
+        {
+          code: "PKCS11_PIN_MISSING",
+          message: /no-such-pin: ENOENT/,
+        },
+      );
+    });
+
+    it("missing module", async () => {
+      await assert.rejects(
+        Pkcs11KeyManager.open({ ...config, module: "/nonexistent/libvendor-pkcs11.so" }, { env }),
+        {
+          code: "PKCS11_MODULE_LOAD_FAILED",
+          message: /\/nonexistent\/libvendor-pkcs11\.so/,
+        },
+      );
+    });
+
+    it("unknown token label", async () => {
+      await assert.rejects(
+        Pkcs11KeyManager.open({ ...config, tokenLabel: "no-such-token" }, { module, env }),
+        {
+          code: "PKCS11_TOKEN_NOT_FOUND",
+          message:
+            /no token labelled "no-such-token" in .*found tokens: (?=.*"hallmark-km")(?=.*"hallmark-empty")/,
+        },
+      );
+    });
+
+    it("a token without the expected key", async () => {
+      const empty = await Pkcs11KeyManager.open(
+        { ...config, tokenLabel: emptyToken.label },
+        { module, env: { [PIN_ENV]: emptyToken.pin } },
+      );
+      try {
+        await assert.rejects(empty.getKey("gen-ec-p256"), {
+          code: "PKCS11_KEY_NOT_FOUND",
+          message: /token "hallmark-empty" has no private key with CKA_ID "gen-ec-p256"/,
+        });
+      } finally {
+        await empty.close();
+      }
+    });
+  });
+});

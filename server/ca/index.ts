@@ -1,0 +1,26 @@
+export { CaManager, CaError, type CaManagerOptions } from "./ca-manager.js";
+export {
+  X509Ca,
+  DEFAULT_CA_TTL_MS,
+  DEFAULT_X509_SVID_TTL_MS,
+  type X509SvidRequest,
+  type IssuedX509Svid,
+} from "./x509-ca.js";
+export {
+  JwtSvidSigner,
+  DEFAULT_JWT_SVID_TTL_MS,
+  type JwtSvidRequest,
+  type IssuedJwtSvid,
+  type JwsAlgorithm,
+} from "./jwt-signer.js";
+export { X509HsmSigner } from "./hsm-signer.js";
+export {
+  FileKeyJournal,
+  MemoryKeyJournal,
+  type KeyJournal,
+  type KeyJournalState,
+  type JournalKey,
+} from "./key-journal.js";
+export { UpstreamAuthority, type UpstreamAuthorityFiles } from "./upstream-authority.js";
+export { IssuanceError } from "./issuance-error.js";
+export { CsrError, verifyCsr } from "./csr.js";

@@ -1,0 +1,122 @@
+import { open, readFile, rename, mkdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { z } from "zod";
+import { HallmarkError } from "../../common/errors.js";
+
+export type KeyKind = "x509" | "jwt";
+export type KeyStatus = "prepared" | "active" | "retired";
+
+const journalKeySchema = z.object({
+  keyId: z.string().min(1),
+  kind: z.enum(["x509", "jwt"]),
+  status: z.enum(["prepared", "active", "retired"]),
+  notBeforeMs: z.number().int(),
+  notAfterMs: z.number().int(),
+  /** x509: the CA certificate, base64 DER. */
+  certificate: z.string().optional(),
+  /** jwt: the public key, base64 DER SPKI, so a retired key stays publishable without the token. */
+  publicKey: z.string().optional(),
+  /** retired: the key stays in the bundle until then (the last SVID it signed expires). */
+  keepUntilMs: z.number().int().optional(),
+});
+
+const journalSchema = z.object({
+  version: z.literal(1),
+  /** spiffe_sequence of the bundle last published. */
+  sequence: z.number().int().nonnegative(),
+  keys: z.array(journalKeySchema),
+});
+
+export type JournalKey = z.infer<typeof journalKeySchema>;
+export type KeyJournalState = z.infer<typeof journalSchema>;
+
+/**
+ * Which CA and JWT keys exist and which is active: the small state that must survive a restart. An
+ * interface so that the datastore can hold it later; FileKeyJournal keeps it in one JSON file.
+ */
+export interface KeyJournal {
+  /** The saved state, or undefined on first start. */
+  load(): Promise<KeyJournalState | undefined>;
+  save(state: KeyJournalState): Promise<void>;
+}
+
+export class KeyJournalError extends HallmarkError {}
+
+/** The journal as `<dataDir>/ca-keys.json`, replaced atomically: temp file, fsync, rename, fsync of the dir. */
+export class FileKeyJournal implements KeyJournal {
+  readonly path: string;
+
+  constructor(dataDir: string) {
+    this.path = join(dataDir, "ca-keys.json");
+  }
+
+  async load(): Promise<KeyJournalState | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.path, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw new KeyJournalError(
+        "KEY_JOURNAL_UNREADABLE",
+        `cannot read the key journal ${this.path}: ${(err as Error).message}`,
+        { category: "failed_precondition", cause: err },
+      );
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      throw new KeyJournalError("KEY_JOURNAL_CORRUPT", `the key journal ${this.path} is not JSON`, {
+        category: "failed_precondition",
+        cause: err,
+      });
+    }
+    const parsed = journalSchema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new KeyJournalError(
+        "KEY_JOURNAL_CORRUPT",
+        `the key journal ${this.path} is invalid at ${issue?.path.join(".") ?? "?"}: ${issue?.message ?? "unknown"}`,
+        {
+          category: "failed_precondition",
+        },
+      );
+    }
+    return parsed.data;
+  }
+
+  async save(state: KeyJournalState): Promise<void> {
+    const dir = dirname(this.path);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const temp = `${this.path}.${process.pid}.tmp`;
+    const file = await open(temp, "w", 0o600);
+    try {
+      await file.writeFile(JSON.stringify(state, null, 2));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(temp, this.path);
+    // The rename is durable only once the directory entry is.
+    const dirHandle = await open(dir, "r");
+    try {
+      await dirHandle.sync();
+    } finally {
+      await dirHandle.close();
+    }
+  }
+}
+
+/** A journal in memory, for tests and for a server run without a data dir. */
+export class MemoryKeyJournal implements KeyJournal {
+  #state: KeyJournalState | undefined;
+
+  load(): Promise<KeyJournalState | undefined> {
+    return Promise.resolve(this.#state === undefined ? undefined : structuredClone(this.#state));
+  }
+
+  save(state: KeyJournalState): Promise<void> {
+    this.#state = structuredClone(state);
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,130 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { generateKeyPairSync, X509Certificate } from "node:crypto";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ManualClock } from "../../common/clock.js";
+import { cryptoRandom } from "../../common/random.js";
+import { derToPem } from "../../common/spiffe/bundle.js";
+import { SpiffeId, TrustDomain } from "../../common/spiffe/spiffe-id.js";
+import { validateX509Svid, validateX509SvidSigningCertificate } from "../../common/spiffe/x509-svid.js";
+import { opensslCert } from "../../common/spiffe/testdata/openssl.js";
+import { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
+import { createSoftHsm, type SoftHsmFixture } from "../../test/fixtures/softhsm.js";
+import { run, runOk, trackTempDir } from "../../test/fixtures/processes.js";
+import { CaManager } from "./ca-manager.js";
+import { MemoryKeyJournal } from "./key-journal.js";
+import { UpstreamAuthority } from "./upstream-authority.js";
+
+const td = TrustDomain.parse("example.org");
+const workload = SpiffeId.parse("spiffe://example.org/ns/prod/sa/web");
+
+describe("an upstream CA given as PEM files signs the HSM-held CA", () => {
+  let hsm: SoftHsmFixture;
+  let km: Pkcs11KeyManager;
+  let dir: string;
+
+  async function opensslCa(name: string, ...extensions: string[]): Promise<{ cert: string; key: string }> {
+    const made = await opensslCert(dir, name, extensions, `/O=upstream/CN=${name}`);
+    return { cert: made.certPath, key: made.keyPath };
+  }
+
+  before(async () => {
+    hsm = await createSoftHsm({ tokenLabel: "hallmark-upstream" });
+    km = await Pkcs11KeyManager.open(
+      { module: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: { env: "PIN" } },
+      { env: { PIN: hsm.pin } },
+    );
+    dir = await mkdtemp(join(tmpdir(), "hallmark-upstream-"));
+    trackTempDir(dir);
+  });
+  after(async () => {
+    await km.close();
+    await hsm.cleanup();
+  });
+
+  it("issues SVIDs that chain through the server CA to the upstream root, which is the bundle's authority", async () => {
+    const root = await opensslCa(
+      "root",
+      "basicConstraints=critical,CA:TRUE",
+      "keyUsage=critical,keyCertSign,cRLSign",
+      "subjectKeyIdentifier=hash",
+    );
+    const upstream = await UpstreamAuthority.load({ certificatePath: root.cert, keyPath: root.key });
+    const ca = await CaManager.start({
+      keyManager: km,
+      journal: new MemoryKeyJournal(),
+      trustDomain: td,
+      clock: new ManualClock(Date.now()),
+      random: cryptoRandom,
+      upstream,
+    });
+    ca.stop();
+    const rootDer = new X509Certificate(await readFile(root.cert)).raw;
+    assert.deepEqual(ca.bundle.x509Authorities, [rootDer], "the bundle holds the upstream root only");
+
+    const svid = await ca.issueX509Svid({
+      spiffeId: workload,
+      publicKey: generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey,
+    });
+    assert.deepEqual(svid.intermediates, [svid.caCertificate]);
+    validateX509Svid(svid.certificate);
+    validateX509SvidSigningCertificate(svid.caCertificate);
+    const leaf = join(dir, "leaf.pem");
+    const inter = join(dir, "inter.pem");
+    await writeFile(leaf, derToPem(svid.certificate, "CERTIFICATE"));
+    await writeFile(inter, svid.intermediates.map((c) => derToPem(c, "CERTIFICATE")).join(""));
+    await writeFile(join(dir, "bundle.pem"), ca.bundlePem());
+    const verified = await run("openssl", [
+      "verify",
+      "-x509_strict",
+      "-CAfile",
+      join(dir, "bundle.pem"),
+      "-untrusted",
+      inter,
+      leaf,
+    ]);
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+    const withoutIntermediate = await run("openssl", ["verify", "-CAfile", join(dir, "bundle.pem"), leaf]);
+    assert.notEqual(
+      withoutIntermediate.code,
+      0,
+      "the leaf alone does not chain: the server CA is an intermediate",
+    );
+    const interText = (await runOk("openssl", ["x509", "-noout", "-text", "-in", inter])).stdout;
+    assert.match(interText, /Issuer: O = upstream, CN = root/);
+    assert.match(interText, /CA:TRUE/);
+  });
+
+  it("refuses a key that is not the certificate's, and a certificate that is not a CA", async () => {
+    const root = await opensslCa(
+      "root2",
+      "basicConstraints=critical,CA:TRUE",
+      "keyUsage=critical,keyCertSign",
+      "subjectKeyIdentifier=hash",
+    );
+    const other = await opensslCa(
+      "other",
+      "basicConstraints=critical,CA:TRUE",
+      "keyUsage=critical,keyCertSign",
+      "subjectKeyIdentifier=hash",
+    );
+    await assert.rejects(UpstreamAuthority.load({ certificatePath: root.cert, keyPath: other.key }), {
+      code: "UPSTREAM_KEY_MISMATCH",
+    });
+    const leaf = await opensslCa(
+      "leafish",
+      "basicConstraints=critical,CA:FALSE",
+      "keyUsage=critical,digitalSignature",
+    );
+    await assert.rejects(UpstreamAuthority.load({ certificatePath: leaf.cert, keyPath: leaf.key }), {
+      code: "UPSTREAM_NOT_A_CA",
+      message: /cA true/,
+    });
+    await assert.rejects(
+      UpstreamAuthority.load({ certificatePath: join(dir, "missing.pem"), keyPath: root.key }),
+      { code: "UPSTREAM_UNREADABLE", message: /missing\.pem: ENOENT/ },
+    );
+  });
+});

@@ -1,0 +1,250 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { generateKeyPairSync, X509Certificate } from "node:crypto";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ManualClock } from "../../common/clock.js";
+import { cryptoRandom } from "../../common/random.js";
+import { SpiffeId, TrustDomain } from "../../common/spiffe/spiffe-id.js";
+import { validateX509Svid, validateX509SvidSigningCertificate } from "../../common/spiffe/x509-svid.js";
+import { derToPem } from "../../common/spiffe/bundle.js";
+import { opensslCsr } from "../../common/spiffe/testdata/openssl.js";
+import { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
+import type { KeyType } from "../../native/pkcs11/key-spec.js";
+import { createSoftHsm, type SoftHsmFixture } from "../../test/fixtures/softhsm.js";
+import { run, runOk, trackTempDir } from "../../test/fixtures/processes.js";
+import { X509HsmSigner } from "./hsm-signer.js";
+import { X509Ca } from "./x509-ca.js";
+
+const td = TrustDomain.parse("example.org");
+const workload = SpiffeId.parse("spiffe://example.org/ns/prod/sa/web");
+
+describe("X509Ca with its key on SoftHSM2", () => {
+  let hsm: SoftHsmFixture;
+  let km: Pkcs11KeyManager;
+  let dir: string;
+  // Real time: openssl verify checks validity against the wall clock.
+  const clock = new ManualClock(Date.now());
+  const cas = new Map<KeyType, X509Ca>();
+
+  before(async () => {
+    hsm = await createSoftHsm({ tokenLabel: "hallmark-ca" });
+    km = await Pkcs11KeyManager.open(
+      { module: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: { env: "PIN" } },
+      { env: { PIN: hsm.pin } },
+    );
+    dir = await mkdtemp(join(tmpdir(), "hallmark-ca-test-"));
+    trackTempDir(dir);
+    for (const type of ["ec-p256", "ec-p384", "rsa-2048"] as KeyType[]) {
+      const key = await km.generateKey({ id: `ca-${type}`, type });
+      cas.set(
+        type,
+        await X509Ca.create({
+          signer: new X509HsmSigner(km, key),
+          trustDomain: td,
+          clock,
+          random: cryptoRandom,
+        }),
+      );
+    }
+  });
+  after(async () => {
+    await km.close();
+    await hsm.cleanup();
+  });
+
+  async function writePem(name: string, der: Buffer): Promise<string> {
+    const path = join(dir, name);
+    await writeFile(path, derToPem(der, "CERTIFICATE"));
+    return path;
+  }
+
+  const csrFor = (name: string): Promise<Buffer> => opensslCsr(dir, name);
+
+  it("makes a self-signed CA certificate: CA true, keyCertSign and cRLSign, URI SAN of the trust domain", async () => {
+    const ca = cas.get("ec-p256")!;
+    validateX509SvidSigningCertificate(ca.certificate);
+    const text = (
+      await runOk("openssl", ["x509", "-noout", "-text", "-in", await writePem("ca.pem", ca.certificate)])
+    ).stdout;
+    assert.match(text, /X509v3 Basic Constraints: critical\s+CA:TRUE/);
+    assert.match(text, /X509v3 Key Usage: critical\s+Certificate Sign, CRL Sign\s/);
+    assert.match(text, /URI:spiffe:\/\/example\.org\s/);
+    assert.equal(
+      ca.notAfter.getTime() - Math.floor(clock.nowMs() / 1000) * 1000,
+      24 * 3600 * 1000,
+      "default CA TTL 24 h",
+    );
+  });
+
+  for (const type of ["ec-p256", "ec-p384", "rsa-2048"] as KeyType[]) {
+    it(`issues an X.509-SVID from a CSR that openssl verifies against the ${type} root`, async () => {
+      const ca = cas.get(type)!;
+      const csr = await csrFor(`w-${type}`);
+      const svid = await ca.issue({ spiffeId: workload, csr, dnsNames: ["web.example.org"] });
+      const leaf = await writePem(`svid-${type}.pem`, svid.certificate);
+      const root = await writePem(`root-${type}.pem`, ca.certificate);
+      const verified = await run("openssl", [
+        "verify",
+        "-x509_strict",
+        "-purpose",
+        "sslclient",
+        "-CAfile",
+        root,
+        leaf,
+      ]);
+      assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+      const serverPurpose = await run("openssl", [
+        "verify",
+        "-x509_strict",
+        "-purpose",
+        "sslserver",
+        "-CAfile",
+        root,
+        leaf,
+      ]);
+      assert.equal(serverPurpose.code, 0, serverPurpose.stdout + serverPurpose.stderr);
+      assert.equal(validateX509Svid(svid.certificate).spiffeId.toString(), workload.toString());
+    });
+  }
+
+  it("puts the SPIFFE X509-SVID extensions in every SVID", async () => {
+    const ca = cas.get("ec-p256")!;
+    const { publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const svid = await ca.issue({
+      spiffeId: workload,
+      publicKey,
+      dnsNames: ["web.example.org", "*.web.example.org"],
+    });
+    const text = (
+      await runOk("openssl", ["x509", "-noout", "-text", "-in", await writePem("ext.pem", svid.certificate)])
+    ).stdout;
+    assert.match(text, /X509v3 Basic Constraints: critical\s+CA:FALSE/);
+    assert.match(text, /X509v3 Key Usage: critical\s+Digital Signature, Key Encipherment, Key Agreement\s/);
+    assert.match(
+      text,
+      /X509v3 Extended Key Usage:\s+TLS Web Server Authentication, TLS Web Client Authentication/,
+    );
+    assert.match(text, /X509v3 Subject Key Identifier/);
+    assert.match(text, /X509v3 Authority Key Identifier/);
+    assert.match(
+      text,
+      /X509v3 Subject Alternative Name:\s+URI:spiffe:\/\/example\.org\/ns\/prod\/sa\/web, DNS:web\.example\.org, DNS:\*\.web\.example\.org/,
+    );
+    assert.doesNotMatch(text, /Certificate Sign|CRL Sign/);
+    const cert = new X509Certificate(svid.certificate);
+    assert.ok(cert.publicKey.equals(publicKey), "the requested key is the SVID's key");
+    assert.equal(
+      new Date(cert.validFrom).getTime(),
+      Math.floor((clock.nowMs() - 10_000) / 1000) * 1000,
+      "NotBefore backdated 10 s",
+    );
+    assert.equal(new Date(cert.validTo).getTime(), svid.notAfter.getTime());
+    assert.equal(
+      svid.notAfter.getTime(),
+      Math.floor((clock.nowMs() + 3600_000) / 1000) * 1000,
+      "default TTL 1 h",
+    );
+    assert.equal(cert.serialNumber.replace(/^0+/, "").length > 24, true, "a 128-bit random serial");
+    assert.ok(cert.checkIssued(new X509Certificate(ca.certificate)));
+    // SKI = SHA-1 of the key bits, AKI = the CA's SKI: openssl prints both the same way.
+    const caText = (
+      await runOk("openssl", ["x509", "-noout", "-text", "-in", await writePem("ca2.pem", ca.certificate)])
+    ).stdout;
+    const caSki = /Subject Key Identifier:\s+([0-9A-F:]+)/.exec(caText)?.[1];
+    assert.ok(caSki);
+    assert.match(text, new RegExp(`Authority Key Identifier:\\s+(keyid:)?${caSki}`));
+  });
+
+  it("never lets an SVID outlive its CA", async () => {
+    const ca = cas.get("ec-p256")!;
+    const { publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const svid = await ca.issue({ spiffeId: workload, publicKey, ttlMs: 48 * 3600_000 });
+    assert.equal(svid.notAfter.getTime(), ca.notAfter.getTime());
+  });
+
+  it("gives distinct serials", async () => {
+    const ca = cas.get("ec-p256")!;
+    const { publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const serials = new Set(
+      await Promise.all(
+        Array.from({ length: 50 }, async () => (await ca.issue({ spiffeId: workload, publicKey })).serial),
+      ),
+    );
+    assert.equal(serials.size, 50);
+  });
+
+  describe("refuses bad requests clearly", () => {
+    it("a CSR that is not DER", async () => {
+      await assert.rejects(cas.get("ec-p256")!.issue({ spiffeId: workload, csr: Buffer.from("not a csr") }), {
+        code: "INVALID_CSR",
+        message: /malformed CSR/,
+      });
+    });
+
+    it("a truncated CSR", async () => {
+      const csr = await csrFor("trunc");
+      await assert.rejects(
+        cas.get("ec-p256")!.issue({ spiffeId: workload, csr: csr.subarray(0, csr.length - 5) }),
+        { code: "INVALID_CSR" },
+      );
+    });
+
+    it("a CSR whose signature does not verify", async () => {
+      const csr = Buffer.from(await csrFor("tampered"));
+      // Flip a bit in the subject's CN ("ignored"): the request info no longer matches the signature.
+      const at = csr.indexOf(Buffer.from("ignored"));
+      csr[at] = (csr[at] ?? 0) ^ 1;
+      await assert.rejects(cas.get("ec-p256")!.issue({ spiffeId: workload, csr }), {
+        code: "INVALID_CSR",
+        message: /does not verify/,
+      });
+    });
+
+    it("an ID of another trust domain, or the trust domain's own ID", async () => {
+      const { publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+      const ca = cas.get("ec-p256")!;
+      await assert.rejects(ca.issue({ spiffeId: SpiffeId.parse("spiffe://other.org/x"), publicKey }), {
+        code: "SVID_WRONG_TRUST_DOMAIN",
+      });
+      await assert.rejects(ca.issue({ spiffeId: td.id, publicKey }), { code: "SVID_ROOT_ID" });
+    });
+
+    it("a bad DNS name or an unsupported key", async () => {
+      const ca = cas.get("ec-p256")!;
+      const { publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+      await assert.rejects(ca.issue({ spiffeId: workload, publicKey, dnsNames: ["bad name"] }), {
+        code: "SVID_BAD_DNS_NAME",
+      });
+      const small = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey;
+      await assert.rejects(ca.issue({ spiffeId: workload, publicKey: small }), {
+        code: "SVID_BAD_PUBLIC_KEY",
+      });
+      await assert.rejects(ca.issue({ spiffeId: workload, publicKey: Buffer.from([1, 2, 3]) }), {
+        code: "SVID_BAD_PUBLIC_KEY",
+      });
+    });
+  });
+
+  it("a restarted CA (fromCertificate) signs with the same token key, and a certificate for another key is refused", async () => {
+    const ca = cas.get("ec-p256")!;
+    const key = await km.getKey("ca-ec-p256");
+    const again = X509Ca.fromCertificate(
+      { signer: new X509HsmSigner(km, key), trustDomain: td, clock, random: cryptoRandom },
+      ca.certificate,
+    );
+    const { publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const svid = await again.issue({ spiffeId: workload, publicKey });
+    assert.ok(new X509Certificate(svid.certificate).verify(new X509Certificate(ca.certificate).publicKey));
+    const other = await km.getKey("ca-ec-p384");
+    assert.throws(
+      () =>
+        X509Ca.fromCertificate(
+          { signer: new X509HsmSigner(km, other), trustDomain: td, clock, random: cryptoRandom },
+          ca.certificate,
+        ),
+      { code: "CA_KEY_MISMATCH" },
+    );
+  });
+});

@@ -1,0 +1,274 @@
+import { createHash, X509Certificate, type KeyObject } from "node:crypto";
+import type { Clock } from "../../common/clock.js";
+import type { RandomSource } from "../../common/random.js";
+import type { SpiffeId, TrustDomain } from "../../common/spiffe/spiffe-id.js";
+import { verifyCsr } from "./csr.js";
+import {
+  certificateSubject,
+  TAG,
+  bitString,
+  explicit,
+  extension,
+  octetString,
+  oid,
+  seq,
+  time,
+  tlv,
+  unsignedInteger,
+} from "./der.js";
+import type { X509HsmSigner } from "./hsm-signer.js";
+import type { UpstreamAuthority } from "./upstream-authority.js";
+import { IssuanceError, checkSvidRequest } from "./issuance-error.js";
+import { parseSvidSpki, type ParsedSpki } from "./spki.js";
+
+export { IssuanceError };
+
+export const DEFAULT_X509_SVID_TTL_MS = 60 * 60 * 1000;
+export const DEFAULT_CA_TTL_MS = 24 * 60 * 60 * 1000;
+/** NotBefore is set this far back so that peers with slightly slow clocks accept a fresh SVID. */
+export const BACKDATE_MS = 10_000;
+
+export type X509SvidRequest = {
+  spiffeId: SpiffeId;
+  /** Lifetime; capped so the SVID never outlives the CA certificate. Default 1 h. */
+  ttlMs?: number;
+  dnsNames?: string[];
+} & ({ csr: Buffer } | { publicKey: Buffer | KeyObject });
+
+export interface IssuedX509Svid {
+  /** DER of the SVID. */
+  certificate: Buffer;
+  /** DER of the CA certificate that signed it. */
+  caCertificate: Buffer;
+  /**
+   * What to send after the SVID so that a peer reaches a bundle root: empty when the CA certificate is
+   * itself a root, the CA certificate (and any upstream intermediates) when an upstream CA signed it.
+   */
+  intermediates: Buffer[];
+  spiffeId: SpiffeId;
+  /** Hex serial number. */
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+export interface X509CaContext {
+  signer: X509HsmSigner;
+  /** Signs the CA certificate instead of the CA key itself (the CA is then an intermediate). */
+  upstream?: UpstreamAuthority;
+  trustDomain: TrustDomain;
+  clock: Clock;
+  random: RandomSource;
+}
+
+const OID = {
+  basicConstraints: oid("2.5.29.19"),
+  keyUsage: oid("2.5.29.15"),
+  extKeyUsage: oid("2.5.29.37"),
+  subjectKeyIdentifier: oid("2.5.29.14"),
+  authorityKeyIdentifier: oid("2.5.29.35"),
+  subjectAltName: oid("2.5.29.17"),
+  organizationName: oid("2.5.4.10"),
+  commonName: oid("2.5.4.3"),
+  serverAuth: oid("1.3.6.1.5.5.7.3.1"),
+  clientAuth: oid("1.3.6.1.5.5.7.3.2"),
+};
+const VERSION_3 = explicit(0, tlv(TAG.integer, Buffer.from([2])));
+/** digitalSignature | keyEncipherment | keyAgreement (bits 0, 2, 4). */
+const SVID_KEY_USAGE = extension(OID.keyUsage, true, bitString(Buffer.from([0xa8]), 3));
+/** keyCertSign | cRLSign (bits 5, 6). */
+const CA_KEY_USAGE = extension(OID.keyUsage, true, bitString(Buffer.from([0x06]), 1));
+const SVID_BASIC_CONSTRAINTS = extension(OID.basicConstraints, true, seq());
+const CA_BASIC_CONSTRAINTS = extension(
+  OID.basicConstraints,
+  true,
+  seq(tlv(TAG.boolean, Buffer.from([0xff]))),
+);
+const SVID_EXT_KEY_USAGE = extension(OID.extKeyUsage, false, seq(OID.serverAuth, OID.clientAuth));
+const SVID_SUBJECT = seq(
+  tlv(TAG.set, seq(OID.organizationName, tlv(TAG.utf8String, Buffer.from("hallmark")))),
+);
+const DNS_NAME =
+  /^(?=.{1,253}$)(\*\.)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+
+/**
+ * An X.509 CA whose key is on the token. What is the same for every SVID it signs (issuer name, AKI,
+ * algorithm, constant extensions) is encoded once; per SVID only serial, validity, key, SKI and SANs are.
+ */
+export class X509Ca {
+  readonly certificate: Buffer;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly signer: X509HsmSigner;
+  readonly trustDomain: TrustDomain;
+  readonly intermediates: Buffer[];
+  readonly #clock: Clock;
+  readonly #random: RandomSource;
+  readonly #issuer: Buffer;
+  readonly #svidConstantExtensions: Buffer;
+
+  private constructor(context: X509CaContext, certificate: Buffer) {
+    this.signer = context.signer;
+    this.trustDomain = context.trustDomain;
+    this.#clock = context.clock;
+    this.#random = context.random;
+    this.certificate = certificate;
+    this.intermediates = context.upstream === undefined ? [] : [certificate, ...context.upstream.chain];
+    const parsed = new X509Certificate(certificate);
+    if (!parsed.publicKey.equals(context.signer.key.publicKey)) {
+      throw new IssuanceError(
+        "CA_KEY_MISMATCH",
+        `the CA certificate's public key is not that of token key "${context.signer.key.id}"`,
+        {
+          category: "failed_precondition",
+        },
+      );
+    }
+    this.notBefore = new Date(parsed.validFrom);
+    this.notAfter = new Date(parsed.validTo);
+    this.#issuer = certificateSubject(certificate);
+    const authorityKeyId = seq(tlv(0x80, keyIdentifier(context.signer.key.spki)));
+    this.#svidConstantExtensions = Buffer.concat([
+      SVID_BASIC_CONSTRAINTS,
+      SVID_KEY_USAGE,
+      SVID_EXT_KEY_USAGE,
+      extension(OID.authorityKeyIdentifier, false, authorityKeyId),
+    ]);
+  }
+
+  /** Uses an existing CA certificate (from the key journal after a restart) with its key on the token. */
+  static fromCertificate(context: X509CaContext, certificate: Buffer): X509Ca {
+    return new X509Ca(context, certificate);
+  }
+
+  /**
+   * Makes the CA certificate for the token key: CA true, keyCertSign and cRLSign, URI SAN
+   * `spiffe://<trust domain>`. Self-signed (a root for the bundle), or signed by `context.upstream` and then
+   * ending no later than the upstream certificate. The key id is in the common name so that successive CA
+   * certificates are told apart.
+   */
+  static async create(context: X509CaContext, ttlMs: number = DEFAULT_CA_TTL_MS): Promise<X509Ca> {
+    const now = context.clock.nowMs();
+    const { signer, upstream } = context;
+    const key = signer.key;
+    const name = seq(
+      tlv(TAG.set, seq(OID.organizationName, tlv(TAG.utf8String, Buffer.from("hallmark")))),
+      tlv(
+        TAG.set,
+        seq(
+          OID.commonName,
+          tlv(TAG.utf8String, Buffer.from(`hallmark CA ${context.trustDomain.name} ${key.id}`)),
+        ),
+      ),
+    );
+    const ski = keyIdentifier(key.spki);
+    const extensions = seq(
+      CA_BASIC_CONSTRAINTS,
+      CA_KEY_USAGE,
+      extension(OID.subjectKeyIdentifier, false, octetString(ski)),
+      extension(OID.authorityKeyIdentifier, false, seq(tlv(0x80, upstream?.keyIdentifier ?? ski))),
+      extension(
+        OID.subjectAltName,
+        false,
+        seq(tlv(0x86, Buffer.from(context.trustDomain.id.toString(), "utf8"))),
+      ),
+    );
+    const algorithm = upstream?.algorithmIdentifier ?? signer.algorithmIdentifier;
+    const notAfter = Math.min(now + ttlMs, upstream?.notAfterMs ?? Infinity);
+    if (notAfter <= now) {
+      throw new IssuanceError("UPSTREAM_EXPIRED", "the upstream CA certificate has expired", {
+        category: "failed_precondition",
+      });
+    }
+    const tbs = seq(
+      VERSION_3,
+      serialNumber(context.random),
+      algorithm,
+      upstream?.subject ?? name,
+      seq(time(now - BACKDATE_MS), time(notAfter)),
+      name,
+      key.spki,
+      explicit(3, extensions),
+    );
+    const signature = upstream === undefined ? await signer.sign(tbs) : upstream.sign(tbs);
+    return new X509Ca(context, seq(tbs, algorithm, bitString(signature)));
+  }
+
+  /** Issues an X.509-SVID exactly as the SPIFFE X509-SVID specification describes it. */
+  async issue(request: X509SvidRequest): Promise<IssuedX509Svid> {
+    const { spiffeId } = request;
+    const ttlMs = request.ttlMs ?? DEFAULT_X509_SVID_TTL_MS;
+    checkSvidRequest(spiffeId, this.trustDomain, ttlMs);
+    // The clock is read before anything is awaited: CaManager records the same bound, synchronously, to know
+    // how long this CA must stay in the bundle.
+    const now = this.#clock.nowMs();
+    const caEnd = this.notAfter.getTime();
+    if (now >= caEnd)
+      throw new IssuanceError("CA_EXPIRED", `the CA certificate expired at ${this.notAfter.toISOString()}`, {
+        category: "failed_precondition",
+      });
+    // Whole seconds: X.509 times carry no fractions, and the reported NotAfter must be the certificate's.
+    const notBefore = Math.floor((now - BACKDATE_MS) / 1000) * 1000;
+    const notAfter = Math.floor(Math.min(now + ttlMs, caEnd) / 1000) * 1000;
+    const spki = "csr" in request ? (await verifyCsr(request.csr)).spki : svidPublicKey(request.publicKey);
+    const sans = [tlv(0x86, Buffer.from(spiffeId.toString(), "utf8"))];
+    for (const dns of request.dnsNames ?? []) {
+      if (!DNS_NAME.test(dns))
+        throw new IssuanceError("SVID_BAD_DNS_NAME", `"${dns}" is not a valid DNS name`, {
+          category: "invalid_argument",
+        });
+      sans.push(tlv(0x82, Buffer.from(dns, "latin1")));
+    }
+    const serial = this.#random.bytes(16);
+    const tbs = seq(
+      VERSION_3,
+      unsignedInteger(serial),
+      this.signer.algorithmIdentifier,
+      this.#issuer,
+      seq(time(notBefore), time(notAfter)),
+      SVID_SUBJECT,
+      spki.der,
+      explicit(
+        3,
+        seq(
+          this.#svidConstantExtensions,
+          extension(OID.subjectKeyIdentifier, false, octetString(keyIdentifierOf(spki.keyBits))),
+          extension(OID.subjectAltName, false, seq(...sans)),
+        ),
+      ),
+    );
+    const signature = await this.signer.sign(tbs);
+    return {
+      certificate: seq(tbs, this.signer.algorithmIdentifier, bitString(signature)),
+      caCertificate: this.certificate,
+      intermediates: this.intermediates,
+      spiffeId,
+      serial: serial.toString("hex"),
+      notBefore: new Date(notBefore),
+      notAfter: new Date(notAfter),
+    };
+  }
+}
+
+function serialNumber(random: RandomSource): Buffer {
+  return unsignedInteger(random.bytes(16));
+}
+
+/** RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING's bytes. */
+function keyIdentifierOf(keyBits: Buffer): Buffer {
+  return createHash("sha1").update(keyBits).digest();
+}
+
+function keyIdentifier(spki: Buffer): Buffer {
+  return keyIdentifierOf(parseSvidSpki(spki).keyBits);
+}
+
+/** The SVID key given as DER SPKI or KeyObject. */
+function svidPublicKey(publicKey: Buffer | KeyObject): ParsedSpki {
+  if (Buffer.isBuffer(publicKey)) return parseSvidSpki(publicKey);
+  if (publicKey.type !== "public")
+    throw new IssuanceError("SVID_BAD_PUBLIC_KEY", "a public key is needed, not a private or secret key", {
+      category: "invalid_argument",
+    });
+  return parseSvidSpki(publicKey.export({ format: "der", type: "spki" }));
+}
