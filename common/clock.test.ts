@@ -1,7 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ManualClock } from "./clock.js";
-import { SeededRandom } from "./random.js";
 
 describe("ManualClock", () => {
   it("fires timers in time order, each at its own instant", () => {
@@ -43,12 +42,5 @@ describe("ManualClock", () => {
     clock.advance(1_000);
     await slept;
     assert.equal(clock.nowMs(), 1_000);
-  });
-});
-
-describe("SeededRandom", () => {
-  it("repeats for a seed and differs across seeds", () => {
-    assert.deepEqual(new SeededRandom(7).bytes(16), new SeededRandom(7).bytes(16));
-    assert.notDeepEqual(new SeededRandom(7).bytes(16), new SeededRandom(8).bytes(16));
   });
 });
