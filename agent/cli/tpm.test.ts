@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runOk } from "../../test/fixtures/processes.js";
 import { startSwtpm, type SwtpmFixture } from "../../test/fixtures/swtpm.js";
+import { startTcpRelay } from "../../test/tpm/transport-doubles.js";
 import { buildTpmCommand } from "./tpm.js";
 
 async function identify(args: string[]): Promise<string> {
@@ -65,10 +66,43 @@ describe("hallmark-agent tpm identify (swtpm with EK certificates)", () => {
     assert.match(text, /^Manufacturer\s+: IBM$/m);
   });
 
-  it("refuses both --tpm-device and --swtpm-socket, and names a missing device", async () => {
+  it("starts a TPM that was just reset (TPM2_Startup) before reading it", async () => {
+    // A hardware reset through swtpm's control channel: every command but Startup now fails.
+    await runOk("swtpm_ioctl", ["--unix", sw.ctrlSocketPath, "-i"]);
+    const doc = JSON.parse(await identify(["--swtpm-socket", sw.socketPath, "-o", "json"])) as Record<
+      string,
+      unknown
+    >;
+    assert.equal(doc.ek_hash, await opensslCertKeyHash(sw, sw.ekCertIndexes.rsa));
+  });
+
+  it("reaches the TPM given as --tpm-endpoint unix:PATH or tcp:HOST:PORT", async () => {
+    const expected = await opensslCertKeyHash(sw, sw.ekCertIndexes.rsa);
+    const viaUnix = JSON.parse(await identify(["--tpm-endpoint", `unix:${sw.socketPath}`, "-o", "json"])) as {
+      ek_hash: string;
+    };
+    assert.equal(viaUnix.ek_hash, expected);
+    // swtpm listens on a unix socket here; a relay gives it a TCP port.
+    const relay = await startTcpRelay(sw.socketPath);
+    try {
+      const viaTcp = JSON.parse(
+        await identify(["--tpm-endpoint", `tcp:127.0.0.1:${relay.port}`, "-o", "json"]),
+      ) as { ek_hash: string };
+      assert.equal(viaTcp.ek_hash, expected);
+    } finally {
+      await relay.close();
+    }
+    await assert.rejects(identify(["--tpm-endpoint", "tcp:nohost"]), /is not tcp:HOST:PORT/);
+  });
+
+  it("refuses more than one way to name the TPM, and names a missing device", async () => {
     await assert.rejects(
       identify(["--tpm-device", "/dev/tpm0", "--swtpm-socket", sw.socketPath]),
-      /either --tpm-device or --swtpm-socket/,
+      /give only one of --tpm-device, --swtpm-socket/,
+    );
+    await assert.rejects(
+      identify(["--tpm-endpoint", `unix:${sw.socketPath}`, "--swtpm-socket", sw.socketPath]),
+      /give only one of --tpm-endpoint, --swtpm-socket/,
     );
     await assert.rejects(identify(["--tpm-device", join(sw.dir, "no-tpm")]), /cannot open the TPM device/);
   });

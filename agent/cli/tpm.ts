@@ -8,28 +8,35 @@ import {
   type OutputSink,
 } from "../../common/cli/output.js";
 import { identifyTpm, type TpmIdentity } from "../../native/tpm/keys/identify.js";
-import type { EkKind } from "../../native/tpm/keys/templates.js";
-import { openTransport, type TpmEndpoint } from "../../native/tpm/transport/open.js";
-import { Tpm } from "../../native/tpm/tpm.js";
+import { openTpm } from "../../native/tpm/keys/open.js";
+import { EK_SLOTS, type EkKind } from "../../native/tpm/keys/templates.js";
+import { parseTpmEndpoint, type TpmEndpoint } from "../../native/tpm/transport/open.js";
 
 export interface TpmCommandIo {
   out?: OutputSink;
 }
 
 interface TpmTargetOptions {
+  tpmEndpoint?: string;
   tpmDevice?: string;
   swtpmSocket?: string;
 }
 
 const DEFAULT_TPM_DEVICE = "/dev/tpmrm0";
-const EK_TYPES: readonly EkKind[] = ["rsa2048", "eccP256", "eccP384"];
+const EK_TYPES: readonly EkKind[] = EK_SLOTS.map((slot) => slot.kind);
 
 function endpointFrom(opts: TpmTargetOptions): TpmEndpoint {
-  if (opts.tpmDevice !== undefined && opts.swtpmSocket !== undefined) {
-    throw new HallmarkError("CLI_USAGE", "give either --tpm-device or --swtpm-socket, not both", {
+  const given = [
+    opts.tpmEndpoint !== undefined && "--tpm-endpoint",
+    opts.tpmDevice !== undefined && "--tpm-device",
+    opts.swtpmSocket !== undefined && "--swtpm-socket",
+  ].filter((flag) => flag !== false);
+  if (given.length > 1) {
+    throw new HallmarkError("CLI_USAGE", `give only one of ${given.join(", ")}`, {
       category: "invalid_argument",
     });
   }
+  if (opts.tpmEndpoint !== undefined) return parseTpmEndpoint(opts.tpmEndpoint);
   if (opts.swtpmSocket !== undefined) return { kind: "unix", path: opts.swtpmSocket };
   return { kind: "device", path: opts.tpmDevice ?? DEFAULT_TPM_DEVICE };
 }
@@ -75,6 +82,10 @@ export function buildTpmCommand(io: TpmCommandIo = {}): Command {
   tpm
     .command("identify")
     .description("print the EK hash (the agent's identity), EK certificate and TPM model")
+    .option(
+      "--tpm-endpoint <endpoint>",
+      "the TPM as /dev/tpmrmN, unix:/path/to/swtpm.sock or tcp:HOST:PORT ([::1] for IPv6)",
+    )
     .option("--tpm-device <path>", `TPM character device (default ${DEFAULT_TPM_DEVICE})`)
     .option("--swtpm-socket <path>", "swtpm unix socket instead of a device")
     .addOption(
@@ -82,7 +93,9 @@ export function buildTpmCommand(io: TpmCommandIo = {}): Command {
     )
     .addOption(outputOption())
     .action(async (opts: TpmTargetOptions & { ekType?: EkKind; output: OutputFormat }) => {
-      const device = new Tpm(openTransport(endpointFrom(opts)));
+      // openTpm sends TPM2_Startup (a TPM just powered on answers nothing else) and, without a
+      // resource manager, flushes what a crashed run left loaded.
+      const { tpm: device } = await openTpm(endpointFrom(opts));
       try {
         const identity = await identifyTpm(device, { kind: opts.ekType });
         printResult(

@@ -4,35 +4,21 @@ import { ManualClock } from "../../common/clock.js";
 import { buildResponse } from "./framing.js";
 import { TPM_CC } from "./constants.js";
 import { TPM_RC, TpmError } from "./rc.js";
-import { Tpm } from "./tpm.js";
-import type { TpmTransport } from "./transport/transport.js";
-
-/** A transport double that answers from a script and records what it was sent. */
-function scripted(responses: Buffer[]): TpmTransport & { sent: Buffer[] } {
-  const sent: Buffer[] = [];
-  return {
-    endpoint: "scripted",
-    hasResourceManager: false,
-    sent,
-    send(command: Buffer): Promise<Buffer> {
-      sent.push(command);
-      const next = responses.shift();
-      return next ? Promise.resolve(next) : Promise.reject(new Error("no more responses"));
-    },
-    close: () => Promise.resolve(),
-  };
-}
+import { TpmFormatError } from "./marshal.js";
+import { passwordAuth } from "./structures/sessions.js";
+import { Tpm, TpmStaleHandleError } from "./tpm.js";
+import { ScriptedTransport } from "../../test/tpm/transport-doubles.js";
 
 describe("Tpm.execute", () => {
   it("sends a TPM_ST_NO_SESSIONS command and returns the parameter area", async () => {
-    const t = scripted([buildResponse({ parameters: Buffer.from([0, 2, 0xaa, 0xbb]) })]);
+    const t = new ScriptedTransport([buildResponse({ parameters: Buffer.from([0, 2, 0xaa, 0xbb]) })]);
     const res = await new Tpm(t).execute({ code: TPM_CC.GetRandom, parameters: Buffer.from([0, 2]) });
     assert.deepEqual(res.parameters, Buffer.from([0, 2, 0xaa, 0xbb]));
     assert.equal(t.sent[0]?.toString("hex"), "80010000000c0000017b0002");
   });
 
   it("raises a TpmError that names the command", async () => {
-    const t = scripted([buildResponse({ responseCode: TPM_RC.HANDLE | 0x80 })]);
+    const t = new ScriptedTransport([buildResponse({ responseCode: TPM_RC.HANDLE | 0x80 })]);
     await assert.rejects(
       new Tpm(t).execute({ code: TPM_CC.ReadPublic, handles: [0x81000001] }),
       (err: unknown) => {
@@ -45,7 +31,7 @@ describe("Tpm.execute", () => {
 
   it("sends the command again after TPM_RC_RETRY, pausing on the injected clock", async () => {
     const clock = new ManualClock();
-    const t = scripted([
+    const t = new ScriptedTransport([
       buildResponse({ responseCode: TPM_RC.RETRY }),
       buildResponse({ parameters: Buffer.alloc(0) }),
     ]);
@@ -60,7 +46,9 @@ describe("Tpm.execute", () => {
 
   it("gives up after a bounded number of retries", async () => {
     const clock = new ManualClock();
-    const t = scripted(Array.from({ length: 10 }, () => buildResponse({ responseCode: TPM_RC.YIELDED })));
+    const t = new ScriptedTransport(
+      Array.from({ length: 10 }, () => buildResponse({ responseCode: TPM_RC.YIELDED })),
+    );
     const pending = new Tpm(t, { clock }).execute({ code: TPM_CC.SelfTest, parameters: Buffer.from([1]) });
     const rejected = assert.rejects(pending, TpmError);
     for (let i = 0; i < 10; i++) {
@@ -69,5 +57,63 @@ describe("Tpm.execute", () => {
     }
     await rejected;
     assert.equal(t.sent.length, 6);
+  });
+
+  it("under a resource manager, refuses a handle obtained before a connection reset, naming it", async () => {
+    const loaded = () => buildResponse({ handles: [0x80000000], parameters: Buffer.alloc(0) });
+    const ok = buildResponse({ parameters: Buffer.alloc(0) });
+    const t = new ScriptedTransport([loaded(), ok, loaded(), ok], { hasResourceManager: true });
+    const tpm = new Tpm(t);
+    const [handle] = (await tpm.execute({ code: TPM_CC.ContextLoad, responseHandles: 1 })).handles;
+    assert.equal(handle, 0x80000000);
+    await tpm.execute({ code: TPM_CC.ReadPublic, handles: [0x80000000] });
+    t.generation++; // the device was reopened after a timeout: the resource manager flushed it
+    assert.equal(tpm.generation, 1);
+    await assert.rejects(tpm.execute({ code: TPM_CC.ReadPublic, handles: [0x80000000] }), (err: unknown) => {
+      assert.ok(err instanceof TpmStaleHandleError);
+      assert.equal(err.code, "TPM_STALE_HANDLE");
+      assert.match(err.message, /0x80000000 was obtained before the connection to scripted was reset/);
+      return true;
+    });
+    assert.equal(t.sent.length, 2, "the stale command never reached the TPM");
+    // Persistent handles survive a reset; an object loaded again after it is usable.
+    await tpm.execute({ code: TPM_CC.ContextLoad, responseHandles: 1 });
+    await tpm.execute({ code: TPM_CC.ReadPublic, handles: [0x80000000] });
+    assert.equal(t.sent.length, 4);
+  });
+
+  it("without a resource manager, leaves handles to the TPM after a reconnect (swtpm keeps them)", async () => {
+    const t = new ScriptedTransport([
+      buildResponse({ handles: [0x80000000], parameters: Buffer.alloc(0) }),
+      buildResponse({ parameters: Buffer.alloc(0) }),
+    ]);
+    const tpm = new Tpm(t);
+    await tpm.execute({ code: TPM_CC.ContextLoad, responseHandles: 1 });
+    t.generation++;
+    await tpm.execute({ code: TPM_CC.ReadPublic, handles: [0x80000000] });
+    assert.equal(t.sent.length, 2);
+  });
+
+  it("flushes the handle of a success response whose frame breaks after the handle area", async () => {
+    const good = buildResponse({
+      handles: [0x80000001],
+      parameters: Buffer.from([0, 0]),
+      sessions: [{ nonce: Buffer.alloc(0), attributes: passwordAuth().attributes, hmac: Buffer.alloc(0) }],
+    });
+    const broken = Buffer.from(good);
+    broken.writeUInt32BE(0xff, 14); // parameterSize far beyond the frame
+    const t = new ScriptedTransport([broken, buildResponse({})]);
+    await assert.rejects(
+      new Tpm(t).execute({
+        code: TPM_CC.CreatePrimary,
+        handles: [0x40000001],
+        sessions: [passwordAuth()],
+        responseHandles: 1,
+      }),
+      TpmFormatError,
+    );
+    assert.equal(t.sent.length, 2);
+    assert.equal(t.sent[1]?.readUInt32BE(6), TPM_CC.FlushContext);
+    assert.equal(t.sent[1]?.readUInt32BE(10), 0x80000001);
   });
 });

@@ -150,10 +150,10 @@ async function main(): Promise<void> {
     await flushLeftovers(tpm);
 
     const ek = await openEk(tpm, { kind: "rsa2048" });
-    const akName = (await readPublic(tpm, AK)).name;
+    const akPublic = (await readPublic(tpm, AK)).public;
     const challenge = makeCredential({
       ekPublic: ek.public,
-      objectName: akName,
+      akPublic,
       credential: Buffer.alloc(32, 7),
       random: cryptoRandom,
     });

@@ -4,11 +4,10 @@ import { cryptoRandom } from "../../common/random.js";
 import { startSwtpm, type SwtpmFixture } from "../fixtures/swtpm.js";
 import { TPM_ALG } from "../../native/tpm/constants.js";
 import { certify } from "../../native/tpm/commands/attestation.js";
-import { flushContext, load } from "../../native/tpm/commands/objects.js";
 import { activateWithEk } from "../../native/tpm/keys/activate.js";
 import { openEk, releaseEk } from "../../native/tpm/keys/ek.js";
 import { quotePcrs } from "../../native/tpm/keys/quote.js";
-import { createAgentKey, createAk, createSrk, type KeyAlgorithm } from "../../native/tpm/keys/storage.js";
+import type { KeyAlgorithm } from "../../native/tpm/keys/storage.js";
 import { flushLeftovers, leftoverHandles, withTransient } from "../../native/tpm/keys/transient.js";
 import type { EkKind } from "../../native/tpm/keys/templates.js";
 import { SocketTransport } from "../../native/tpm/transport/socket.js";
@@ -19,6 +18,7 @@ import { checkEkCertificateMatches } from "../../native/tpm/verifier/ek.js";
 import { makeCredential } from "../../native/tpm/verifier/make-credential.js";
 import { verifyQuote } from "../../native/tpm/verifier/quote.js";
 import { TpmVerificationError } from "../../native/tpm/verifier/errors.js";
+import { loadAkAndAgentKey } from "./loaded-keys.js";
 
 /**
  * The whole TPM side of node attestation, device half (native/tpm/keys) against verifier half
@@ -46,26 +46,8 @@ describe("device-side attestation verified by the verifier", () => {
 
   for (const [ekKind, akAlg] of cases) {
     it(`EK ${ekKind}, AK ${akAlg}: makeCredential → activate, quote → verifyQuote, certify → verifyCertify`, async () => {
-      // swtpm has three object slots: AK and agent key are loaded (and the SRK flushed) before a
-      // transient EK takes the third.
-      const srk = await createSrk(tpm);
-      const { ak, akPublic, agent, agentPublic } = await withTransient(tpm, srk.handle, async () => {
-        const akCreated = await createAk(tpm, srk.handle, akAlg);
-        const agentCreated = await createAgentKey(tpm, srk.handle);
-        const akLoaded = await load(tpm, srk.handle, akCreated.private, akCreated.publicArea);
-        try {
-          const agentLoaded = await load(tpm, srk.handle, agentCreated.private, agentCreated.publicArea);
-          return {
-            ak: akLoaded,
-            akPublic: akCreated.public,
-            agent: agentLoaded,
-            agentPublic: agentCreated.public,
-          };
-        } catch (err) {
-          await flushContext(tpm, akLoaded.handle);
-          throw err;
-        }
-      });
+      // AK and agent key take two of swtpm's three object slots; a transient EK takes the third.
+      const { ak, akPublic, agent, agentPublic } = await loadAkAndAgentKey(tpm, akAlg);
       await withTransient(tpm, ak.handle, () =>
         withTransient(tpm, agent.handle, async () => {
           const ek = await openEk(tpm, { kind: ekKind });
@@ -77,7 +59,7 @@ describe("device-side attestation verified by the verifier", () => {
             const credential = cryptoRandom.bytes(32);
             const challenge = makeCredential({
               ekPublic: ek.public,
-              objectName: ak.name,
+              akPublic,
               credential,
               random: cryptoRandom,
             });
@@ -104,6 +86,7 @@ describe("device-side attestation verified by the verifier", () => {
                   signature: q.quote.signature,
                   nonce: cryptoRandom.bytes(32),
                   pcrValues: q.pcrValues,
+                  expectedSelection: selection,
                 }),
               TpmVerificationError,
             );

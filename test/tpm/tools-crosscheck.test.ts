@@ -7,10 +7,9 @@ import { run } from "../fixtures/processes.js";
 import { startSwtpm, type SwtpmFixture } from "../fixtures/swtpm.js";
 import { TPM_ALG, type TpmHashAlg } from "../../native/tpm/constants.js";
 import { certify, type SignedAttestation } from "../../native/tpm/commands/attestation.js";
-import { flushContext, load } from "../../native/tpm/commands/objects.js";
 import { TpmFormatError } from "../../native/tpm/marshal.js";
 import { quotePcrs, type PcrQuote } from "../../native/tpm/keys/quote.js";
-import { createAgentKey, createAk, createSrk, type KeyAlgorithm } from "../../native/tpm/keys/storage.js";
+import type { KeyAlgorithm } from "../../native/tpm/keys/storage.js";
 import { flushLeftovers, leftoverHandles, withTransient } from "../../native/tpm/keys/transient.js";
 import type { PcrSelection } from "../../native/tpm/structures/pcr.js";
 import { marshalTpm2bPublic, type TpmtPublic } from "../../native/tpm/structures/public.js";
@@ -24,6 +23,7 @@ import type { Tpm } from "../../native/tpm/tpm.js";
 import { verifyCertify } from "../../native/tpm/verifier/certify.js";
 import { verifyQuote, type PcrValues, type QuoteEvidence } from "../../native/tpm/verifier/quote.js";
 import { outcome } from "../../native/tpm/verifier/testing/errors.js";
+import { loadAkAndAgentKey } from "./loaded-keys.js";
 import { SwtpmConnection } from "./swtpm-connection.js";
 import { akPublicPem, tpm2ToolsPcrFile, tpm2ToolsPcrList } from "./tools-files.js";
 
@@ -89,25 +89,7 @@ async function eachLimited<T>(items: readonly T[], fn: (item: T) => Promise<void
 
 /** The AK, the agent key and the evidence our own commands make with them; every handle flushed. */
 async function attestWithOurCode(tpm: Tpm, algorithm: KeyAlgorithm): Promise<OurEvidence> {
-  const srk = await createSrk(tpm);
-  // swtpm has three object slots: SRK, AK and agent key fit only while the SRK is flushed next.
-  const { ak, akPublic, agent, agentPublic } = await withTransient(tpm, srk.handle, async () => {
-    const akCreated = await createAk(tpm, srk.handle, algorithm);
-    const agentCreated = await createAgentKey(tpm, srk.handle);
-    const akLoaded = await load(tpm, srk.handle, akCreated.private, akCreated.publicArea);
-    try {
-      const agentLoaded = await load(tpm, srk.handle, agentCreated.private, agentCreated.publicArea);
-      return {
-        ak: akLoaded,
-        akPublic: akCreated.public,
-        agent: agentLoaded,
-        agentPublic: agentCreated.public,
-      };
-    } catch (err) {
-      await flushContext(tpm, akLoaded.handle);
-      throw err;
-    }
-  });
+  const { ak, akPublic, agent, agentPublic } = await loadAkAndAgentKey(tpm, algorithm);
   return withTransient(tpm, ak.handle, () =>
     withTransient(tpm, agent.handle, async () => {
       const quotes: OurQuote[] = [];
@@ -281,6 +263,7 @@ describe("our quote and certify, checked by tpm2_checkquote and openssl", () => 
         pcrSelect: readonly PcrSelection[];
         pcrValues: PcrValues;
         nonce: Buffer;
+        expectedSelection: readonly PcrSelection[];
       } => {
         const { akPublic, quotes } = ours(algorithm);
         const q = quotes[i]!;
@@ -294,6 +277,7 @@ describe("our quote and certify, checked by tpm2_checkquote and openssl", () => 
           pcrSelect: attested.pcrSelect,
           pcrValues: q.quote.pcrValues,
           nonce: q.nonce,
+          expectedSelection: selection,
         };
       };
 

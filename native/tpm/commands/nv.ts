@@ -1,10 +1,10 @@
-import { HallmarkError } from "../../../common/errors.js";
 import { TPM_CC, TPM_RH } from "../constants.js";
 import { TpmWriter } from "../marshal.js";
 import { readName, readTpm2b } from "../structures/buffers.js";
 import { nvIndexName, readTpm2bNvPublic, type TpmsNvPublic } from "../structures/nv.js";
 import { passwordAuth } from "../structures/sessions.js";
 import { readParameters, type Tpm } from "../tpm.js";
+import { TpmArgumentError, TpmResponseError } from "./errors.js";
 
 /** TPM2_NV_ReadPublic; the Name the TPM reports must be the Name of the public area it sent. */
 export async function nvReadPublic(
@@ -17,7 +17,7 @@ export async function nvReadPublic(
     name: readName(r, "nvName"),
   }));
   if (!nvIndexName(out.nvPublic).equals(out.name) || out.nvPublic.nvIndex !== nvIndex) {
-    throw new HallmarkError(
+    throw new TpmResponseError(
       "TPM_NAME_MISMATCH",
       `TPM2_NV_ReadPublic(0x${nvIndex.toString(16)}) returned an inconsistent public area`,
     );
@@ -36,12 +36,18 @@ export async function nvRead(
   opts: { maxChunk: number; size?: number; auth?: Uint8Array; nvPublic?: TpmsNvPublic },
 ): Promise<Buffer> {
   if (!Number.isInteger(opts.maxChunk) || opts.maxChunk < 1) {
-    throw new RangeError(`NV read chunk size must be positive, got ${opts.maxChunk}`);
+    throw new TpmArgumentError(
+      "TPM_NV_CHUNK_SIZE",
+      `NV read chunk size must be positive, got ${opts.maxChunk}`,
+    );
   }
   const nvPublic = opts.nvPublic ?? (await nvReadPublic(tpm, nvIndex)).nvPublic;
   const total = opts.size ?? nvPublic.dataSize;
   if (total > nvPublic.dataSize) {
-    throw new RangeError(`NV index 0x${nvIndex.toString(16)} holds ${nvPublic.dataSize} bytes, not ${total}`);
+    throw new TpmArgumentError(
+      "TPM_NV_READ_SIZE",
+      `NV index 0x${nvIndex.toString(16)} holds ${nvPublic.dataSize} bytes, not ${total}`,
+    );
   }
   const authHandle = nvPublic.attributes.authRead
     ? nvIndex
@@ -61,7 +67,7 @@ export async function nvRead(
       readTpm2b(r, "MAX_NV_BUFFER", "data"),
     );
     if (chunk.length !== want) {
-      throw new HallmarkError(
+      throw new TpmResponseError(
         "TPM_NV_READ_SHORT",
         `TPM2_NV_Read returned ${chunk.length} of ${want} bytes at offset ${offset}`,
       );

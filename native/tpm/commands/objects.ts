@@ -1,4 +1,3 @@
-import { HallmarkError } from "../../../common/errors.js";
 import { TPM_CC } from "../constants.js";
 import { TpmWriter, type TpmReader } from "../marshal.js";
 import { readName, readTpm2b, writeTpm2b } from "../structures/buffers.js";
@@ -13,6 +12,7 @@ import {
 } from "../structures/public.js";
 import { writePcrSelectionList } from "../structures/pcr.js";
 import { readParameters, type Tpm } from "../tpm.js";
+import { TpmResponseError } from "./errors.js";
 
 /** An object's public area as the TPM returned it: parsed, and the exact bytes its Name covers. */
 export interface ObjectPublic {
@@ -38,7 +38,7 @@ export interface CreatedObject extends ObjectPublic {
 function checkName(command: string, publicArea: Buffer, pub: TpmtPublic, reported: Buffer): Buffer {
   const computed = nameFromPublicArea(pub.nameAlg, publicArea);
   if (!computed.equals(reported)) {
-    throw new HallmarkError(
+    throw new TpmResponseError(
       "TPM_NAME_MISMATCH",
       `${command} returned a Name that is not the hash of the public area it returned`,
     );
@@ -60,7 +60,6 @@ function writeCreationInputs(w: TpmWriter): void {
   writePcrSelectionList(w, [], "creationPCR");
 }
 
-/** Skips creationData, creationHash and creationTicket: we do not certify creation. */
 /** Parses and drops creationData, creationHash and creationTicket: hallmark certifies keys instead. */
 function skipCreationOutputs(r: TpmReader): void {
   readTpm2bCreationData(r, "creationData");
@@ -86,13 +85,14 @@ export async function createPrimary(
     parameters: w.toBuffer(),
     responseHandles: 1,
   });
-  const handle = res.handles[0] as number;
-  const out = readParameters(res.parameters, "TPM2_CreatePrimary", (r) => {
-    const p = readTpm2bPublicWithBytes(r, "outPublic");
-    skipCreationOutputs(r);
-    return { ...p, name: readName(r, "name") };
+  return finishWithNewHandle(tpm, res.handles[0] as number, (handle) => {
+    const out = readParameters(res.parameters, "TPM2_CreatePrimary", (r) => {
+      const p = readTpm2bPublicWithBytes(r, "outPublic");
+      skipCreationOutputs(r);
+      return { ...p, name: readName(r, "name") };
+    });
+    return { handle, ...out, name: checkName("TPM2_CreatePrimary", out.publicArea, out.public, out.name) };
   });
-  return { handle, ...out, name: checkName("TPM2_CreatePrimary", out.publicArea, out.public, out.name) };
 }
 
 /** TPM2_Create: a new key under a loaded storage parent (password-authorized). */
@@ -139,15 +139,12 @@ export async function load(
     parameters: w.toBuffer(),
     responseHandles: 1,
   });
-  const reported = readParameters(res.parameters, "TPM2_Load", (r) => readName(r, "name"));
-  const pub = unmarshalTpmtPublic(publicArea);
-  const area = Buffer.from(publicArea);
-  return {
-    handle: res.handles[0] as number,
-    public: pub,
-    publicArea: area,
-    name: checkName("TPM2_Load", area, pub, reported),
-  };
+  return finishWithNewHandle(tpm, res.handles[0] as number, (handle) => {
+    const reported = readParameters(res.parameters, "TPM2_Load", (r) => readName(r, "name"));
+    const pub = unmarshalTpmtPublic(publicArea);
+    const area = Buffer.from(publicArea);
+    return { handle, public: pub, publicArea: area, name: checkName("TPM2_Load", area, pub, reported) };
+  });
 }
 
 /** TPM2_ReadPublic of a loaded or persistent object. */
@@ -166,4 +163,36 @@ export async function readPublic(
 /** TPM2_FlushContext: frees a transient object or session slot. */
 export async function flushContext(tpm: Tpm, handle: number): Promise<void> {
   await tpm.execute({ code: TPM_CC.FlushContext, parameters: new TpmWriter().u32(handle).toBuffer() });
+}
+
+/**
+ * TPM2_FlushContext on a clean-up path: a failure is swallowed, because the error that led here
+ * matters more, and a handle the TPM no longer knows (it was reset) needs no flushing.
+ */
+export async function flushQuietly(tpm: Tpm, handle: number): Promise<void> {
+  try {
+    await flushContext(tpm, handle);
+  } catch {
+    // See above: clean-up only.
+  }
+}
+
+/**
+ * Finishes a command whose response handed out a new transient handle (CreatePrimary, Load,
+ * StartAuthSession). Until `finish` returns, nobody else knows the handle: if reading the rest of
+ * the response fails (corrupt bytes, a Name that does not match), it is flushed here before the
+ * error goes up, or it would hold one of the TPM's few slots until reset (swtpm and /dev/tpm0
+ * have no resource manager to do it for us).
+ */
+export async function finishWithNewHandle<T>(
+  tpm: Tpm,
+  handle: number,
+  finish: (handle: number) => T,
+): Promise<T> {
+  try {
+    return finish(handle);
+  } catch (err) {
+    await flushQuietly(tpm, handle);
+    throw err;
+  }
 }

@@ -8,17 +8,17 @@ import {
   type PcrSelection,
 } from "../structures/pcr.js";
 import { readParameters, type Tpm } from "../tpm.js";
+import type { PcrValues } from "../pcr-digest.js";
 
-/** PCR values by bank, then by index. */
-export type PcrValues = Map<TpmHashAlg, Map<number, Buffer>>;
+export type { PcrValues } from "../pcr-digest.js";
 
 /**
  * TPM2_PCR_Read of every selected PCR. A TPM returns at most 8 digests per call (and may return
  * fewer), saying which ones in pcrSelectionOut; we ask again for the rest until all are read. A
  * PCR the TPM will not return (bank not allocated) is an error, not a silent gap.
  */
-export async function pcrRead(tpm: Tpm, selection: readonly PcrSelection[]): Promise<PcrValues> {
-  const values: PcrValues = new Map();
+export async function pcrRead(tpm: Tpm, selection: readonly PcrSelection[]): Promise<PcrValues<Buffer>> {
+  const values = new Map<TpmHashAlg, Map<number, Buffer>>();
   let pending = selection
     .map((s) => ({ hashAlg: s.hashAlg, pcrs: [...new Set(s.pcrs)].sort((a, b) => a - b) }))
     .filter((s) => s.pcrs.length > 0);

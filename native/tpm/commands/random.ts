@@ -2,11 +2,12 @@ import { TPM_CC } from "../constants.js";
 import { TpmWriter } from "../marshal.js";
 import { readTpm2b } from "../structures/buffers.js";
 import { readParameters, type Tpm } from "../tpm.js";
+import { TpmArgumentError, TpmResponseError } from "./errors.js";
 
 /** TPM2_GetRandom; the TPM returns at most one digest's worth per call, so this loops. */
 export async function getRandom(tpm: Tpm, length: number): Promise<Buffer> {
   if (!Number.isInteger(length) || length < 0 || length > 0xffff) {
-    throw new RangeError(`GetRandom length must be 0..65535, got ${length}`);
+    throw new TpmArgumentError("TPM_RANDOM_LENGTH", `GetRandom length must be 0..65535, got ${length}`);
   }
   const parts: Buffer[] = [];
   let have = 0;
@@ -17,7 +18,9 @@ export async function getRandom(tpm: Tpm, length: number): Promise<Buffer> {
       parameters: new TpmWriter().u16(want).toBuffer(),
     });
     const bytes = readParameters(parameters, "TPM2_GetRandom", (r) => readTpm2b(r, "DIGEST", "randomBytes"));
-    if (bytes.length === 0) throw new RangeError("TPM2_GetRandom returned no bytes");
+    // Zero bytes would loop forever; a TPM that has entropy returns at least one.
+    if (bytes.length === 0)
+      throw new TpmResponseError("TPM_RANDOM_EMPTY", "TPM2_GetRandom returned no bytes");
     parts.push(bytes);
     have += bytes.length;
   }

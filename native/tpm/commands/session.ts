@@ -5,6 +5,7 @@ import { writeDigestList } from "../structures/pcr.js";
 import { passwordAuth } from "../structures/sessions.js";
 import { readTicket, type TpmtTicket } from "../structures/tickets.js";
 import { readParameters, type Tpm } from "../tpm.js";
+import { finishWithNewHandle } from "./objects.js";
 
 export interface PolicySession {
   readonly handle: number;
@@ -33,10 +34,12 @@ export async function startPolicySession(
     parameters: w.toBuffer(),
     responseHandles: 1,
   });
-  const nonceTpm = readParameters(res.parameters, "TPM2_StartAuthSession", (r) =>
-    readTpm2b(r, "NONCE", "nonceTPM"),
-  );
-  return { handle: res.handles[0] as number, hashAlg, nonceTpm };
+  return finishWithNewHandle(tpm, res.handles[0] as number, (handle) => {
+    const nonceTpm = readParameters(res.parameters, "TPM2_StartAuthSession", (r) =>
+      readTpm2b(r, "NONCE", "nonceTPM"),
+    );
+    return { handle, hashAlg, nonceTpm };
+  });
 }
 
 /**

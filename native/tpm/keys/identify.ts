@@ -4,7 +4,6 @@ import type { Tpm } from "../tpm.js";
 import { ekHash } from "../verifier/ek.js";
 import { openEk, releaseEk, type OpenEkOptions } from "./ek.js";
 import type { EkKind } from "./templates.js";
-import { flushLeftovers } from "./transient.js";
 
 /** What identifies a TPM to hallmark: its EK (hash, type, certificate) and the chip itself. */
 export interface TpmIdentity {
@@ -30,11 +29,10 @@ function oneLineDn(dn: string): string {
 }
 
 /**
- * Reads the identity of the TPM. On a TPM without a resource manager, transient handles left by a
- * crashed earlier run are flushed first, so they cannot exhaust the object slots.
+ * Reads the identity of the TPM, changing nothing but a transient EK it may need for a moment.
+ * Clearing what a crashed run left loaded is openTpm's job, done once when the TPM is opened.
  */
 export async function identifyTpm(tpm: Tpm, options: OpenEkOptions = {}): Promise<TpmIdentity> {
-  if (!tpm.hasResourceManager) await flushLeftovers(tpm);
   const info = await getTpmInfo(tpm);
   const ek = await openEk(tpm, options);
   try {

@@ -1,15 +1,14 @@
-import { createHash } from "node:crypto";
 import { HallmarkError } from "../../../common/errors.js";
-import { nodeHashName } from "../constants.js";
 import { quote, type SignedAttestation } from "../commands/attestation.js";
-import { pcrRead, type PcrValues } from "../commands/pcr.js";
+import { pcrRead } from "../commands/pcr.js";
+import { pcrCompositeDigest, type PcrValues } from "../pcr-digest.js";
 import type { PcrSelection } from "../structures/pcr.js";
 import type { Tpm } from "../tpm.js";
 
 /** A quote and the PCR values it covers, read next to it so the verifier can replay the digest. */
 export interface PcrQuote {
   readonly quote: SignedAttestation;
-  readonly pcrValues: PcrValues;
+  readonly pcrValues: PcrValues<Buffer>;
 }
 
 /** A PCR extended between our PCR_Read and the Quote makes them disagree; read and quote again. */
@@ -34,7 +33,7 @@ export async function quotePcrs(
     }
     if (q.signature.sigAlg === "null")
       throw new HallmarkError("TPM_QUOTE_INVALID", "TPM2_Quote returned no signature");
-    const digest = pcrDigest(q.signature.hashAlg, q.attest.attested.pcrSelect, pcrValues);
+    const digest = pcrCompositeDigest(q.signature.hashAlg, q.attest.attested.pcrSelect, pcrValues);
     if (digest.equals(q.attest.attested.pcrDigest)) return { quote: q, pcrValues };
     if (attempt >= MAX_ATTEMPTS) {
       throw new HallmarkError(
@@ -46,17 +45,4 @@ export async function quotePcrs(
       );
     }
   }
-}
-
-/** H(PCR values concatenated in selection order): banks as listed, PCRs ascending in each. */
-function pcrDigest(hashAlg: number, selection: readonly PcrSelection[], values: PcrValues): Buffer {
-  const h = createHash(nodeHashName(hashAlg) as string);
-  for (const s of selection) {
-    for (const pcr of s.pcrs) {
-      const v = values.get(s.hashAlg)?.get(pcr);
-      if (v === undefined) return Buffer.alloc(0);
-      h.update(v);
-    }
-  }
-  return h.digest();
 }

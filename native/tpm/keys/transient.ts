@@ -1,6 +1,8 @@
+import { HallmarkError } from "../../../common/errors.js";
 import { TPM_HANDLE_RANGE } from "../constants.js";
 import { getHandles } from "../commands/capability.js";
-import { flushContext } from "../commands/objects.js";
+import { flushContext, flushQuietly } from "../commands/objects.js";
+import { TPM_RC, isTpmError } from "../rc.js";
 import type { Tpm } from "../tpm.js";
 
 /**
@@ -31,12 +33,17 @@ export async function usingTransient<T>(
   return withTransient(tpm, await obtain(), fn);
 }
 
-async function flushQuietly(tpm: Tpm, handle: number): Promise<void> {
-  try {
-    await flushContext(tpm, handle);
-  } catch {
-    // Flushing is clean-up: the original error (if any) matters more, and a handle the TPM no
-    // longer knows (it was reset) needs no flushing.
+/** Some leftover handles could not be flushed; the others were. */
+export class TpmLeftoverFlushError extends HallmarkError {
+  readonly failures: readonly { readonly handle: number; readonly error: unknown }[];
+
+  constructor(failures: readonly { readonly handle: number; readonly error: unknown }[]) {
+    const list = failures.map((f) => `0x${f.handle.toString(16)}`).join(", ");
+    super("TPM_FLUSH_FAILED", `could not flush leftover TPM handle(s) ${list}`, {
+      category: "unavailable",
+      cause: failures[0]?.error,
+    });
+    this.failures = failures;
   }
 }
 
@@ -44,13 +51,21 @@ async function flushQuietly(tpm: Tpm, handle: number): Promise<void> {
  * Flushes every transient object and loaded session left by a previous run that crashed before
  * its finally blocks ran. Only for TPMs without a resource manager, which we own exclusively
  * (the swtpm socket, /dev/tpm0 opened by one process); under /dev/tpmrm0 we see only our own.
+ * Every handle is tried: one that is already gone (TPM_RC_HANDLE) is skipped, other failures are
+ * collected into one TpmLeftoverFlushError once the rest have been flushed.
  */
 export async function flushLeftovers(tpm: Tpm): Promise<number[]> {
   const flushed: number[] = [];
+  const failures: { handle: number; error: unknown }[] = [];
   for (const handle of await leftoverHandles(tpm)) {
-    await flushContext(tpm, handle);
-    flushed.push(handle);
+    try {
+      await flushContext(tpm, handle);
+      flushed.push(handle);
+    } catch (error) {
+      if (!isTpmError(error, TPM_RC.HANDLE)) failures.push({ handle, error });
+    }
   }
+  if (failures.length > 0) throw new TpmLeftoverFlushError(failures);
   return flushed;
 }
 

@@ -1,5 +1,6 @@
 import { createHash, createPublicKey } from "node:crypto";
 import type { KeyObject } from "node:crypto";
+import { fixedWidth } from "../bytes.js";
 import type { TpmReader, TpmWriter } from "../marshal.js";
 import { TpmFormatError } from "../marshal.js";
 import { TPM_ALG, TPM_ECC_CURVE, curveInfo, describeAlg, nodeHashName } from "../constants.js";
@@ -433,11 +434,11 @@ function exponentBytes(exponent: number): Buffer {
   return b.subarray(i);
 }
 
-function leftPad(v: Buffer, size: number, field: string): Buffer {
-  if (v.length > size)
+function curveCoordinate(v: Buffer, size: number, field: string): Buffer {
+  const fitted = fixedWidth(v, size);
+  if (fitted === undefined)
     throw new TpmFormatError(field, `${v.length} bytes is longer than the curve's ${size}`);
-  if (v.length === size) return v;
-  return Buffer.concat([Buffer.alloc(size - v.length), v]);
+  return fitted;
 }
 
 /**
@@ -473,8 +474,8 @@ export function publicKeyFromTpmPublic(pub: TpmtPublic): KeyObject {
         `curve 0x${pub.parameters.curveId.toString(16).padStart(4, "0")} is not supported (NIST P-256, P-384, P-521 are)`,
       );
     }
-    const x = leftPad(pub.unique.x, curve.keySize, "TPMT_PUBLIC.unique.ecc.x");
-    const y = leftPad(pub.unique.y, curve.keySize, "TPMT_PUBLIC.unique.ecc.y");
+    const x = curveCoordinate(pub.unique.x, curve.keySize, "TPMT_PUBLIC.unique.ecc.x");
+    const y = curveCoordinate(pub.unique.y, curve.keySize, "TPMT_PUBLIC.unique.ecc.y");
     return importJwk(
       { kty: "EC", crv: curve.jwkCrv, x: x.toString("base64url"), y: y.toString("base64url") },
       "TPMT_PUBLIC.unique.ecc",

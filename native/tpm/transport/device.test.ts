@@ -48,13 +48,16 @@ describe("DeviceTransport", () => {
     }
   });
 
-  it("times out a response that never completes and uses a fresh handle afterwards", async () => {
+  it("times out a response that never completes, uses a fresh handle afterwards and counts the reset in generation", async () => {
     const fifo = join(dir, "stall");
     await runOk("mkfifo", [fifo]);
     const t = new DeviceTransport(fifo);
     try {
+      assert.equal(t.generation, 0);
       // Announces 20 bytes, carries 12: the read blocks like a hung chip.
       await assert.rejects(t.send(frame(0x8001, 20, Buffer.from([1, 2])), 150), TpmTimeoutError);
+      // On /dev/tpmrm0 the reopen loses every transient handle: holders see it here.
+      assert.equal(t.generation, 1);
       // Unblock the stranded read so its handle can be retired.
       const writer = await open(fifo, "r+");
       await writer.write(Buffer.alloc(8));
@@ -62,6 +65,7 @@ describe("DeviceTransport", () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
       const cmd = frame(0x8001, 12, Buffer.from([7, 7]));
       assert.deepEqual(await t.send(cmd, 2000), cmd);
+      assert.equal(t.generation, 1, "a working handle is not a reset");
     } finally {
       await t.close();
     }

@@ -16,6 +16,11 @@ export interface DeviceTransportOptions {
  * The kernel's TPM character device: one write() carries a whole command, read() returns the
  * response. /dev/tpmrmN is the in-kernel resource manager (it flushes what we leave behind when
  * the file is closed); /dev/tpmN is the raw chip, used by one process at a time.
+ *
+ * A command that times out or fails on the wire costs the open file: the next command opens the
+ * device again and `generation` goes up. On /dev/tpmrmN that reopen is a new resource-manager
+ * session, so every transient object and session loaded before is gone (and its handle number
+ * may be handed to the next object loaded): holders of handles must check `generation`.
  */
 export class DeviceTransport implements TpmTransport {
   readonly endpoint: string;
@@ -25,12 +30,17 @@ export class DeviceTransport implements TpmTransport {
   readonly #queue = new SerialQueue();
   #handle: FileHandle | null = null;
   #closed = false;
+  #generation = 0;
 
   constructor(path: string, options: DeviceTransportOptions = {}) {
     this.endpoint = path;
     this.hasResourceManager = /^tpmrm\d+$/.test(basename(path));
     this.#clock = options.clock ?? systemClock;
     this.#defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  }
+
+  get generation(): number {
+    return this.#generation;
   }
 
   send(command: Buffer, timeoutMs = this.#defaultTimeoutMs): Promise<Buffer> {
@@ -59,8 +69,12 @@ export class DeviceTransport implements TpmTransport {
       return await Promise.race([io, timeout]);
     } catch (err) {
       // A blocked read cannot be cancelled; the handle is retired once it returns, and the next
-      // command opens a fresh one so it never reads the stale response.
-      if (this.#handle === handle) this.#handle = null;
+      // command opens a fresh one so it never reads the stale response. Under the resource
+      // manager that fresh one starts with no transient objects: `generation` tells holders.
+      if (this.#handle === handle) {
+        this.#handle = null;
+        this.#generation++;
+      }
       void io
         .then(
           () => handle.close(),

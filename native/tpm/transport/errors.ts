@@ -27,3 +27,25 @@ export class TpmTransportClosedError extends HallmarkError {
     });
   }
 }
+
+/**
+ * The connection went away after the command was handed to it and before any of the response
+ * came back: the TPM may or may not have run it, so it is not sent again (a second TPM2_Create or
+ * TPM2_NV_Increment is not harmless). The caller decides whether repeating it is safe.
+ */
+export class TpmOutcomeUnknownError extends HallmarkError {
+  constructor(endpoint: string, detail: string, options: { cause?: unknown } = {}) {
+    super(
+      "TPM_OUTCOME_UNKNOWN",
+      `TPM at ${endpoint} closed the connection after the command was sent and before it answered${detail}; the command may or may not have run`,
+      { category: "unavailable", cause: options.cause },
+    );
+  }
+}
+
+/** A TPM endpoint that cannot be used as given (not a device path, unix: or tcp: form, bad port). */
+export class TpmEndpointError extends HallmarkError {
+  constructor(message: string) {
+    super("TPM_ENDPOINT_INVALID", message, { category: "invalid_argument" });
+  }
+}

@@ -1,6 +1,6 @@
 import type { Clock } from "../../../common/clock.js";
-import { HallmarkError } from "../../../common/errors.js";
 import { DeviceTransport } from "./device.js";
+import { TpmEndpointError } from "./errors.js";
 import { SocketTransport } from "./socket.js";
 import type { TpmTransport } from "./transport.js";
 
@@ -34,9 +34,7 @@ export function parseTpmEndpoint(text: string): TpmEndpoint {
   if (text.startsWith("unix:")) {
     const path = text.slice("unix:".length);
     if (path === "") {
-      throw new HallmarkError("TPM_ENDPOINT_INVALID", "unix: TPM endpoint needs a socket path", {
-        category: "invalid_argument",
-      });
+      throw new TpmEndpointError("unix: TPM endpoint needs a socket path");
     }
     return { kind: "unix", path };
   }
@@ -44,16 +42,10 @@ export function parseTpmEndpoint(text: string): TpmEndpoint {
     const m = /^tcp:(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text);
     const port = m ? Number(m[3]) : NaN;
     if (!m || port < 1 || port > 65535) {
-      throw new HallmarkError("TPM_ENDPOINT_INVALID", `TPM endpoint "${text}" is not tcp:HOST:PORT`, {
-        category: "invalid_argument",
-      });
+      throw new TpmEndpointError(`TPM endpoint "${text}" is not tcp:HOST:PORT`);
     }
     return { kind: "tcp", host: (m[1] ?? m[2]) as string, port };
   }
   if (text.startsWith("/")) return { kind: "device", path: text };
-  throw new HallmarkError(
-    "TPM_ENDPOINT_INVALID",
-    `TPM endpoint "${text}" is neither a device path, unix:PATH nor tcp:HOST:PORT`,
-    { category: "invalid_argument" },
-  );
+  throw new TpmEndpointError(`TPM endpoint "${text}" is neither a device path, unix:PATH nor tcp:HOST:PORT`);
 }

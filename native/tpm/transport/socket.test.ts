@@ -1,11 +1,17 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createServer, connect, type Server, type Socket } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runOk } from "../../../test/fixtures/processes.js";
+import { startTcpRelay } from "../../../test/tpm/transport-doubles.js";
 import { startSwtpm, type SwtpmFixture } from "../../../test/fixtures/swtpm.js";
-import { TpmTimeoutError, TpmTransportClosedError, TpmTransportError } from "./errors.js";
+import {
+  TpmOutcomeUnknownError,
+  TpmTimeoutError,
+  TpmTransportClosedError,
+  TpmTransportError,
+} from "./errors.js";
 import { SocketTransport } from "./socket.js";
 
 /** TPM2_GetRandom(bytesRequested) marshalled by hand: this file tests bytes on a wire, not commands. */
@@ -96,33 +102,27 @@ describe("SocketTransport against swtpm", () => {
     const t = new SocketTransport({ kind: "unix", path: tpm.socketPath });
     try {
       assert.equal(randomBytesOf(await t.send(getRandom(8))).length, 8);
+      assert.equal(t.generation, 0);
       await tpm.restart();
       assert.equal(randomBytesOf(await t.send(getRandom(8))).length, 8);
+      assert.equal(t.generation, 1, "a lost connection counts as a reset");
       await tpm.restart();
       assert.equal(randomBytesOf(await t.send(getRandom(3))).length, 3);
+      assert.equal(t.generation, 2);
     } finally {
       await t.close();
     }
   });
 
   it("speaks TCP too (through a TCP-to-unix relay in front of swtpm)", async () => {
-    const relay = createServer((client) => {
-      const upstream = connect(tpm.socketPath);
-      client.pipe(upstream).pipe(client);
-      client.on("error", () => upstream.destroy());
-      upstream.on("error", () => client.destroy());
-      client.on("close", () => upstream.destroy());
-    });
-    await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
-    const address = relay.address();
-    assert.ok(address && typeof address === "object");
-    const t = new SocketTransport({ kind: "tcp", host: "127.0.0.1", port: address.port });
+    const relay = await startTcpRelay(tpm.socketPath);
+    const t = new SocketTransport({ kind: "tcp", host: "127.0.0.1", port: relay.port });
     try {
-      assert.equal(t.endpoint, `tcp:127.0.0.1:${address.port}`);
+      assert.equal(t.endpoint, `tcp:127.0.0.1:${relay.port}`);
       assert.equal(randomBytesOf(await t.send(getRandom(32))).length, 32);
     } finally {
       await t.close();
-      await new Promise((resolve) => relay.close(resolve));
+      await relay.close();
     }
   });
 });
@@ -217,6 +217,64 @@ describe("SocketTransport against misbehaving peers", () => {
       return true;
     });
     await t.close();
+  });
+
+  it("does not send a command again when the connection closes after it was written", async () => {
+    // The peer runs the second command and dies before answering: the TPM may have acted on it,
+    // so a transport that re-sent it would run it twice.
+    const received: Buffer[] = [];
+    const peer = await fakePeer("crash.sock", (sock, cmd) => {
+      received.push(cmd);
+      if (received.length === 2) sock.destroy();
+      else sock.write(Buffer.from("80010000000c000000000000", "hex"));
+    });
+    const t = new SocketTransport({ kind: "unix", path: peer.path });
+    try {
+      await t.send(getRandom(0), 2000);
+      await assert.rejects(t.send(getRandom(1), 2000), (err: unknown) => {
+        assert.ok(err instanceof TpmOutcomeUnknownError);
+        assert.equal(err.code, "TPM_OUTCOME_UNKNOWN");
+        assert.match(err.message, /may or may not have run/);
+        return true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(received.length, 2, "the command reached the peer once");
+      // The next command goes out on a fresh connection.
+      await t.send(getRandom(2), 2000);
+      assert.equal(received.length, 3);
+    } finally {
+      await t.close();
+      await peer.close();
+    }
+  });
+
+  it("uses a fresh connection when the peer closed the kept-open one between commands", async () => {
+    let connections = 0;
+    const peer = await fakePeer("oneshot.sock", (sock) => {
+      connections++;
+      sock.end(Buffer.from("80010000000c000000000000", "hex"));
+    });
+    const t = new SocketTransport({ kind: "unix", path: peer.path });
+    try {
+      await t.send(getRandom(0), 2000);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await t.send(getRandom(0), 2000);
+      assert.equal(connections, 2);
+    } finally {
+      await t.close();
+      await peer.close();
+    }
+  });
+
+  it("refuses a TCP port outside 1..65535 with a typed error", () => {
+    assert.throws(
+      () => new SocketTransport({ kind: "tcp", host: "127.0.0.1", port: 70000 }),
+      (err: unknown) => {
+        assert.equal((err as { code?: string }).code, "TPM_ENDPOINT_INVALID");
+        assert.equal((err as { category?: string }).category, "invalid_argument");
+        return true;
+      },
+    );
   });
 
   it("fails commands queued behind close()", async () => {

@@ -1,6 +1,12 @@
 import { connect, type Socket } from "node:net";
 import { systemClock, type Clock, type TimerHandle } from "../../../common/clock.js";
-import { TpmTimeoutError, TpmTransportClosedError, TpmTransportError } from "./errors.js";
+import {
+  TpmEndpointError,
+  TpmOutcomeUnknownError,
+  TpmTimeoutError,
+  TpmTransportClosedError,
+  TpmTransportError,
+} from "./errors.js";
 import { ResponseAssembler } from "./response-frame.js";
 import { SerialQueue } from "./serial-queue.js";
 import { DEFAULT_COMMAND_TIMEOUT_MS, type TpmTransport } from "./transport.js";
@@ -18,12 +24,17 @@ export interface SocketTransportOptions {
 
 interface PendingExchange {
   readonly assembler: ResponseAssembler;
+  /** Whether the socket took the whole command: "failed" means the TPM cannot have received it all. */
+  written: "pending" | "done" | "failed";
   resolve(response: Buffer): void;
   reject(err: Error): void;
 }
 
-/** The connection died before any byte of the response arrived: a stale connection, not a TPM failure. */
-class StaleConnectionError extends TpmTransportError {}
+/**
+ * Writing the command failed, so the peer never got all of it and cannot have run it: the one
+ * failure after which sending it again on a fresh connection is safe.
+ */
+class CommandNotSentError extends TpmTransportError {}
 
 function describe(target: SocketTarget): string {
   return target.kind === "unix" ? `unix:${target.path}` : `tcp:${target.host}:${target.port}`;
@@ -33,6 +44,13 @@ function describe(target: SocketTarget): string {
  * Raw TPM commands over a stream socket, the way swtpm serves them (no resource manager: the
  * caller flushes its transient handles). The connection is opened on first use and again after
  * the peer went away, so a restarted simulator is picked up by the next command.
+ *
+ * A command is sent again only when it cannot have reached the TPM: the kept-open connection
+ * was found closed before writing (a fresh one is used instead), or the write itself failed.
+ * Once the command has been written, a connection that closes before any of the response
+ * arrived fails with TpmOutcomeUnknownError: the TPM may have run it, and running TPM2_Create,
+ * TPM2_NV_Increment or TPM2_PCR_Extend twice is not harmless. Every connection given up after
+ * use raises `generation`.
  */
 export class SocketTransport implements TpmTransport {
   readonly endpoint: string;
@@ -44,15 +62,20 @@ export class SocketTransport implements TpmTransport {
   #socket: Socket | null = null;
   #pending: PendingExchange | null = null;
   #closed = false;
+  #generation = 0;
 
   constructor(target: SocketTarget, options: SocketTransportOptions = {}) {
     if (target.kind === "tcp" && (!Number.isInteger(target.port) || target.port < 1 || target.port > 65535)) {
-      throw new RangeError(`TPM TCP port must be 1..65535, got ${target.port}`);
+      throw new TpmEndpointError(`TPM TCP port must be 1..65535, got ${target.port}`);
     }
     this.#target = target;
     this.endpoint = describe(target);
     this.#clock = options.clock ?? systemClock;
     this.#defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  }
+
+  get generation(): number {
+    return this.#generation;
   }
 
   send(command: Buffer, timeoutMs = this.#defaultTimeoutMs): Promise<Buffer> {
@@ -66,13 +89,12 @@ export class SocketTransport implements TpmTransport {
   }
 
   async #exchangeWithRetry(command: Buffer, timeoutMs: number): Promise<Buffer> {
-    const reused = this.#socket !== null;
     try {
       return await this.#exchange(command, timeoutMs);
     } catch (err) {
-      // A kept-open connection whose peer restarted fails on first use without the command having
-      // been answered; one fresh connection is the reconnect. A fresh connection failing is real.
-      if (reused && err instanceof StaleConnectionError && !this.#closed) {
+      // The command never left us whole (a peer that restarted refuses the write): one fresh
+      // connection is the reconnect. Anything later may have run on the TPM and is not repeated.
+      if (err instanceof CommandNotSentError && !this.#closed) {
         return this.#exchange(command, timeoutMs);
       }
       throw err;
@@ -88,20 +110,36 @@ export class SocketTransport implements TpmTransport {
         this.#pending = null;
         fn();
       };
-      this.#pending = {
+      const pending: PendingExchange = {
         assembler: new ResponseAssembler(this.endpoint),
+        written: "pending",
         resolve: (response) => settle(() => resolve(response)),
         reject: (err) => settle(() => reject(err)),
       };
+      this.#pending = pending;
       timer = this.#clock.setTimer(() => {
         // A late response would be read as the answer to the next command: the connection goes.
         const err = new TpmTimeoutError(this.endpoint, timeoutMs);
         this.#pending?.reject(err);
         this.#drop(err);
       }, timeoutMs);
-      const socket = this.#socket ?? this.#open();
-      socket.write(command);
+      const socket = this.#usableSocket() ?? this.#open();
+      socket.write(command, (err) => {
+        pending.written = err ? "failed" : "done";
+      });
     });
+  }
+
+  /** The kept-open connection, unless the peer is already known to have closed it. */
+  #usableSocket(): Socket | null {
+    const socket = this.#socket;
+    if (socket && (socket.destroyed || !socket.writable || socket.readableEnded)) {
+      this.#socket = null;
+      this.#generation++;
+      socket.destroy();
+      return null;
+    }
+    return socket;
   }
 
   #open(): Socket {
@@ -122,25 +160,30 @@ export class SocketTransport implements TpmTransport {
     socket.on("close", () => {
       if (this.#socket !== socket) return;
       this.#socket = null;
+      if (connected) this.#generation++;
       const pending = this.#pending;
       if (!pending) return;
-      const detail = lastError ? `: ${lastError.message}` : "";
-      pending.reject(
-        !connected
-          ? new TpmTransportError(`cannot connect to the TPM at ${this.endpoint}${detail}`, {
-              cause: lastError,
-            })
-          : pending.assembler.received === 0
-            ? new StaleConnectionError(`TPM at ${this.endpoint} closed the connection${detail}`, {
-                cause: lastError,
-              })
-            : new TpmTransportError(`TPM at ${this.endpoint} closed the connection mid-response${detail}`, {
-                cause: lastError,
-              }),
-      );
+      pending.reject(this.#connectionLost(pending, connected, lastError));
     });
     this.#socket = socket;
     return socket;
+  }
+
+  /** Why `pending` failed when its connection closed, from how far the exchange got. */
+  #connectionLost(pending: PendingExchange, connected: boolean, cause: Error | null): Error {
+    const detail = cause ? `: ${cause.message}` : "";
+    if (!connected) {
+      return new TpmTransportError(`cannot connect to the TPM at ${this.endpoint}${detail}`, { cause });
+    }
+    if (pending.assembler.received > 0) {
+      return new TpmTransportError(`TPM at ${this.endpoint} closed the connection mid-response${detail}`, {
+        cause,
+      });
+    }
+    if (pending.written === "failed") {
+      return new CommandNotSentError(`TPM at ${this.endpoint} closed the connection${detail}`, { cause });
+    }
+    return new TpmOutcomeUnknownError(this.endpoint, detail, { cause });
   }
 
   #onData(socket: Socket, chunk: Buffer): void {
@@ -167,6 +210,7 @@ export class SocketTransport implements TpmTransport {
   #drop(reason: Error): void {
     const socket = this.#socket;
     this.#socket = null;
+    if (socket) this.#generation++;
     this.#pending?.reject(reason);
     socket?.destroy();
   }

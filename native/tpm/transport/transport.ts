@@ -11,6 +11,16 @@ export interface TpmTransport {
    * flushes our transient objects and sessions when we close. Without one, we must flush them.
    */
   readonly hasResourceManager: boolean;
+  /**
+   * Counts connection resets: 0 until the first one, then one more each time a connection that
+   * was in use is given up (a timeout, an I/O error, the peer going away) so that the next command
+   * runs on a fresh one. Under a resource manager (/dev/tpmrm*) a reset flushes every transient
+   * object and session obtained before it, and the handle numbers are handed out again to new
+   * objects: a caller holding handles compares this with the value it saw when it got them (the
+   * Tpm does so for the handles it handed out, see Tpm.execute). Without a resource manager a
+   * reset loses nothing by itself (swtpm restarted under us does, and then says TPM_RC_HANDLE).
+   */
+  readonly generation: number;
   /** Sends one command; commands from concurrent callers run one at a time, in call order. */
   send(command: Buffer, timeoutMs?: number): Promise<Buffer>;
   /** Closes the connection; commands already queued fail with TpmTransportClosedError. */

@@ -1,13 +1,20 @@
-import { timingSafeEqual, type KeyObject } from "node:crypto";
-import { TPM_ALG, TPM_GENERATED_VALUE, TPM_ST, describeAlg } from "../constants.js";
+import type { KeyObject } from "node:crypto";
+import { bytesEqual } from "../bytes.js";
+import { TPM_GENERATED_VALUE, TPM_ST, describeAlg } from "../constants.js";
 import { TpmFormatError, TpmReader } from "../marshal.js";
 import { unmarshalTpmsAttest, type TpmsAttest } from "../structures/attest.js";
 import { publicKeyFromTpmPublic, type TpmtPublic } from "../structures/public.js";
 import { sigAlgId, verifyTpmSignature, type TpmtSignature } from "../structures/signature.js";
-import { checkAkAttributes } from "./attributes.js";
+import { STRONG_HASHES, checkAkAttributes } from "./attributes.js";
 import { TpmVerificationError, type TpmVerificationCode } from "./errors.js";
 
-const STRONG_HASHES: readonly number[] = [TPM_ALG.SHA256, TPM_ALG.SHA384, TPM_ALG.SHA512];
+/**
+ * Bounds on the verifier's nonce. Below 16 bytes a nonce can repeat or be guessed (and an empty one
+ * matches an attestation with no extraData at all, so it proves no freshness); above 64 it cannot
+ * be a TPM2B_DATA (sizeof(TPMT_HA)), so the TPM could never have signed it.
+ */
+export const MIN_NONCE_BYTES = 16;
+export const MAX_NONCE_BYTES = 64;
 
 /** The two attestations the node attestor verifies, and the codes each reports failures under. */
 export type AttestKind = "quote" | "certify";
@@ -44,6 +51,7 @@ export function verifySignedAttest(
 ): TpmsAttest {
   const codes = KINDS[kind];
   const { akPublic, attest, signature } = evidence;
+  checkNonce(evidence.nonce);
   checkAkAttributes(akPublic);
   checkSignatureScheme(akPublic, signature, codes.signature);
 
@@ -107,11 +115,21 @@ export function verifySignedAttest(
   return parsed;
 }
 
+function checkNonce(nonce: Uint8Array): void {
+  if (nonce.length < MIN_NONCE_BYTES || nonce.length > MAX_NONCE_BYTES) {
+    throw new TpmVerificationError(
+      "NONCE_INVALID",
+      `the verifier's nonce is ${nonce.length} bytes; it must be ${MIN_NONCE_BYTES} to ${MAX_NONCE_BYTES}`,
+      { field: "extraData" },
+    );
+  }
+}
+
 /**
  * A restricted key signs only with its own scheme, so a signature that claims another scheme or
  * hash is not the AK's; schemes node:crypto cannot check (HMAC, ECDAA, SM2, Schnorr) are refused.
  */
-function checkSignatureScheme(
+export function checkSignatureScheme(
   akPublic: TpmtPublic,
   signature: TpmtSignature,
   code: TpmVerificationCode,
@@ -130,9 +148,20 @@ function checkSignatureScheme(
       { field: "hashAlg" },
     );
   }
-  if (akPublic.type !== "rsa" && akPublic.type !== "ecc") return; // checkAkAttributes refused it already
+  // checkAkAttributes refuses these AKs first; failing closed here keeps this check sound on its own.
+  if (akPublic.type !== "rsa" && akPublic.type !== "ecc") {
+    throw new TpmVerificationError("AK_ATTRIBUTE_INVALID", `a ${akPublic.type} object is not an AK`, {
+      field: "type",
+    });
+  }
   const scheme = akPublic.parameters.scheme;
-  if (scheme.scheme === TPM_ALG.NULL || !("hashAlg" in scheme)) return;
+  if (!("hashAlg" in scheme)) {
+    throw new TpmVerificationError(
+      "AK_SCHEME_INVALID",
+      `the AK's scheme ${describeAlg(scheme.scheme)} fixes no hash, so no signature can be matched to it`,
+      { field: "scheme" },
+    );
+  }
   if (sigAlgId(signature.sigAlg) !== scheme.scheme || signature.hashAlg !== scheme.hashAlg) {
     throw new TpmVerificationError(
       code,
@@ -141,8 +170,4 @@ function checkSignatureScheme(
       { field: "sigAlg" },
     );
   }
-}
-
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -1,9 +1,14 @@
-import { TPM_ALG, describeAlg } from "../constants.js";
+import { TPM_ALG, curveInfo, describeAlg } from "../constants.js";
 import type { ObjectAttributeName, TpmtAsymScheme, TpmtPublic } from "../structures/public.js";
 import { TpmVerificationError, type TpmVerificationCode } from "./errors.js";
 
-/** Hashes the verifier accepts in a signing scheme or Name: SHA-1 is too weak to anchor identity. */
-const STRONG_HASHES: readonly number[] = [TPM_ALG.SHA256, TPM_ALG.SHA384, TPM_ALG.SHA512];
+/** Hashes the verifier accepts in a signing scheme, a signature or a Name: SHA-1 is too weak to anchor identity. */
+export const STRONG_HASHES: readonly number[] = [TPM_ALG.SHA256, TPM_ALG.SHA384, TPM_ALG.SHA512];
+
+/** NIST SP 800-57 112-bit security floor for RSA; smaller moduli are factorable or close to it. */
+const MIN_RSA_BITS = 2048;
+/** The only RSA public exponent accepted; TPMs encode it as 0 ("the default, 65537"). */
+const RSA_EXPONENT = 65537;
 
 /** The signing schemes an AK or agent key may use; node:crypto verifies every one of them. */
 const SIGNING_SCHEMES = {
@@ -85,7 +90,39 @@ function checkKey(
       );
     }
   }
+  checkStrength(pub, role, attributeCode);
   checkScheme(pub.parameters.scheme, SIGNING_SCHEMES[pub.type], role, schemeCode, opts.schemeRequired);
+}
+
+/**
+ * A key the verifier trusts must be strong enough that nobody but the TPM can sign with it: RSA
+ * of at least 2048 bits with exponent 65537, or ECC on a NIST curve node:crypto verifies (P-256
+ * and up).
+ */
+function checkStrength(pub: TpmtPublic, role: string, code: TpmVerificationCode): void {
+  if (pub.type === "rsa") {
+    const { keyBits, exponent } = pub.parameters;
+    if (keyBits < MIN_RSA_BITS) {
+      throw new TpmVerificationError(
+        code,
+        `the ${role} is RSA-${keyBits}; at least RSA-${MIN_RSA_BITS} is required`,
+        { field: "keyBits" },
+      );
+    }
+    if (exponent !== 0 && exponent !== RSA_EXPONENT) {
+      throw new TpmVerificationError(code, `the ${role}'s RSA exponent ${exponent} is not ${RSA_EXPONENT}`, {
+        field: "exponent",
+      });
+    }
+    return;
+  }
+  if (pub.type === "ecc" && curveInfo(pub.parameters.curveId) === undefined) {
+    throw new TpmVerificationError(
+      code,
+      `the ${role}'s curve 0x${pub.parameters.curveId.toString(16)} is not allowed (NIST P-256, P-384, P-521 are)`,
+      { field: "curveId" },
+    );
+  }
 }
 
 function checkScheme(

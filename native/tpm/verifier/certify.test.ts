@@ -1,9 +1,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { startSwtpm, type SwtpmFixture } from "../../../test/fixtures/swtpm.js";
-import { TPM_ALG, TPM_CC, TPM_RS_PW, TPM_ST } from "../constants.js";
+import { TPM_ALG, TPM_CC, TPM_ECC_CURVE, TPM_RS_PW, TPM_ST } from "../constants.js";
 import { TpmReader, TpmWriter } from "../marshal.js";
-import { readTpm2bAttest } from "../structures/attest.js";
+import { readTpm2bAttest, unmarshalTpmsAttest } from "../structures/attest.js";
 import { tpmObjectName, unmarshalTpm2bPublic, type TpmtPublic } from "../structures/public.js";
 import { readTpmtSignature, unmarshalTpmtSignature, type TpmtSignature } from "../structures/signature.js";
 import { agentKeyTemplateEccP256 } from "../keys/templates.js";
@@ -12,11 +12,13 @@ import { verifyCertify, type CertifyEvidence } from "./certify.js";
 import { TpmVerificationError } from "./errors.js";
 import { verifyQuote } from "./quote.js";
 import { captureError, outcome } from "./testing/errors.js";
-import { softwareAk } from "./testing/software-ak.js";
+import { signedAttestation, softwareAgentKey, softwareAk } from "./testing/software-ak.js";
 import { Tpm2Tools } from "./testing/tpm2-tools.js";
 
 /** tpm2_certify (5.4) cannot take qualifying data and always sends these four bytes. */
 const TOOLS_NONCE = Buffer.from("00ff55aa", "hex");
+/** The verifier's nonce for the hand-built TPM2_Certify (tpm2_certify's is too short to accept). */
+const NONCE = Buffer.from("c3".repeat(32), "hex");
 const AGENT_KEY_ATTRIBUTES = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign";
 
 describe("verifyCertify against tpm2_certify on swtpm", () => {
@@ -26,6 +28,7 @@ describe("verifyCertify against tpm2_certify on swtpm", () => {
   let agentKey: TpmtPublic;
   let otherKey: TpmtPublic;
   let certified: { attest: Buffer; signature: TpmtSignature };
+  let toolsCertified: { attest: Buffer; signature: TpmtSignature };
 
   /** The transient handle a tool left loaded (swtpm has no resource manager to flush it). */
   async function loadAndGetHandle(ctx: string): Promise<number> {
@@ -107,18 +110,30 @@ describe("verifyCertify against tpm2_certify on swtpm", () => {
       "tss",
     ]);
     await tools.flushTransient();
-    certified = {
+    toolsCertified = {
       attest: await tools.read("certify.attest"),
       signature: unmarshalTpmtSignature(await tools.read("certify.sig")),
     };
+    certified = await rawCertify("agent.ctx", "ak.ctx", NONCE);
   });
   after(() => tpm?.stop());
 
-  it("accepts tpm2_certify's attestation of the agent key and names the certified key", async () => {
+  it("tpm2_certify's attestation is sound but its fixed 4-byte nonce is refused (NONCE_INVALID)", () => {
+    assert.equal(
+      ours({ akPublic: ak, ...toolsCertified, nonce: TOOLS_NONCE, certifiedPublic: agentKey }),
+      "NONCE_INVALID",
+    );
+    const attest = unmarshalTpmsAttest(toolsCertified.attest);
+    assert.deepEqual(attest.extraData, TOOLS_NONCE);
+    assert.ok(attest.attested.type === "certify");
+    assert.deepEqual(attest.attested.name, tpmObjectName(agentKey));
+  });
+
+  it("accepts TPM2_Certify's attestation of the agent key and names the certified key", async () => {
     const v = verifyCertify({
       akPublic: ak,
       ...certified,
-      nonce: TOOLS_NONCE,
+      nonce: NONCE,
       certifiedPublic: agentKey,
     });
     assert.deepEqual(v.certifiedName, tpmObjectName(agentKey));
@@ -137,15 +152,20 @@ describe("verifyCertify against tpm2_certify on swtpm", () => {
       ours({ akPublic: ak, ...c, nonce: other, certifiedPublic: agentKey }),
       "CERTIFY_NONCE_MISMATCH",
     );
+    // An empty nonce would match an attestation with empty extraData: it must never be accepted.
     assert.equal(
       ours({ akPublic: ak, ...c, nonce: Buffer.alloc(0), certifiedPublic: agentKey }),
-      "CERTIFY_NONCE_MISMATCH",
+      "NONCE_INVALID",
+    );
+    assert.equal(
+      ours({ akPublic: ak, ...c, nonce: Buffer.alloc(65), certifiedPublic: agentKey }),
+      "NONCE_INVALID",
     );
   });
 
   it("refuses the attestation for a different certified key", () => {
     assert.equal(
-      ours({ akPublic: ak, ...certified, nonce: TOOLS_NONCE, certifiedPublic: otherKey }),
+      ours({ akPublic: ak, ...certified, nonce: NONCE, certifiedPublic: otherKey }),
       "CERTIFY_NAME_MISMATCH",
     );
     // The same key with one attribute changed has another Name.
@@ -154,7 +174,7 @@ describe("verifyCertify against tpm2_certify on swtpm", () => {
       objectAttributes: { ...agentKey.objectAttributes, noDA: !agentKey.objectAttributes.noDA },
     };
     assert.equal(
-      ours({ akPublic: ak, ...certified, nonce: TOOLS_NONCE, certifiedPublic: tweaked }),
+      ours({ akPublic: ak, ...certified, nonce: NONCE, certifiedPublic: tweaked }),
       "CERTIFY_NAME_MISMATCH",
     );
   });
@@ -168,7 +188,7 @@ describe("verifyCertify against tpm2_certify on swtpm", () => {
           akPublic: ak,
           attest,
           signature: certified.signature,
-          nonce: TOOLS_NONCE,
+          nonce: NONCE,
           certifiedPublic: agentKey,
         }),
         "CERTIFY_SIGNATURE_INVALID",
@@ -184,7 +204,7 @@ describe("verifyCertify against tpm2_certify on swtpm", () => {
         akPublic: ak,
         attest: certified.attest,
         signature,
-        nonce: TOOLS_NONCE,
+        nonce: NONCE,
         certifiedPublic: agentKey,
       }),
       "CERTIFY_SIGNATURE_INVALID",
@@ -193,7 +213,14 @@ describe("verifyCertify against tpm2_certify on swtpm", () => {
 
   it("does not take a certify attestation for a quote, nor a quote for a certify", async () => {
     assert.throws(
-      () => verifyQuote({ akPublic: ak, ...certified, nonce: TOOLS_NONCE, pcrValues: new Map() }),
+      () =>
+        verifyQuote({
+          akPublic: ak,
+          ...certified,
+          nonce: NONCE,
+          pcrValues: new Map(),
+          expectedSelection: [{ hashAlg: TPM_ALG.SHA256, pcrs: [0] }],
+        }),
       (err: unknown) => err instanceof TpmVerificationError && err.code === "QUOTE_TYPE_INVALID",
     );
     await tools.ok("tpm2_quote", [
@@ -214,7 +241,7 @@ describe("verifyCertify against tpm2_certify on swtpm", () => {
       signature: unmarshalTpmtSignature(await tools.read("q.sig")),
     };
     assert.equal(
-      ours({ akPublic: ak, ...q, nonce: TOOLS_NONCE, certifiedPublic: agentKey }),
+      ours({ akPublic: ak, ...q, nonce: NONCE, certifiedPublic: agentKey }),
       "CERTIFY_TYPE_INVALID",
     );
   });
@@ -275,5 +302,93 @@ describe("AK and agent key attribute rules", () => {
   it("refuses an AK with a SHA-1 nameAlg", () => {
     const err = captureError(() => checkAkAttributes({ ...goodAk, nameAlg: TPM_ALG.SHA1 }));
     assert.equal(err.field, "nameAlg");
+  });
+});
+
+describe("verifyCertify checks the certified key's attributes", () => {
+  const ak = softwareAk("ecc");
+  const nonce = Buffer.alloc(32, 0x11);
+  /** A valid, correctly signed TPM2_Certify by the software AK over exactly `key`'s Name. */
+  function certifyOf(key: TpmtPublic): CertifyEvidence {
+    const name = tpmObjectName(key);
+    const evidence = signedAttestation(ak, nonce, { type: "certify", name, qualifiedName: name });
+    return { ...evidence, certifiedPublic: key };
+  }
+  const agentKey = softwareAgentKey();
+
+  it("accepts a certified key with the agent key template", () => {
+    assert.equal(
+      outcome(() => verifyCertify(certifyOf(agentKey))),
+      "OK",
+    );
+  });
+
+  for (const [what, key, field] of [
+    [
+      "not fixedTPM (duplicable)",
+      { ...agentKey, objectAttributes: { ...agentKey.objectAttributes, fixedTPM: false } },
+      "fixedTPM",
+    ],
+    [
+      "a decryption key",
+      { ...agentKey, objectAttributes: { ...agentKey.objectAttributes, decrypt: true } },
+      "decrypt",
+    ],
+    ["named with SHA-1", { ...agentKey, nameAlg: TPM_ALG.SHA1 }, "nameAlg"],
+    ["restricted (an AK)", ak.pub, "restricted"],
+  ] as const) {
+    it(`refuses a certified key that is ${what}, even though the Names match`, () => {
+      const err = captureError(() => verifyCertify(certifyOf(key)));
+      assert.equal(err.code, "AGENT_KEY_ATTRIBUTE_INVALID");
+      assert.equal(err.field, field);
+    });
+  }
+});
+
+describe("minimum key strength for AKs and agent keys", () => {
+  const rsaAk = softwareAk("rsa").pub;
+  const rsaAgent: TpmtPublic = {
+    ...rsaAk,
+    objectAttributes: { ...rsaAk.objectAttributes, restricted: false },
+  };
+
+  it("accepts RSA-2048 with exponent 0 (the default) or 65537", () => {
+    if (rsaAk.type !== "rsa") return assert.fail("expected an RSA AK");
+    assert.doesNotThrow(() => checkAkAttributes(rsaAk));
+    assert.doesNotThrow(() =>
+      checkAkAttributes({ ...rsaAk, parameters: { ...rsaAk.parameters, exponent: 65537 } }),
+    );
+    assert.doesNotThrow(() => checkAgentKeyAttributes(rsaAgent));
+  });
+
+  for (const [role, check, key, code] of [
+    ["AK", checkAkAttributes, rsaAk, "AK_ATTRIBUTE_INVALID"],
+    ["agent key", checkAgentKeyAttributes, rsaAgent, "AGENT_KEY_ATTRIBUTE_INVALID"],
+  ] as const) {
+    it(`refuses an RSA-1024 ${role} and one with exponent 3`, () => {
+      if (key.type !== "rsa") return assert.fail("expected an RSA key");
+      const small = captureError(() => check({ ...key, parameters: { ...key.parameters, keyBits: 1024 } }));
+      assert.equal(small.code, code);
+      assert.equal(small.field, "keyBits");
+      const e3 = captureError(() => check({ ...key, parameters: { ...key.parameters, exponent: 3 } }));
+      assert.equal(e3.code, code);
+      assert.equal(e3.field, "exponent");
+    });
+  }
+
+  it("refuses an ECC AK or agent key on a curve below P-256 (P-192)", () => {
+    const eccAk = softwareAk("ecc").pub;
+    const agent = agentKeyTemplateEccP256();
+    if (eccAk.type !== "ecc" || agent.type !== "ecc") return assert.fail("expected ECC keys");
+    const p192 = TPM_ECC_CURVE.NIST_P192;
+    const akErr = captureError(() =>
+      checkAkAttributes({ ...eccAk, parameters: { ...eccAk.parameters, curveId: p192 } }),
+    );
+    assert.equal(akErr.field, "curveId");
+    const agentErr = captureError(() =>
+      checkAgentKeyAttributes({ ...agent, parameters: { ...agent.parameters, curveId: p192 } }),
+    );
+    assert.equal(agentErr.code, "AGENT_KEY_ATTRIBUTE_INVALID");
+    assert.equal(agentErr.field, "curveId");
   });
 });

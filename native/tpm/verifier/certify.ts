@@ -1,8 +1,10 @@
+import { bytesEqual } from "../bytes.js";
 import { TpmFormatError } from "../marshal.js";
 import type { TpmsAttest } from "../structures/attest.js";
 import { tpmObjectName, type TpmtPublic } from "../structures/public.js";
 import type { TpmtSignature } from "../structures/signature.js";
-import { bytesEqual, verifySignedAttest } from "./attest-signature.js";
+import { verifySignedAttest } from "./attest-signature.js";
+import { checkAgentKeyAttributes } from "./attributes.js";
 import { TpmVerificationError } from "./errors.js";
 
 export interface CertifyEvidence {
@@ -26,6 +28,8 @@ export interface VerifiedCertify {
  * Verifies a TPM2_Certify (TCG TPM 2.0 Part 3, 18.2) of `certifiedPublic` by the AK: signature,
  * TPM_GENERATED_VALUE, TPM_ST_ATTEST_CERTIFY, extraData == nonce, and that the certified Name is
  * the Name of exactly the public area presented, so the key is proven to live in the AK's TPM.
+ * The certified key must also have the agent key's attributes: a Certify proves only that the TPM
+ * holds the key, not that it is non-duplicable, a signing key, or strong enough.
  */
 export function verifyCertify(evidence: CertifyEvidence): VerifiedCertify {
   const attest = verifySignedAttest("certify", evidence);
@@ -35,6 +39,7 @@ export function verifyCertify(evidence: CertifyEvidence): VerifiedCertify {
       `attested data is ${attest.attested.type}, not certify`,
     );
   }
+  checkAgentKeyAttributes(evidence.certifiedPublic);
   let expectedName: Buffer;
   try {
     expectedName = tpmObjectName(evidence.certifiedPublic);

@@ -1,6 +1,10 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runOk } from "../../../test/fixtures/processes.js";
 import { startSwtpm, type SwtpmFixture } from "../../../test/fixtures/swtpm.js";
 import { cryptoRandom } from "../../../common/random.js";
 import { tpmObjectName, unmarshalTpm2bPublic, type TpmtPublic } from "../structures/public.js";
@@ -94,12 +98,12 @@ describe("EK identity against the swtpm EK certificates and openssl", () => {
   it("a credential made for the EK rebuilt from its certificate is activated by the TPM", async () => {
     await tools.createEk("ek-t", "rsa");
     await tools.createAk("ak", "ek-t.ctx");
-    const akName = await tools.read("ak.name");
+    const akPublic = unmarshalTpm2bPublic(await tools.read("ak.pub"));
     const ekFromCert = ekPublicFromSpki(ekCertificatePublicKey(eks.ecc.cert));
     const credential = randomBytes(32);
     const challenge = makeCredential({
       ekPublic: ekFromCert,
-      objectName: akName,
+      akPublic,
       credential,
       random: cryptoRandom,
     });
@@ -111,5 +115,62 @@ describe("EK identity against the swtpm EK certificates and openssl", () => {
 
   it("ekHash is the SHA-256 of ekSpki, in lowercase hex", () => {
     assert.equal(ekHash(eks.ecc.pub), createHash("sha256").update(ekSpki(eks.ecc.pub)).digest("hex"));
+  });
+});
+
+describe("EK keys and certificates on curves node:crypto cannot export", () => {
+  const isUnsupported = (err: unknown): boolean =>
+    err instanceof TpmVerificationError && err.code === "EK_KEY_UNSUPPORTED";
+  // brainpool and P-224 have no JWK form in node:crypto; secp256k1 and P-192 do but are no EK curve.
+  const curves = ["brainpoolP256r1", "brainpoolP384r1", "secp224r1", "secp256k1", "prime192v1"];
+
+  for (const namedCurve of curves) {
+    it(`ekPublicFromSpki refuses a ${namedCurve} key with EK_KEY_UNSUPPORTED`, () => {
+      const { publicKey } = generateKeyPairSync("ec", { namedCurve });
+      assert.throws(() => ekPublicFromSpki(publicKey), isUnsupported);
+      assert.throws(() => ekPublicFromSpki(publicKey.export({ type: "spki", format: "der" })), isUnsupported);
+    });
+  }
+
+  it("ekPublicFromSpki refuses an Ed25519 key and an RSA-1024 key", () => {
+    assert.throws(() => ekPublicFromSpki(generateKeyPairSync("ed25519").publicKey), isUnsupported);
+    const rsa1024 = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey;
+    assert.throws(() => ekPublicFromSpki(rsa1024), isUnsupported);
+  });
+
+  it("a brainpoolP256r1 / secp224r1 EK certificate is refused with typed errors, never a crash", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "hallmark-ek-curve-"));
+    try {
+      const ecEk = ekPublicFromSpki(generateKeyPairSync("ec", { namedCurve: "prime256v1" }).publicKey);
+      for (const curve of ["brainpoolP256r1", "secp224r1"]) {
+        const pem = join(dir, `${curve}.pem`);
+        await runOk("openssl", [
+          "req",
+          "-x509",
+          "-newkey",
+          "ec",
+          "-pkeyopt",
+          `ec_paramgen_curve:${curve}`,
+          "-nodes",
+          "-keyout",
+          join(dir, `${curve}.key`),
+          "-out",
+          pem,
+          "-subj",
+          "/CN=ek",
+          "-days",
+          "1",
+        ]);
+        const cert = await readFile(pem, "utf8");
+        assert.throws(() => ekPublicFromSpki(ekCertificatePublicKey(cert)), isUnsupported, curve);
+        assert.throws(
+          () => checkEkCertificateMatches(cert, ecEk),
+          (err: unknown) => err instanceof TpmVerificationError && err.code === "EK_CERTIFICATE_KEY_MISMATCH",
+          curve,
+        );
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,11 +1,11 @@
 import { X509Certificate, createHash, createPublicKey } from "node:crypto";
 import type { KeyObject } from "node:crypto";
-import { TpmFormatError } from "../marshal.js";
-import { ekTemplateEccP256, ekTemplateEccP384High, ekTemplateRsa2048 } from "../keys/templates.js";
+import { bytesEqual, fixedWidth } from "../bytes.js";
 import { TPM_ECC_CURVE } from "../constants.js";
+import { ekTemplateEccP256, ekTemplateEccP384High, ekTemplateRsa2048 } from "../ek-templates.js";
+import { TpmFormatError } from "../marshal.js";
 import { spkiFromTpmPublic, tpmCurveOfKey, tpmPublicUniqueFromKey } from "../structures/public.js";
-import type { TpmtPublic } from "../structures/public.js";
-import { bytesEqual } from "./attest-signature.js";
+import type { TpmsEccPoint, TpmtPublic } from "../structures/public.js";
 import { TpmVerificationError } from "./errors.js";
 
 /** DER SubjectPublicKeyInfo of an EK: the form the EK certificate carries and ekHash is over. */
@@ -54,18 +54,34 @@ export function ekPublicFromSpki(spki: Uint8Array | KeyObject): TpmtPublic {
         `no EK template for an RSA-${bits} key with exponent ${exponent}`,
       );
     }
-    return { ...ekTemplateRsa2048(), unique: tpmPublicUniqueFromKey(key) as Buffer };
+    return { ...ekTemplateRsa2048(), unique: keyUnique(key) as Buffer };
   }
   if (key.asymmetricKeyType === "ec") {
-    const unique = tpmPublicUniqueFromKey(key) as { x: Buffer; y: Buffer };
+    // The curve first: node:crypto cannot export a key on other curves (brainpool, P-224) as JWK.
     const curve = tpmCurveOfKey(key);
-    if (curve === TPM_ECC_CURVE.NIST_P256) return { ...ekTemplateEccP256(), unique };
-    if (curve === TPM_ECC_CURVE.NIST_P384) return { ...ekTemplateEccP384High(), unique };
+    if (curve === TPM_ECC_CURVE.NIST_P256) return { ...ekTemplateEccP256(), unique: eccUnique(key) };
+    if (curve === TPM_ECC_CURVE.NIST_P384) return { ...ekTemplateEccP384High(), unique: eccUnique(key) };
+    throw new TpmVerificationError(
+      "EK_KEY_UNSUPPORTED",
+      `no EK template for an EC key on curve ${key.asymmetricKeyDetails?.namedCurve ?? "unknown"}`,
+    );
   }
-  throw new TpmVerificationError(
-    "EK_KEY_UNSUPPORTED",
-    `no EK template for a ${key.asymmetricKeyType} key on this curve`,
-  );
+  throw new TpmVerificationError("EK_KEY_UNSUPPORTED", `no EK template for a ${key.asymmetricKeyType} key`);
+}
+
+/** A certificate key's TPM `unique`; a key node:crypto cannot export is unsupported, never a crash. */
+function keyUnique(key: KeyObject): Buffer | TpmsEccPoint {
+  try {
+    return tpmPublicUniqueFromKey(key);
+  } catch (err) {
+    throw new TpmVerificationError("EK_KEY_UNSUPPORTED", "the EK certificate's key cannot be read", {
+      cause: err,
+    });
+  }
+}
+
+function eccUnique(key: KeyObject): TpmsEccPoint {
+  return keyUnique(key) as TpmsEccPoint;
 }
 
 /** The public key of an EK certificate (DER or PEM). */
@@ -94,27 +110,20 @@ export function checkEkCertificateMatches(certificate: Uint8Array | string, ekPu
       throw mismatch(`certificate key is ${certKey.asymmetricKeyType}`);
     const exponent = BigInt(ekPublic.parameters.exponent === 0 ? 65537 : ekPublic.parameters.exponent);
     if (certKey.asymmetricKeyDetails?.publicExponent !== exponent) throw mismatch("RSA exponent differs");
-    if (!bytesEqual(tpmPublicUniqueFromKey(certKey) as Buffer, ekPublic.unique))
-      throw mismatch("RSA modulus differs");
+    if (!bytesEqual(keyUnique(certKey) as Buffer, ekPublic.unique)) throw mismatch("RSA modulus differs");
     return;
   }
   if (ekPublic.type === "ecc") {
     if (certKey.asymmetricKeyType !== "ec") throw mismatch(`certificate key is ${certKey.asymmetricKeyType}`);
     if (tpmCurveOfKey(certKey) !== ekPublic.parameters.curveId) throw mismatch("curve differs");
-    const point = tpmPublicUniqueFromKey(certKey) as { x: Buffer; y: Buffer };
-    if (!bytesEqual(point.x, stripPad(ekPublic.unique.x, point.x.length))) throw mismatch("EC point differs");
-    if (!bytesEqual(point.y, stripPad(ekPublic.unique.y, point.y.length))) throw mismatch("EC point differs");
+    const point = eccUnique(certKey);
+    // TPM coordinates may drop leading zeros (or carry extra ones); the JWK form is exactly the curve size.
+    const x = fixedWidth(ekPublic.unique.x, point.x.length);
+    const y = fixedWidth(ekPublic.unique.y, point.y.length);
+    if (x === undefined || y === undefined || !bytesEqual(point.x, x) || !bytesEqual(point.y, y)) {
+      throw mismatch("EC point differs");
+    }
     return;
   }
   throw new TpmVerificationError("EK_KEY_UNSUPPORTED", `a ${ekPublic.type} object is not an EK`);
-}
-
-/**
- * TPM coordinates may be shorter than the curve size (leading zeros dropped) or padded with extra
- * zeros; the JWK form is exactly the curve size. Non-zero excess bytes are left to fail the compare.
- */
-function stripPad(v: Buffer, size: number): Buffer {
-  if (v.length < size) return Buffer.concat([Buffer.alloc(size - v.length), v]);
-  const excess = v.subarray(0, v.length - size);
-  return excess.every((b) => b === 0) ? v.subarray(v.length - size) : v;
 }

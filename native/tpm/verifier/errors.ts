@@ -15,6 +15,8 @@ export type TpmVerificationCode =
   | "QUOTE_TYPE_INVALID"
   | "QUOTE_NONCE_MISMATCH"
   | "QUOTE_SELECTION_MISMATCH"
+  | "QUOTE_SELECTION_EMPTY"
+  | "NONCE_INVALID"
   | "PCR_VALUE_MISSING"
   | "PCR_DIGEST_MISMATCH"
   | "CERTIFY_SIGNATURE_INVALID"
@@ -32,7 +34,8 @@ export type TpmVerificationCode =
   | "CREDENTIAL_INVALID"
   | "CREDENTIAL_FILE_INVALID"
   | "ATTEST_MALFORMED"
-  | "ALGORITHM_UNSUPPORTED";
+  | "ALGORITHM_UNSUPPORTED"
+  | "KDF_LENGTH_INVALID";
 
 const INVALID_ARGUMENT: ReadonlySet<TpmVerificationCode> = new Set<TpmVerificationCode>([
   "SIGNATURE_SCHEME_UNSUPPORTED",
@@ -41,6 +44,9 @@ const INVALID_ARGUMENT: ReadonlySet<TpmVerificationCode> = new Set<TpmVerificati
   "CREDENTIAL_FILE_INVALID",
   "ALGORITHM_UNSUPPORTED",
   "ATTEST_MALFORMED",
+  "QUOTE_SELECTION_EMPTY",
+  "NONCE_INVALID",
+  "KDF_LENGTH_INVALID",
 ]);
 
 export class TpmVerificationError extends HallmarkError {

@@ -13,7 +13,7 @@ import { encodeToolsCredentialFile, parseIdObject, parseToolsCredentialFile } fr
 import { checkEkCertificateMatches, ekHash, ekPublicFromSpki } from "./ek.js";
 import { makeCredential } from "./make-credential.js";
 import { verifyQuote, type PcrValues } from "./quote.js";
-import { signAsAk, softwareAk } from "./testing/software-ak.js";
+import { signAsAk, softwareAgentKey, softwareAk } from "./testing/software-ak.js";
 
 const SEED = Number(process.env.HALLMARK_FUZZ_SEED ?? Math.floor(Math.random() * 0xffffffff));
 const ROUNDS = Number(process.env.HALLMARK_FUZZ_ROUNDS ?? 3000);
@@ -109,7 +109,8 @@ describe(`fuzz the verifier (seed ${SEED})`, { timeout: 600_000 }, () => {
     },
   };
   const quoteBytes = marshalTpmsAttest(quoteAttest);
-  const certified = softwareAk("ecc").pub;
+  const expectedSelection = [{ hashAlg: TPM_ALG.SHA256, pcrs: [7] }];
+  const certified = softwareAgentKey();
   const certifyBytes = marshalTpmsAttest({
     ...quoteAttest,
     attested: { type: "certify", name: tpmObjectName(certified), qualifiedName: tpmObjectName(certified) },
@@ -122,6 +123,7 @@ describe(`fuzz the verifier (seed ${SEED})`, { timeout: 600_000 }, () => {
       signature: signAsAk(eccAk, quoteBytes),
       nonce,
       pcrValues,
+      expectedSelection,
     });
     verifyCertify({
       akPublic: eccAk.pub,
@@ -140,7 +142,7 @@ describe(`fuzz the verifier (seed ${SEED})`, { timeout: 600_000 }, () => {
       const attest = mutate(p, base);
       const signature = signAsAk(ak, attest);
       expectOnlyTyped(`quote #${i}`, () => {
-        verifyQuote({ akPublic: ak.pub, attest, signature, nonce, pcrValues });
+        verifyQuote({ akPublic: ak.pub, attest, signature, nonce, pcrValues, expectedSelection });
         accepted++;
       });
       expectOnlyTyped(`certify #${i}`, () =>
@@ -157,7 +159,14 @@ describe(`fuzz the verifier (seed ${SEED})`, { timeout: 600_000 }, () => {
       const bytes = mutate(p, good);
       expectOnlyTyped(`signature #${i}`, () => {
         const signature = unmarshalTpmtSignature(bytes);
-        verifyQuote({ akPublic: eccAk.pub, attest: quoteBytes, signature, nonce, pcrValues });
+        verifyQuote({
+          akPublic: eccAk.pub,
+          attest: quoteBytes,
+          signature,
+          nonce,
+          pcrValues,
+          expectedSelection,
+        });
         // ECDSA r/s with leading zeros stripped or added is the same signature; anything else must fail.
         if (!bytes.equals(good) && signature.sigAlg === "ecdsa") {
           const ref = unmarshalTpmtSignature(good) as { r: Buffer; s: Buffer };
@@ -193,7 +202,7 @@ describe(`fuzz the verifier (seed ${SEED})`, { timeout: 600_000 }, () => {
             certifiedPublic: akPublic,
           }),
         );
-        verifyQuote({ akPublic, attest: quoteBytes, signature, nonce, pcrValues });
+        verifyQuote({ akPublic, attest: quoteBytes, signature, nonce, pcrValues, expectedSelection });
       });
     }
   });
@@ -210,7 +219,14 @@ describe(`fuzz the verifier (seed ${SEED})`, { timeout: 600_000 }, () => {
       }
       if (p.int(2) === 0) values.set(TPM_ALG.SHA256, new Map([[7, p.int(4) === 0 ? pcr7 : p.bytes(32)]]));
       expectOnlyTyped(`pcr values #${i}`, () =>
-        verifyQuote({ akPublic: eccAk.pub, attest: quoteBytes, signature, nonce, pcrValues: values }),
+        verifyQuote({
+          akPublic: eccAk.pub,
+          attest: quoteBytes,
+          signature,
+          nonce,
+          pcrValues: values,
+          expectedSelection,
+        }),
       );
     }
   });
@@ -219,12 +235,13 @@ describe(`fuzz the verifier (seed ${SEED})`, { timeout: 600_000 }, () => {
     const ek = ekPublicFromSpki(generateKeyPairSync("ec", { namedCurve: "prime256v1" }).publicKey);
     const challenge = makeCredential({
       ekPublic: ek,
-      objectName: tpmObjectName(eccAk.pub),
+      akPublic: eccAk.pub,
       credential: nonce,
       random: p,
     });
     const file = encodeToolsCredentialFile(challenge);
     const ekBytes = marshalTpm2bPublic(ek);
+    const akBytes = marshalTpm2bPublic(eccAk.pub);
     for (let i = 0; i < ROUNDS; i++) {
       const mutated = mutate(p, file);
       expectOnlyTyped(`credential file #${i}`, () => parseToolsCredentialFile(mutated));
@@ -235,7 +252,7 @@ describe(`fuzz the verifier (seed ${SEED})`, { timeout: 600_000 }, () => {
         expectOnlyTyped("ek cert", () => checkEkCertificateMatches(p.bytes(p.int(200)), ekPublic));
         makeCredential({
           ekPublic,
-          objectName: p.int(4) === 0 ? p.bytes(p.int(70)) : tpmObjectName(eccAk.pub),
+          akPublic: p.int(4) === 0 ? unmarshalTpm2bPublic(mutate(p, akBytes)) : eccAk.pub,
           credential: p.bytes(p.int(70)),
           random: p,
         });

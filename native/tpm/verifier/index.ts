@@ -12,6 +12,7 @@ export {
   type CredentialChallenge,
   type IdObject,
 } from "./credential-file.js";
+export { MAX_NONCE_BYTES, MIN_NONCE_BYTES } from "./attest-signature.js";
 export { verifyQuote, type PcrValues, type QuoteEvidence, type VerifiedQuote } from "./quote.js";
 export { verifyCertify, type CertifyEvidence, type VerifiedCertify } from "./certify.js";
 export { checkAgentKeyAttributes, checkAkAttributes } from "./attributes.js";

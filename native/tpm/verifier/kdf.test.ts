@@ -2,6 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { runOk } from "../../../test/fixtures/processes.js";
 import { SeededRandom } from "../../../common/random.js";
+import { TpmVerificationError } from "./errors.js";
 import { kdfa, kdfe } from "./kdf.js";
 import { TPM_ALG } from "../constants.js";
 
@@ -93,15 +94,19 @@ describe("kdfa", () => {
     }
   });
 
-  it("refuses a zero or fractional bit count", () => {
-    assert.throws(
-      () => kdfa(TPM_ALG.SHA256, SELF_TEST.key, "X", Buffer.alloc(0), Buffer.alloc(0), 0),
-      RangeError,
-    );
-    assert.throws(
-      () => kdfa(TPM_ALG.SHA256, SELF_TEST.key, "X", Buffer.alloc(0), Buffer.alloc(0), 1.5),
-      RangeError,
-    );
+  it("refuses a zero or fractional bit count with KDF_LENGTH_INVALID", () => {
+    const kdfLengthInvalid = (err: unknown): boolean =>
+      err instanceof TpmVerificationError && err.code === "KDF_LENGTH_INVALID";
+    for (const bits of [0, 1.5, 0xffff * 8 + 1]) {
+      assert.throws(
+        () => kdfa(TPM_ALG.SHA256, SELF_TEST.key, "X", Buffer.alloc(0), Buffer.alloc(0), bits),
+        kdfLengthInvalid,
+      );
+      assert.throws(
+        () => kdfe(TPM_ALG.SHA256, SELF_TEST.key, "X", Buffer.alloc(0), Buffer.alloc(0), bits),
+        kdfLengthInvalid,
+      );
+    }
   });
 });
 

@@ -1,5 +1,7 @@
 import { createHash, createHmac } from "node:crypto";
+import { u32be } from "../bytes.js";
 import { nodeHashName, type TpmHashAlg } from "../constants.js";
+import { TpmVerificationError } from "./errors.js";
 
 /**
  * The label as the TPM hashes it: the bytes of `label` followed by one zero octet. TCG Part 1
@@ -13,15 +15,12 @@ function labelBytes(label: string | Uint8Array): Buffer {
   return Buffer.concat([raw, Buffer.alloc(1)]);
 }
 
-function u32(v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(v >>> 0);
-  return b;
-}
-
 function checkBits(bits: number): number {
   if (!Number.isInteger(bits) || bits <= 0 || bits > 0xffff * 8) {
-    throw new RangeError(`KDF output of ${bits} bit(s) is not a positive whole number of at most 524280`);
+    throw new TpmVerificationError(
+      "KDF_LENGTH_INVALID",
+      `KDF output of ${bits} bit(s) is not a positive whole number of at most 524280`,
+    );
   }
   return Math.ceil(bits / 8);
 }
@@ -51,7 +50,7 @@ export function kdfa(
   bits: number,
 ): Buffer {
   const hash = nodeHashName(hashAlg) ?? "";
-  const fixed = Buffer.concat([labelBytes(label), contextU, contextV, u32(bits)]);
+  const fixed = Buffer.concat([labelBytes(label), contextU, contextV, u32be(bits)]);
   return counterMode(bits, (counter) => createHmac(hash, key).update(counter).update(fixed).digest());
 }
 
@@ -80,7 +79,7 @@ function counterMode(bits: number, block: (counter: Buffer) => Buffer): Buffer {
   const blocks: Buffer[] = [];
   let produced = 0;
   for (let counter = 1; produced < bytes; counter++) {
-    const b = block(u32(counter));
+    const b = block(u32be(counter));
     blocks.push(b);
     produced += b.length;
   }

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { startSwtpm, type SwtpmFixture } from "../../../test/fixtures/swtpm.js";
 import { SeededRandom, cryptoRandom } from "../../../common/random.js";
-import { unmarshalTpm2bPublic, type TpmtPublic } from "../structures/public.js";
+import { TPM_ALG } from "../constants.js";
+import { tpmObjectName, unmarshalTpm2bPublic, type TpmtPublic } from "../structures/public.js";
 import { makeCredential } from "./make-credential.js";
 import { encodeToolsCredentialFile, parseIdObject, parseToolsCredentialFile } from "./credential-file.js";
 import { captureError } from "./testing/errors.js";
@@ -46,7 +47,7 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
     const credential = randomBytes(32);
     const challenge = makeCredential({
       ekPublic: rsaEk,
-      objectName: akName,
+      akPublic,
       credential,
       random: cryptoRandom,
     });
@@ -58,7 +59,7 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
     const credential = randomBytes(20);
     const challenge = makeCredential({
       ekPublic: p256Ek,
-      objectName: akName,
+      akPublic,
       credential,
       random: cryptoRandom,
     });
@@ -70,7 +71,7 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
     const credential = randomBytes(48);
     const challenge = makeCredential({
       ekPublic: p384Ek,
-      objectName: akName,
+      akPublic,
       credential,
       random: cryptoRandom,
     });
@@ -78,12 +79,15 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
     assert.deepEqual(await activate(encodeToolsCredentialFile(challenge), handle, false), credential);
   });
 
-  it("a credential bound to another key's Name is refused by the TPM", async () => {
-    const otherName = Buffer.from(akName);
-    otherName[otherName.length - 1]! ^= 0x01;
+  it("the credential is bound to the Name of akPublic: tpm2-tools agrees, another AK is refused", async () => {
+    assert.deepEqual(tpmObjectName(akPublic), akName, "tpm2_createak's Name is the Name of ak.pub");
+    assert.equal(akPublic.type, "rsa");
+    if (akPublic.type !== "rsa") return;
+    const modulus = Buffer.from(akPublic.unique);
+    modulus[modulus.length - 1]! ^= 0x02;
     const challenge = makeCredential({
       ekPublic: rsaEk,
-      objectName: otherName,
+      akPublic: { ...akPublic, unique: modulus },
       credential: randomBytes(32),
       random: cryptoRandom,
     });
@@ -93,7 +97,7 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
   it("a flipped bit in the encrypted credential is refused by the TPM (integrity HMAC)", async () => {
     const challenge = makeCredential({
       ekPublic: p256Ek,
-      objectName: akName,
+      akPublic,
       credential: randomBytes(32),
       random: cryptoRandom,
     });
@@ -127,7 +131,7 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
     // Our structure has the same shape for the same EK and secret size.
     const ours = makeCredential({
       ekPublic: rsaEk,
-      objectName: akName,
+      akPublic,
       credential: randomBytes(32),
       random: cryptoRandom,
     });
@@ -139,19 +143,19 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
     const credential = Buffer.alloc(32, 7);
     const a = makeCredential({
       ekPublic: p256Ek,
-      objectName: akName,
+      akPublic,
       credential,
       random: new SeededRandom(42),
     });
     const b = makeCredential({
       ekPublic: p256Ek,
-      objectName: akName,
+      akPublic,
       credential,
       random: new SeededRandom(42),
     });
     const c = makeCredential({
       ekPublic: p256Ek,
-      objectName: akName,
+      akPublic,
       credential,
       random: new SeededRandom(43),
     });
@@ -161,13 +165,32 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
     assert.equal(a.secret.length, 2 + 32 + 2 + 32);
   });
 
-  it("refuses an empty credential, one longer than the nameAlg digest, and a bad Name", () => {
-    const mk = (credential: Buffer, objectName: Buffer = akName) =>
-      makeCredential({ ekPublic: rsaEk, objectName, credential, random: cryptoRandom });
+  it("refuses an empty credential and one longer than the nameAlg digest", () => {
+    const mk = (credential: Buffer) =>
+      makeCredential({ ekPublic: rsaEk, akPublic, credential, random: cryptoRandom });
     assertCode(() => mk(Buffer.alloc(0)), "CREDENTIAL_INVALID");
     assertCode(() => mk(Buffer.alloc(33)), "CREDENTIAL_INVALID");
-    assertCode(() => mk(Buffer.alloc(32), akName.subarray(0, 20)), "CREDENTIAL_INVALID");
-    assertCode(() => mk(Buffer.alloc(32), Buffer.alloc(0)), "CREDENTIAL_INVALID");
+  });
+
+  it("refuses to bind a credential to a key that is not an AK (attributes checked, then Named)", () => {
+    const mk = (ak: TpmtPublic) =>
+      captureError(() =>
+        makeCredential({ ekPublic: rsaEk, akPublic: ak, credential: Buffer.alloc(32), random: cryptoRandom }),
+      );
+    // The EK itself: restricted, but a decryption key.
+    assert.equal(mk(rsaEk).code, "AK_ATTRIBUTE_INVALID");
+    const unrestricted = mk({
+      ...akPublic,
+      objectAttributes: { ...akPublic.objectAttributes, restricted: false },
+    });
+    assert.equal(unrestricted.code, "AK_ATTRIBUTE_INVALID");
+    assert.equal(unrestricted.field, "restricted");
+    const duplicable = mk({
+      ...akPublic,
+      objectAttributes: { ...akPublic.objectAttributes, fixedTPM: false },
+    });
+    assert.equal(duplicable.field, "fixedTPM");
+    assert.equal(mk({ ...akPublic, nameAlg: TPM_ALG.SHA1 }).field, "nameAlg");
   });
 
   it("refuses a key that is not a restricted decryption key (an AK)", () => {
@@ -175,7 +198,7 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
       () =>
         makeCredential({
           ekPublic: akPublic,
-          objectName: akName,
+          akPublic,
           credential: Buffer.alloc(8),
           random: cryptoRandom,
         }),
@@ -193,7 +216,7 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
       () =>
         makeCredential({
           ekPublic: bad,
-          objectName: akName,
+          akPublic,
           credential: Buffer.alloc(8),
           random: cryptoRandom,
         }),

@@ -6,12 +6,14 @@ import {
   publicEncrypt,
 } from "node:crypto";
 import type { RandomSource } from "../../../common/random.js";
+import { fixedWidth } from "../bytes.js";
 import { TPM_ALG, curveInfo, describeAlg, digestSize, isHashAlg, nodeHashName } from "../constants.js";
 import type { TpmHashAlg } from "../constants.js";
-import { TpmFormatError, TpmReader, TpmWriter } from "../marshal.js";
-import { readName, writeTpm2b } from "../structures/buffers.js";
-import { publicKeyFromTpmPublic } from "../structures/public.js";
+import { TpmFormatError, TpmWriter } from "../marshal.js";
+import { writeTpm2b } from "../structures/buffers.js";
+import { publicKeyFromTpmPublic, tpmObjectName } from "../structures/public.js";
 import type { TpmtPublic, TpmtPublicEcc, TpmtPublicRsa } from "../structures/public.js";
+import { checkAkAttributes } from "./attributes.js";
 import type { CredentialChallenge } from "./credential-file.js";
 import { TpmVerificationError } from "./errors.js";
 import { kdfa, kdfe } from "./kdf.js";
@@ -19,8 +21,12 @@ import { kdfa, kdfe } from "./kdf.js";
 export interface MakeCredentialInput {
   /** The EK (or any restricted decryption key) the challenge is sealed to. */
   readonly ekPublic: TpmtPublic;
-  /** The Name of the key the TPM must hold next to the EK (the AK): ActivateCredential checks it. */
-  readonly objectName: Uint8Array;
+  /**
+   * The AK's public area. It must pass checkAkAttributes, and the credential is bound to its Name
+   * (ActivateCredential releases it only while the TPM holds that very key), so the key whose
+   * attributes were checked is the key the challenge proves.
+   */
+  readonly akPublic: TpmtPublic;
   /** The secret the TPM releases on activation; at most the EK nameAlg's digest size. */
   readonly credential: Uint8Array;
   readonly random: RandomSource;
@@ -31,14 +37,14 @@ const IDENTITY_LABEL = "IDENTITY";
 
 /**
  * TPM2_MakeCredential in software (TCG TPM 2.0 Part 1, 24; Part 3, 12.6): seals `credential` to
- * the EK so that only the TPM holding the EK, and only while it also holds an object named
- * `objectName`, can recover it with TPM2_ActivateCredential.
+ * the EK so that only the TPM holding the EK, and only while it also holds the AK `akPublic`, can
+ * recover it with TPM2_ActivateCredential.
  */
 export function makeCredential(input: MakeCredentialInput): CredentialChallenge {
   const ek = checkEk(input.ekPublic);
   const nameAlg = ek.nameAlg;
   const digestBytes = digestSize(nameAlg) ?? 0;
-  const objectName = checkObjectName(input.objectName);
+  const objectName = akName(input.akPublic);
   if (input.credential.length === 0 || input.credential.length > digestBytes) {
     throw new TpmVerificationError(
       "CREDENTIAL_INVALID",
@@ -88,17 +94,20 @@ function checkEk(ek: TpmtPublic): CredentialEk {
   return ek as CredentialEk;
 }
 
-function checkObjectName(name: Uint8Array): Buffer {
+/** The Name of an AK that passes checkAkAttributes (whose nameAlg is therefore a strong hash). */
+function akName(akPublic: TpmtPublic): Buffer {
+  checkAkAttributes(akPublic);
   try {
-    const parsed = readName(new TpmReader(new TpmWriter().sized(name).toBuffer()), "objectName");
-    // An empty or handle-shaped Name identifies no key, so it cannot bind the credential to one.
-    if (parsed.length <= 4) throw new TpmFormatError("objectName", "is not a digest Name of a key");
-    return parsed;
+    return tpmObjectName(akPublic);
   } catch (err) {
-    if (err instanceof TpmFormatError) {
-      throw new TpmVerificationError("CREDENTIAL_INVALID", err.message, { cause: err });
-    }
-    throw err;
+    if (!(err instanceof TpmFormatError)) throw err;
+    throw new TpmVerificationError(
+      "AK_ATTRIBUTE_INVALID",
+      `the AK's public area has no Name: ${err.message}`,
+      {
+        cause: err,
+      },
+    );
   }
 }
 
@@ -140,10 +149,14 @@ function eccSeed(
       `cannot make a credential for this EK: curve 0x${ek.parameters.curveId.toString(16)} is not supported`,
     );
   }
-  // Validates the EK point (on the curve, right size) before it is used for ECDH.
+  // Validates the EK point (on the curve, at most the curve's size) before it is used for ECDH.
   ekKey(ek);
   const size = curve.keySize;
-  const ekPoint = Buffer.concat([Buffer.of(0x04), padTo(ek.unique.x, size), padTo(ek.unique.y, size)]);
+  const ekPoint = Buffer.concat([
+    Buffer.of(0x04),
+    fixedWidth(ek.unique.x, size) ?? Buffer.alloc(0),
+    fixedWidth(ek.unique.y, size) ?? Buffer.alloc(0),
+  ]);
 
   const ecdh = createECDH(curve.nodeName);
   setEphemeralPrivateKey(ecdh, size, random);
@@ -197,8 +210,4 @@ function ekKey(ek: TpmtPublicRsa | TpmtPublicEcc): ReturnType<typeof publicKeyFr
     }
     throw err;
   }
-}
-
-function padTo(v: Buffer, size: number): Buffer {
-  return v.length >= size ? v : Buffer.concat([Buffer.alloc(size - v.length), v]);
 }

@@ -1,13 +1,22 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { startSwtpm, type SwtpmFixture } from "../../../test/fixtures/swtpm.js";
 import { TPM_ALG, digestSize, type TpmHashAlg } from "../constants.js";
 import { unmarshalTpmsAttest } from "../structures/attest.js";
+import type { PcrSelection } from "../structures/pcr.js";
 import { unmarshalTpm2bPublic, type TpmtPublic } from "../structures/public.js";
 import { unmarshalTpmtSignature, marshalTpmtSignature, type TpmtSignature } from "../structures/signature.js";
 import { verifyQuote, type PcrValues, type QuoteEvidence } from "./quote.js";
 import { captureError, outcome } from "./testing/errors.js";
+import { signedAttestation, softwareAk } from "./testing/software-ak.js";
 import { Tpm2Tools } from "./testing/tpm2-tools.js";
+
+/** What every tools quote below is asked for: "sha256:0,7,16+sha1:7,10". */
+const ASKED: readonly PcrSelection[] = [
+  { hashAlg: TPM_ALG.SHA256, pcrs: [0, 7, 16] },
+  { hashAlg: TPM_ALG.SHA1, pcrs: [7, 10] },
+];
 
 interface ToolsQuote {
   readonly attest: Buffer;
@@ -15,6 +24,7 @@ interface ToolsQuote {
   /** `tpm2_quote -F values`: the PCR values concatenated in the quoted selection order. */
   readonly valuesFile: Buffer;
   readonly pcrValues: PcrValues;
+  readonly expectedSelection: readonly PcrSelection[];
 }
 
 /** Splits tpm2_quote's values file along the selection the quote itself carries. */
@@ -87,7 +97,13 @@ describe("verifyQuote against tpm2_quote / tpm2_checkquote on swtpm", () => {
     const attest = await tools.read(`${name}.attest`);
     const valuesFile = await tools.read(`${name}.pcrs`);
     const signature = unmarshalTpmtSignature(await tools.read(`${name}.sig`));
-    return { attest, signature, valuesFile, pcrValues: pcrValuesOf(attest, valuesFile) };
+    return {
+      attest,
+      signature,
+      valuesFile,
+      pcrValues: pcrValuesOf(attest, valuesFile),
+      expectedSelection: ASKED,
+    };
   }
 
   /** tpm2_checkquote's verdict on the same inputs (written to files first). */
@@ -208,7 +224,12 @@ describe("verifyQuote against tpm2_quote / tpm2_checkquote on swtpm", () => {
   it("a different nonce fails with QUOTE_NONCE_MISMATCH (as for tpm2_checkquote)", async () => {
     const other = flipBit(nonce, 3);
     assert.equal(ours({ akPublic: rsaAk, ...rsaQuote, nonce: other }), "QUOTE_NONCE_MISMATCH");
-    assert.equal(ours({ akPublic: rsaAk, ...rsaQuote, nonce: nonce.subarray(1) }), "QUOTE_NONCE_MISMATCH");
+    assert.equal(
+      ours({ akPublic: rsaAk, ...rsaQuote, nonce: Buffer.concat([nonce, nonce]) }),
+      "QUOTE_NONCE_MISMATCH",
+    );
+    // A nonce shorter than 16 bytes is not one this verifier would issue: refused before anything else.
+    assert.equal(ours({ akPublic: rsaAk, ...rsaQuote, nonce: nonce.subarray(1) }), "NONCE_INVALID");
     assert.equal(await checkquote("ak-rsa", rsaQuote, other.toString("hex")), false);
   });
 
@@ -279,5 +300,44 @@ describe("verifyQuote against tpm2_quote / tpm2_checkquote on swtpm", () => {
     const err = captureError(() => verifyQuote({ akPublic: freeKey, nonce, ...q }));
     assert.equal(err.code, "AK_ATTRIBUTE_INVALID");
     assert.equal(err.field, "restricted");
+  });
+});
+
+describe("verifyQuote: the verifier decides what is quoted", () => {
+  const ak = softwareAk("ecc");
+  const nonce = Buffer.alloc(32, 0x5a);
+  /** A correctly signed quote by the software AK over `pcrSelect` with the digest of `values`. */
+  const signedQuote = (pcrSelect: readonly PcrSelection[], values: readonly Buffer[]) =>
+    signedAttestation(ak, nonce, {
+      type: "quote",
+      pcrSelect,
+      pcrDigest: values.reduce((h, v) => h.update(v), createHash("sha256")).digest(),
+    });
+  /** The verdict on the zero-PCR quote when `expectedSelection` was asked for. */
+  const emptyQuoteVerdict = (expectedSelection: readonly PcrSelection[]) =>
+    outcome(() => verifyQuote({ ...signedQuote([], []), pcrValues: new Map(), expectedSelection }));
+
+  it("refuses a quote over no PCRs, whatever selection is expected", () => {
+    assert.equal(emptyQuoteVerdict([]), "QUOTE_SELECTION_EMPTY");
+    assert.equal(emptyQuoteVerdict([{ hashAlg: TPM_ALG.SHA256, pcrs: [] }]), "QUOTE_SELECTION_EMPTY");
+    assert.equal(emptyQuoteVerdict([{ hashAlg: TPM_ALG.SHA256, pcrs: [7] }]), "QUOTE_SELECTION_MISMATCH");
+  });
+
+  it("refuses a quote over fewer PCRs than asked for, and accepts exactly the asked selection", () => {
+    const pcr7 = Buffer.alloc(32, 7);
+    const q = signedQuote([{ hashAlg: TPM_ALG.SHA256, pcrs: [7] }], [pcr7]);
+    const pcrValues = new Map([[TPM_ALG.SHA256, new Map([[7, pcr7]])]]);
+    assert.equal(
+      outcome(() =>
+        verifyQuote({ ...q, pcrValues, expectedSelection: [{ hashAlg: TPM_ALG.SHA256, pcrs: [0, 7] }] }),
+      ),
+      "QUOTE_SELECTION_MISMATCH",
+    );
+    assert.equal(
+      outcome(() =>
+        verifyQuote({ ...q, pcrValues, expectedSelection: [{ hashAlg: TPM_ALG.SHA256, pcrs: [7] }] }),
+      ),
+      "OK",
+    );
   });
 });

@@ -1,15 +1,16 @@
-import { createHash } from "node:crypto";
-import { describeAlg, digestSize, nodeHashName } from "../constants.js";
+import { bytesEqual } from "../bytes.js";
+import { describeAlg, nodeHashName } from "../constants.js";
 import type { TpmHashAlg } from "../constants.js";
+import { TpmFormatError } from "../marshal.js";
+import { pcrCompositeDigest, type PcrValues } from "../pcr-digest.js";
 import type { PcrSelection } from "../structures/pcr.js";
 import type { TpmsAttest, TpmsClockInfo } from "../structures/attest.js";
 import type { TpmtPublic } from "../structures/public.js";
 import type { TpmtSignature } from "../structures/signature.js";
-import { bytesEqual, verifySignedAttest } from "./attest-signature.js";
+import { verifySignedAttest } from "./attest-signature.js";
 import { TpmVerificationError } from "./errors.js";
 
-/** PCR values by bank, then by index: what the agent read with TPM2_PCR_Read. */
-export type PcrValues = ReadonlyMap<TpmHashAlg, ReadonlyMap<number, Uint8Array>>;
+export type { PcrValues } from "../pcr-digest.js";
 
 export interface QuoteEvidence {
   readonly akPublic: TpmtPublic;
@@ -20,8 +21,11 @@ export interface QuoteEvidence {
   readonly nonce: Uint8Array;
   /** The claimed PCR values; the quote must cover exactly these, and their digest must match. */
   readonly pcrValues: PcrValues;
-  /** What the verifier asked to be quoted; when given, the quoted selection must be exactly this. */
-  readonly expectedSelection?: readonly PcrSelection[];
+  /**
+   * What the verifier asked to be quoted (at least one PCR); the quoted selection must be exactly
+   * this. Required: left to the agent, a quote over no PCRs would vouch for nothing.
+   */
+  readonly expectedSelection: readonly PcrSelection[];
 }
 
 export interface VerifiedQuote {
@@ -42,6 +46,14 @@ export interface VerifiedQuote {
  * pcrDigest == H_sig(PCR values concatenated in selection order).
  */
 export function verifyQuote(evidence: QuoteEvidence): VerifiedQuote {
+  const expected = selectionSets(evidence.expectedSelection, "the expected selection");
+  if (expected.size === 0) {
+    throw new TpmVerificationError(
+      "QUOTE_SELECTION_EMPTY",
+      "the expected selection names no PCRs; a quote over none proves nothing",
+      { field: "pcrSelect" },
+    );
+  }
   const attest = verifySignedAttest("quote", evidence);
   if (attest.attested.type !== "quote") {
     throw new TpmVerificationError(
@@ -54,14 +66,11 @@ export function verifyQuote(evidence: QuoteEvidence): VerifiedQuote {
   const digestAlg = (evidence.signature as { hashAlg: TpmHashAlg }).hashAlg;
 
   const quoted = selectionSets(pcrSelect, "the quote");
-  if (evidence.expectedSelection !== undefined) {
-    const expected = selectionSets(evidence.expectedSelection, "the expected selection");
-    if (!sameSelection(quoted, expected)) {
-      throw new TpmVerificationError(
-        "QUOTE_SELECTION_MISMATCH",
-        `the quote covers ${describeSelection(quoted)}, but ${describeSelection(expected)} was asked for`,
-      );
-    }
+  if (!sameSelection(quoted, expected)) {
+    throw new TpmVerificationError(
+      "QUOTE_SELECTION_MISMATCH",
+      `the quote covers ${describeSelection(quoted)}, but ${describeSelection(expected)} was asked for`,
+    );
   }
   const supplied = new Map<TpmHashAlg, Set<number>>();
   for (const [bank, values] of evidence.pcrValues) {
@@ -84,21 +93,14 @@ export function verifyQuote(evidence: QuoteEvidence): VerifiedQuote {
     );
   }
 
-  const hash = createHash(nodeHashName(digestAlg) ?? "");
-  for (const sel of pcrSelect) {
-    const size = digestSize(sel.hashAlg);
-    for (const pcr of sel.pcrs) {
-      const value = evidence.pcrValues.get(sel.hashAlg)?.get(pcr);
-      if (value === undefined || value.length !== size) {
-        throw new TpmVerificationError(
-          "PCR_DIGEST_MISMATCH",
-          `PCR ${bankName(sel.hashAlg)}:${pcr} value is ${value?.length ?? 0} bytes, the bank's digest is ${size}`,
-        );
-      }
-      hash.update(value);
-    }
+  let digest: Buffer;
+  try {
+    digest = pcrCompositeDigest(digestAlg, pcrSelect, evidence.pcrValues);
+  } catch (err) {
+    if (!(err instanceof TpmFormatError)) throw err;
+    throw new TpmVerificationError("PCR_DIGEST_MISMATCH", err.message, { cause: err, field: "pcrDigest" });
   }
-  if (!bytesEqual(hash.digest(), pcrDigest)) {
+  if (!bytesEqual(digest, pcrDigest)) {
     throw new TpmVerificationError(
       "PCR_DIGEST_MISMATCH",
       "the PCR values given do not hash to the quoted pcrDigest",

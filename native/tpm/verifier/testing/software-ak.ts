@@ -1,8 +1,9 @@
 import { generateKeyPairSync, sign, type KeyObject } from "node:crypto";
-import { TPM_ALG } from "../../constants.js";
-import { akTemplateEccP256, akTemplateRsa2048 } from "../../keys/templates.js";
-import { tpmPublicUniqueFromKey, type TpmtPublic } from "../../structures/public.js";
+import { TPM_ALG, TPM_GENERATED_VALUE } from "../../constants.js";
+import { agentKeyTemplateEccP256, akTemplateEccP256, akTemplateRsa2048 } from "../../keys/templates.js";
+import { tpmObjectName, tpmPublicUniqueFromKey, type TpmtPublic } from "../../structures/public.js";
 import type { TpmtSignature } from "../../structures/signature.js";
+import { marshalTpmsAttest, type TpmsAttest } from "../../structures/attest.js";
 
 /**
  * A key with hallmark's AK template (RSASSA-SHA256 or ECDSA-SHA256 P-256) whose private half lives
@@ -28,4 +29,31 @@ export function signAsAk(ak: { pub: TpmtPublic; key: KeyObject }, message: Uint8
     return { sigAlg: "rsassa", hashAlg: TPM_ALG.SHA256, sig: sign("sha256", message, ak.key) };
   const rs = sign("sha256", message, { key: ak.key, dsaEncoding: "ieee-p1363" });
   return { sigAlg: "ecdsa", hashAlg: TPM_ALG.SHA256, r: rs.subarray(0, 32), s: rs.subarray(32) };
+}
+
+/** A public area with hallmark's agent key template (ECDSA P-256) around a fresh software key. */
+export function softwareAgentKey(): TpmtPublic {
+  const { publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+  const unique = tpmPublicUniqueFromKey(publicKey) as { x: Buffer; y: Buffer };
+  return { ...agentKeyTemplateEccP256(), unique };
+}
+
+/**
+ * Evidence as a TPM would give it: a TPMS_ATTEST by the software AK with `extraData` and
+ * `attested`, signed in the AK's scheme; `nonce` is what the verifier is told it issued.
+ */
+export function signedAttestation(
+  ak: { pub: TpmtPublic; key: KeyObject },
+  extraData: Buffer,
+  attested: TpmsAttest["attested"],
+): { akPublic: TpmtPublic; attest: Buffer; signature: TpmtSignature; nonce: Buffer } {
+  const attest = marshalTpmsAttest({
+    magic: TPM_GENERATED_VALUE,
+    qualifiedSigner: tpmObjectName(ak.pub),
+    extraData,
+    clockInfo: { clock: 1n, resetCount: 0, restartCount: 0, safe: true },
+    firmwareVersion: 1n,
+    attested,
+  });
+  return { akPublic: ak.pub, attest, signature: signAsAk(ak, attest), nonce: extraData };
 }

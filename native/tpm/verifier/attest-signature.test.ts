@@ -1,0 +1,81 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { TPM_ALG } from "../constants.js";
+import type { TpmtPublic } from "../structures/public.js";
+import {
+  MAX_NONCE_BYTES,
+  MIN_NONCE_BYTES,
+  checkSignatureScheme,
+  verifySignedAttest,
+} from "./attest-signature.js";
+import { captureError, outcome } from "./testing/errors.js";
+import { signAsAk, signedAttestation, softwareAk } from "./testing/software-ak.js";
+
+describe("verifySignedAttest: the verifier's nonce", () => {
+  const ak = softwareAk("ecc");
+  /** A quote by the software AK whose extraData is exactly `nonce`. */
+  const quoteWith = (nonce: Buffer) =>
+    signedAttestation(ak, nonce, { type: "quote", pcrSelect: [], pcrDigest: Buffer.alloc(32) });
+
+  it("refuses an empty nonce even when the attestation's extraData is empty too", () => {
+    const err = captureError(() => verifySignedAttest("quote", quoteWith(Buffer.alloc(0))));
+    assert.equal(err.code, "NONCE_INVALID");
+    assert.equal(err.category, "invalid_argument");
+  });
+
+  it(`accepts ${MIN_NONCE_BYTES} to ${MAX_NONCE_BYTES} bytes and refuses one byte fewer or more`, () => {
+    for (const [size, expected] of [
+      [MIN_NONCE_BYTES - 1, "NONCE_INVALID"],
+      [MIN_NONCE_BYTES, "OK"],
+      [32, "OK"],
+      [MAX_NONCE_BYTES, "OK"],
+      [MAX_NONCE_BYTES + 1, "NONCE_INVALID"],
+    ] as const) {
+      const nonce = Buffer.alloc(size, 0x42);
+      // A TPM2B_DATA holds at most 64 bytes, so the longest case cannot even be marshalled as extraData.
+      const evidence =
+        size <= MAX_NONCE_BYTES
+          ? quoteWith(nonce)
+          : { ...quoteWith(Buffer.alloc(MAX_NONCE_BYTES, 0x42)), nonce };
+      for (const kind of ["quote", "certify"] as const) {
+        const verdict = outcome(() => verifySignedAttest(kind, evidence));
+        assert.equal(
+          verdict === "OK" || verdict === "CERTIFY_TYPE_INVALID" ? "OK" : verdict,
+          expected,
+          `${kind} ${size}`,
+        );
+      }
+    }
+  });
+});
+
+describe("checkSignatureScheme fails closed", () => {
+  const rsa = softwareAk("rsa");
+  const signature = signAsAk(rsa, Buffer.from("x"));
+
+  it("refuses when the AK has no scheme (NULL) instead of accepting any scheme", () => {
+    if (rsa.pub.type !== "rsa") return assert.fail("expected an RSA AK");
+    const nullScheme: TpmtPublic = {
+      ...rsa.pub,
+      parameters: { ...rsa.pub.parameters, scheme: { scheme: TPM_ALG.NULL } },
+    };
+    const err = captureError(() => checkSignatureScheme(nullScheme, signature, "QUOTE_SIGNATURE_INVALID"));
+    assert.equal(err.code, "AK_SCHEME_INVALID");
+    assert.doesNotThrow(() => checkSignatureScheme(rsa.pub, signature, "QUOTE_SIGNATURE_INVALID"));
+  });
+
+  it("refuses a key that is not RSA or ECC", () => {
+    const keyed: TpmtPublic = {
+      type: "keyedhash",
+      nameAlg: TPM_ALG.SHA256,
+      objectAttributes: rsa.pub.objectAttributes,
+      authPolicy: Buffer.alloc(0),
+      parameters: { scheme: { scheme: TPM_ALG.NULL } },
+      unique: Buffer.alloc(32),
+    };
+    assert.equal(
+      captureError(() => checkSignatureScheme(keyed, signature, "QUOTE_SIGNATURE_INVALID")).code,
+      "AK_ATTRIBUTE_INVALID",
+    );
+  });
+});

@@ -1,0 +1,33 @@
+import { flushQuietly, load, type LoadedObject } from "../../native/tpm/commands/objects.js";
+import { createAgentKey, createAk, createSrk, type KeyAlgorithm } from "../../native/tpm/keys/storage.js";
+import { withTransient } from "../../native/tpm/keys/transient.js";
+import type { TpmtPublic } from "../../native/tpm/structures/public.js";
+import type { Tpm } from "../../native/tpm/tpm.js";
+
+export interface LoadedAkAndAgentKey {
+  readonly ak: LoadedObject;
+  readonly akPublic: TpmtPublic;
+  readonly agent: LoadedObject;
+  readonly agentPublic: TpmtPublic;
+}
+
+/**
+ * Creates an SRK, an AK of `algorithm` and an agent key under it, loads both and flushes the SRK:
+ * swtpm has three object slots, so the third stays free (for a transient EK). The caller flushes
+ * `ak` and `agent`.
+ */
+export async function loadAkAndAgentKey(tpm: Tpm, algorithm: KeyAlgorithm): Promise<LoadedAkAndAgentKey> {
+  const srk = await createSrk(tpm);
+  return withTransient(tpm, srk.handle, async () => {
+    const akCreated = await createAk(tpm, srk.handle, algorithm);
+    const agentCreated = await createAgentKey(tpm, srk.handle);
+    const ak = await load(tpm, srk.handle, akCreated.private, akCreated.publicArea);
+    try {
+      const agent = await load(tpm, srk.handle, agentCreated.private, agentCreated.publicArea);
+      return { ak, akPublic: akCreated.public, agent, agentPublic: agentCreated.public };
+    } catch (err) {
+      await flushQuietly(tpm, ak.handle);
+      throw err;
+    }
+  });
+}
