@@ -32,26 +32,46 @@ function derUnsignedInteger(value: Buffer): Buffer {
   return out;
 }
 
-/** The inverse, for checking signatures made elsewhere against raw form; `size` is one coordinate's length. */
+/**
+ * The inverse, for checking signatures made elsewhere against raw form; `size` is one coordinate's
+ * length. Strict DER only: a length or INTEGER in a non-minimal form, a negative or zero value, or
+ * trailing bytes are refused, so one signature has exactly one accepted encoding.
+ */
 export function ecdsaDerToRaw(der: Buffer, size: number): Buffer {
-  const fail = (): never => {
-    throw new Pkcs11Error("PKCS11_BAD_SIGNATURE", "malformed DER ECDSA signature");
+  const fail = (why: string): never => {
+    throw new Pkcs11Error("PKCS11_BAD_SIGNATURE", `malformed DER ECDSA signature: ${why}`, {
+      category: "invalid_argument",
+    });
   };
   let at = 0;
-  if (der[at++] !== 0x30) fail();
-  let len = der[at++] ?? fail();
-  if (len === 0x81) len = der[at++] ?? fail();
-  if (at + len !== der.length) fail();
+  if (der[at++] !== 0x30) fail("not a SEQUENCE");
+  let len = der[at++] ?? fail("truncated");
+  if (len === 0x81) {
+    len = der[at++] ?? fail("truncated");
+    if (len < 0x80) fail("length in long form where the short form fits");
+  } else if (len >= 0x80) {
+    fail("unsupported length form");
+  }
+  if (at + len !== der.length) fail("length does not match the data");
   const out = Buffer.alloc(2 * size);
   for (let i = 0; i < 2; i++) {
-    if (der[at++] !== 0x02) fail();
-    const n = der[at++] ?? fail();
+    const name = i === 0 ? "r" : "s";
+    if (der[at++] !== 0x02) fail(`${name} is not an INTEGER`);
+    const n = der[at++] ?? fail("truncated");
+    if (n === 0 || n >= 0x80) fail(`${name} has a bad length`);
     let v = der.subarray(at, at + n);
-    if (v.length !== n) fail();
+    if (v.length !== n) fail("truncated");
     at += n;
-    while (v.length > size && v[0] === 0) v = v.subarray(1);
-    if (v.length > size) fail();
+    if ((v[0]! & 0x80) !== 0) fail(`${name} is negative`);
+    if (v.length > 1 && v[0] === 0) {
+      // A leading zero is only allowed to keep a high bit from reading as a sign.
+      if ((v[1]! & 0x80) === 0) fail(`${name} is not minimally encoded`);
+      v = v.subarray(1);
+    }
+    if (v.length > size) fail(`${name} is longer than ${size} bytes`);
+    if (v.every((b) => b === 0)) fail(`${name} is zero`);
     v.copy(out, i * size + (size - v.length));
   }
+  if (at !== der.length) fail("trailing bytes");
   return out;
 }

@@ -37,6 +37,8 @@ const SESSION_LOST = new Set([
 ]);
 
 export function isSessionLost(err: unknown): boolean {
+  // A signing thread refused a job queued before a recovery: a fresh session is already there.
+  if (err instanceof Pkcs11Error) return err.code === "PKCS11_SESSION_STALE";
   const name = ckrName(err);
   return name !== undefined && SESSION_LOST.has(name);
 }
@@ -58,6 +60,18 @@ export function mapPkcs11Error(err: unknown, doing: string): Pkcs11Error {
         "PKCS11_PIN_LOCKED",
         `${doing}: the user PIN is locked (CKR_PIN_LOCKED)`,
         opts("permission_denied"),
+      );
+    case "CKR_PIN_EXPIRED":
+      return new Pkcs11Error(
+        "PKCS11_PIN_EXPIRED",
+        `${doing}: the user PIN has expired and must be changed on the token (CKR_PIN_EXPIRED)`,
+        opts("permission_denied"),
+      );
+    case "CKR_CRYPTOKI_NOT_INITIALIZED":
+      return new Pkcs11Error(
+        "PKCS11_NOT_INITIALIZED",
+        `${doing}: the PKCS#11 module is not initialised (CKR_CRYPTOKI_NOT_INITIALIZED); was it finalised by another user?`,
+        opts("failed_precondition"),
       );
     case "CKR_PIN_LEN_RANGE":
     case "CKR_PIN_INVALID":

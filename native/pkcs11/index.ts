@@ -12,6 +12,7 @@ export {
   KEY_TYPES,
   isKeyType,
   defaultScheme,
+  hashOf,
   keyTypeOfPublicKey,
   type KeyType,
   type SignatureScheme,

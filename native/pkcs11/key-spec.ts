@@ -64,6 +64,11 @@ export function ecKeyTypeFromParams(params: Buffer): "ec-p256" | "ec-p384" | und
   return undefined;
 }
 
+/** The digest a scheme signs over, as node:crypto names it. */
+export function hashOf(scheme: SignatureScheme): "sha256" | "sha384" {
+  return scheme === "ecdsa-sha384" ? "sha384" : "sha256";
+}
+
 /** The mechanism for a scheme; ECDSA is fed a digest computed here, which every token supports (CKM_ECDSA). */
 export function mechanismFor(scheme: SignatureScheme): pkcs11js.Mechanism {
   switch (scheme) {

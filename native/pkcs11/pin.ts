@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { Pkcs11Error } from "./errors.js";
 
 /**
@@ -7,7 +7,11 @@ import { Pkcs11Error } from "./errors.js";
  */
 export type PinSource = { env: string } | { file: string };
 
-/** Reads the PIN; `env` is the environment to look in (the process environment unless a test says otherwise). */
+/**
+ * Reads the PIN; `env` is the environment to look in (the process environment unless a test says
+ * otherwise). A PIN variable is removed from `env` once read, so child processes do not inherit it; a
+ * PIN file that its group or others may access (mode & 0o077) is refused.
+ */
 export async function readPin(source: PinSource, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   if ("env" in source) {
     const value = env[source.env];
@@ -16,12 +20,29 @@ export async function readPin(source: PinSource, env: NodeJS.ProcessEnv = proces
         category: "failed_precondition",
       });
     }
+    delete env[source.env];
     return value;
   }
   let text: string;
   try {
-    text = await readFile(source.file, "utf8");
+    // Mode checked on the open file, not the path: no window to swap the file between check and read.
+    const handle = await open(source.file, "r");
+    try {
+      const { mode } = await handle.stat();
+      if ((mode & 0o077) !== 0) {
+        throw new Pkcs11Error(
+          "PKCS11_PIN_FILE_PERMISSIONS",
+          `the PIN file ${source.file} has mode ${(mode & 0o777).toString(8).padStart(4, "0")}; ` +
+            "it must not be accessible to group or others (chmod 600 or 400)",
+          { category: "failed_precondition" },
+        );
+      }
+      text = await handle.readFile("utf8");
+    } finally {
+      await handle.close();
+    }
   } catch (err) {
+    if (err instanceof Pkcs11Error) throw err;
     throw new Pkcs11Error(
       "PKCS11_PIN_MISSING",
       `cannot read the PIN file ${source.file}: ${(err as NodeJS.ErrnoException).code ?? "error"}`,

@@ -1,14 +1,21 @@
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 import pkcs11js from "pkcs11js";
+import { systemClock, type Clock } from "../../common/clock.js";
 import { Pkcs11Error } from "./errors.js";
 
 /**
  * The code each signing thread runs. A token's C_SignInit can cost more than C_Sign (SoftHSM decrypts the
  * key from its store: ~40 µs against ~25 µs), and pkcs11js only offers C_Sign asynchronously, so on the
- * libuv threadpool the event loop still pays for every C_SignInit. These threads make both calls, on a
- * session of their own; the library is already initialised by the main thread (ALREADY_INITIALIZED is
- * expected) and is never finalised here. Inline so it runs the same under tsx and from compiled output.
+ * libuv threadpool the event loop still pays for every C_SignInit. These threads make both calls.
+ *
+ * Each thread owns its session: it opens it itself and nobody else ever holds the handle, so two threads
+ * can never share one. Sessions belong to a generation; a job carries the generation it was posted in and
+ * the thread refuses it unheard if the shared generation has moved on since (the token dropped the
+ * sessions and the key manager recovered): a queued job never touches a handle that was closed and
+ * perhaps handed to another thread. The library is already initialised by the main thread
+ * (ALREADY_INITIALIZED is expected) and is never finalised here. Inline so it runs the same under tsx
+ * and from compiled output.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
@@ -20,10 +27,31 @@ try {
 } catch (err) {
   if (!String(err && err.message).includes("CKR_CRYPTOKI_ALREADY_INITIALIZED")) throw err;
 }
+const current = new Int32Array(workerData.generation);
+let session;
+let sessionGeneration = -1;
+function closeSession() {
+  if (session === undefined) return;
+  try { api.C_CloseSession(session); } catch {}
+  session = undefined;
+}
 parentPort.on("message", (job) => {
+  if (job.close) {
+    closeSession();
+    process.exit(0);
+  }
   try {
-    api.C_SignInit(job.session, job.mechanism, job.key);
-    const signature = api.C_Sign(job.session, job.data, Buffer.alloc(job.outLength));
+    if (job.generation !== Atomics.load(current, 0)) {
+      parentPort.postMessage({ id: job.id, stale: true });
+      return;
+    }
+    if (sessionGeneration !== job.generation) {
+      closeSession();
+      session = api.C_OpenSession(job.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+      sessionGeneration = job.generation;
+    }
+    api.C_SignInit(session, job.mechanism, job.key);
+    const signature = api.C_Sign(session, job.data, Buffer.alloc(job.outLength));
     parentPort.postMessage({ id: job.id, signature });
   } catch (err) {
     parentPort.postMessage({ id: job.id, error: { message: String(err && err.message), code: Number(err && err.code) || 0 } });
@@ -37,31 +65,51 @@ interface Job {
 }
 
 interface SignThread {
-  worker: Worker;
-  session: pkcs11js.Handle;
+  /** Undefined while the thread is dead: it is started again on a later signature, after `retryAt`. */
+  worker: Worker | undefined;
   pending: Map<number, Job>;
+  /** Failures since the last signature this thread delivered; at `maxRespawns` it stays dead. */
+  failures: number;
+  retryAt: number;
+  lastError: unknown;
 }
 
 interface Reply {
   id: number;
   signature?: Uint8Array;
+  stale?: true;
   error?: { message: string; code: number };
 }
 
-/** A few threads that each sign on their own session; jobs go to the least busy one. */
+export interface SignWorkersOptions {
+  clock?: Clock;
+  /** Consecutive failures after which a thread is not started again (default 5). */
+  maxRespawns?: number;
+  /** First wait before a failed thread is restarted; doubles per failure up to 30 s (default 100 ms). */
+  respawnBackoffMs?: number;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+
+/** A few threads that each sign on a session of their own; jobs go to the least busy one. */
 export class SignWorkers {
   readonly #modulePath: string;
-  readonly #openSession: () => pkcs11js.Handle;
-  readonly #closeSession: (session: pkcs11js.Handle) => void;
+  readonly #slot: () => pkcs11js.Handle;
+  readonly #clock: Clock;
+  readonly #maxRespawns: number;
+  readonly #backoffMs: number;
+  /** The session generation, shared with every thread: bumped when the token's sessions are gone. */
+  readonly #generation = new Int32Array(new SharedArrayBuffer(4));
   #threads: SignThread[] = [];
   #nextId = 0;
+  #spawns = 0;
   #closed = false;
 
   constructor(
     modulePath: string,
     count: number,
-    openSession: () => pkcs11js.Handle,
-    closeSession: (session: pkcs11js.Handle) => void,
+    slot: () => pkcs11js.Handle,
+    options: SignWorkersOptions = {},
   ) {
     if (!Number.isInteger(count) || count < 1) {
       throw new Pkcs11Error(
@@ -71,9 +119,31 @@ export class SignWorkers {
       );
     }
     this.#modulePath = modulePath;
-    this.#openSession = openSession;
-    this.#closeSession = closeSession;
-    for (let i = 0; i < count; i++) this.#threads.push(this.#spawn());
+    this.#slot = slot;
+    this.#clock = options.clock ?? systemClock;
+    this.#maxRespawns = options.maxRespawns ?? 5;
+    this.#backoffMs = options.respawnBackoffMs ?? 100;
+    for (let i = 0; i < count; i++) {
+      const thread: SignThread = {
+        worker: undefined,
+        pending: new Map(),
+        failures: 0,
+        retryAt: 0,
+        lastError: undefined,
+      };
+      this.#threads.push(thread);
+      this.#start(thread);
+    }
+  }
+
+  /** How many threads were started, restarts included (for tests and diagnostics). */
+  get spawnCount(): number {
+    return this.#spawns;
+  }
+
+  /** Threads running now (not dead and waiting for a restart). */
+  get liveThreads(): number {
+    return this.#threads.filter((t) => t.worker !== undefined).length;
   }
 
   sign(
@@ -86,86 +156,144 @@ export class SignWorkers {
       return Promise.reject(
         new Pkcs11Error("PKCS11_CLOSED", "the key manager is closed", { category: "failed_precondition" }),
       );
-    let thread = this.#threads[0]!;
-    for (const t of this.#threads) if (t.pending.size < thread.pending.size) thread = t;
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      // Referenced only while it has work: an idle key manager must not keep the process alive, a busy one must.
-      if (thread.pending.size === 0) thread.worker.ref();
-      thread.pending.set(id, { resolve, reject });
-      thread.worker.postMessage({ id, session: thread.session, mechanism, key, data, outLength });
-    });
-  }
-
-  /** New sessions for every thread, after the token dropped the old ones (the threads themselves stay). */
-  resetSessions(): void {
-    for (const thread of this.#threads) {
-      this.#closeSession(thread.session);
-      thread.session = this.#openSession();
-    }
-  }
-
-  async close(): Promise<void> {
-    this.#closed = true;
-    const threads = this.#threads;
-    this.#threads = [];
-    // Terminated before the caller finalises the library: no thread may be inside it then.
-    await Promise.all(threads.map((t) => t.worker.terminate()));
-    for (const thread of threads) {
-      this.#closeSession(thread.session);
-      this.#failAll(
-        thread,
-        new Pkcs11Error("PKCS11_CLOSED", "the key manager was closed", { category: "unavailable" }),
+    const now = this.#clock.nowMs();
+    // Dead threads come back lazily, one attempt per backoff period, so a thread that cannot start never spins.
+    for (const t of this.#threads)
+      if (t.worker === undefined && t.failures < this.#maxRespawns && t.retryAt <= now) this.#start(t);
+    let thread: SignThread | undefined;
+    for (const t of this.#threads)
+      if (t.worker !== undefined && (thread === undefined || t.pending.size < thread.pending.size))
+        thread = t;
+    const worker = thread?.worker;
+    if (thread === undefined || worker === undefined) {
+      const last = this.#threads.find((t) => t.lastError !== undefined)?.lastError;
+      return Promise.reject(
+        new Pkcs11Error(
+          "PKCS11_SIGNER_FAILED",
+          `no signing thread is running${last === undefined ? "" : `: ${describe(last)}`}`,
+          { category: "unavailable", cause: last },
+        ),
       );
     }
+    const id = this.#nextId++;
+    const pending = thread.pending;
+    return new Promise((resolve, reject) => {
+      // Referenced only while it has work: an idle key manager must not keep the process alive, a busy one must.
+      if (pending.size === 0) worker.ref();
+      pending.set(id, { resolve, reject });
+      worker.postMessage({
+        id,
+        generation: Atomics.load(this.#generation, 0),
+        slot: this.#slot(),
+        mechanism,
+        key,
+        data,
+        outLength,
+      });
+    });
   }
 
-  #spawn(): SignThread {
-    const pkcs11jsPath = createRequire(import.meta.url).resolve("pkcs11js");
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { pkcs11js: pkcs11jsPath, module: this.#modulePath },
+  /**
+   * The token dropped the sessions: every thread opens a new one for its next job, and jobs queued before
+   * now are refused as stale (PKCS11_SESSION_STALE, which the key manager retries) instead of running.
+   */
+  resetSessions(): void {
+    Atomics.add(this.#generation, 0, 1);
+  }
+
+  /** Lets every thread close its session and stop; waits for a thread still inside the module. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const closed = new Pkcs11Error("PKCS11_CLOSED", "the key manager was closed", {
+      category: "unavailable",
     });
-    const thread: SignThread = { worker, session: this.#openSession(), pending: new Map() };
+    await Promise.all(
+      this.#threads.map(async (thread) => {
+        const worker = thread.worker;
+        thread.worker = undefined;
+        if (worker !== undefined) {
+          const exited = new Promise((resolve) => worker.once("exit", resolve));
+          // Referenced until it is gone, or a caller awaiting close() would see the event loop run dry.
+          worker.ref();
+          worker.postMessage({ close: true });
+          await exited;
+        }
+        failAll(thread, closed);
+      }),
+    );
+  }
+
+  #start(thread: SignThread): void {
+    let worker: Worker;
+    try {
+      const pkcs11jsPath = createRequire(import.meta.url).resolve("pkcs11js");
+      worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { pkcs11js: pkcs11jsPath, module: this.#modulePath, generation: this.#generation.buffer },
+      });
+    } catch (err) {
+      this.#failed(thread, undefined, err);
+      return;
+    }
+    this.#spawns++;
+    thread.worker = worker;
     worker.on("message", (reply: Reply) => {
       const job = thread.pending.get(reply.id);
       if (job === undefined) return;
       thread.pending.delete(reply.id);
       if (thread.pending.size === 0) worker.unref();
-      if (reply.error !== undefined) {
+      if (reply.stale === true) {
+        job.reject(
+          new Pkcs11Error(
+            "PKCS11_SESSION_STALE",
+            "the signature was queued on a session that has been replaced",
+            {
+              category: "unavailable",
+            },
+          ),
+        );
+      } else if (reply.error !== undefined) {
         // Rebuilt as the pkcs11js error it was, so CKR_* mapping and session recovery work as on any path.
         job.reject(new pkcs11js.Pkcs11Error(`${reply.error.message}:${reply.error.code}`));
       } else {
+        thread.failures = 0;
         const sig = reply.signature!;
         job.resolve(Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength));
       }
     });
-    const replace = (err: unknown): void => {
-      this.#failAll(
-        thread,
-        new Pkcs11Error(
-          "PKCS11_SIGNER_FAILED",
-          `a signing thread stopped: ${err instanceof Error ? err.message : String(err)}`,
-          { category: "unavailable", cause: err },
-        ),
-      );
-      if (this.#closed) return;
-      const index = this.#threads.indexOf(thread);
-      if (index === -1) return;
-      this.#closeSession(thread.session);
-      this.#threads[index] = this.#spawn();
-    };
-    worker.on("error", replace);
-    worker.on("exit", (code) => {
-      if (!this.#closed) replace(new Error(`exit code ${code}`));
-    });
+    worker.on("error", (err) => this.#failed(thread, worker, err));
+    worker.on("exit", (code) => this.#failed(thread, worker, new Error(`exit code ${code}`)));
     // After the listeners: adding a "message" listener references the port again.
     worker.unref();
-    return thread;
   }
 
-  #failAll(thread: SignThread, err: Error): void {
-    for (const job of thread.pending.values()) job.reject(err);
-    thread.pending.clear();
+  /**
+   * A thread stopped ("error" and "exit" both come, once each): its jobs fail now, and it is started again
+   * only by a later signature after a backoff, never from here, so nothing thrown here can escape a listener.
+   */
+  #failed(thread: SignThread, worker: Worker | undefined, err: unknown): void {
+    if (this.#closed || thread.worker !== worker) return;
+    thread.worker = undefined;
+    if (worker !== undefined) worker.terminate().catch(() => undefined);
+    thread.failures++;
+    thread.lastError = err;
+    thread.retryAt =
+      this.#clock.nowMs() + Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2 ** (thread.failures - 1));
+    failAll(
+      thread,
+      new Pkcs11Error("PKCS11_SIGNER_FAILED", `a signing thread stopped: ${describe(err)}`, {
+        category: "unavailable",
+        cause: err,
+      }),
+    );
   }
+}
+
+function failAll(thread: SignThread, err: Error): void {
+  for (const job of thread.pending.values()) job.reject(err);
+  thread.pending.clear();
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
