@@ -87,6 +87,17 @@ function decode<T>(extension: Extension, type: new () => T, what: string): T {
   }
 }
 
+/** The one SPIFFE ID in a certificate's URI SAN, if it has one (more than one is an error). */
+export function certificateSpiffeId(certificate: Certificate): SpiffeId | undefined {
+  return singleSpiffeId(certificate);
+}
+
+/** The basicConstraints extension, if present. */
+export function certificateBasicConstraints(certificate: Certificate): BasicConstraints | undefined {
+  const ext = findExtension(certificate, id_ce_basicConstraints);
+  return ext === undefined ? undefined : decode(ext, BasicConstraints, "basic constraints");
+}
+
 function singleSpiffeId(certificate: Certificate): SpiffeId | undefined {
   const ext = findExtension(certificate, id_ce_subjectAltName);
   if (ext === undefined) return undefined;
@@ -105,6 +116,5 @@ function singleSpiffeId(certificate: Certificate): SpiffeId | undefined {
 }
 
 function isCa(certificate: Certificate): boolean {
-  const ext = findExtension(certificate, id_ce_basicConstraints);
-  return ext !== undefined && decode(ext, BasicConstraints, "basic constraints").cA;
+  return certificateBasicConstraints(certificate)?.cA === true;
 }

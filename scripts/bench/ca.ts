@@ -105,7 +105,7 @@ try {
     clock: new ManualClock(Date.now()),
     random: cryptoRandom,
   });
-  ca.stop();
+  await ca.stop();
   const caKeyId = ca.keys().find((k) => k.kind === "x509" && k.status === "active")!.keyId;
   const caKey = await km.getKey(caKeyId);
 

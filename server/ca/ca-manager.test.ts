@@ -168,7 +168,7 @@ describe("CaManager: HSM-held CA and JWT keys, bundle and rotation", () => {
         if (!restarted && t >= 30 * HOUR) {
           const before = ca.keys();
           const seqBefore = ca.bundle.sequence;
-          ca.stop();
+          await ca.stop();
           ca = await CaManager.start({
             ...options(clock, journal),
             caTtlMs: 24 * HOUR,
@@ -235,7 +235,7 @@ describe("CaManager: HSM-held CA and JWT keys, bundle and rotation", () => {
         // Nothing stale: every bundle key is active, prepared or still covering a valid SVID.
         assert.ok(bundle.x509Authorities.length <= 3 && bundle.jwtAuthorities.length <= 3);
       }
-      ca.stop();
+      await ca.stop();
 
       assert.equal(preparedSeenAt, 12 * HOUR, "the next CA key is prepared at half-life");
       assert.equal(activatedAt, 20 * HOUR, "and activated when a sixth of the lifetime remains");
@@ -277,7 +277,7 @@ describe("CaManager: HSM-held CA and JWT keys, bundle and rotation", () => {
       jwtKeyType: "rsa-2048",
       jwtRsaPss: true,
     });
-    ca.stop();
+    await ca.stop();
     const jwt = await ca.signJwtSvid({ spiffeId: workload, audience: ["svc-a"] });
     assert.equal(
       (JSON.parse(Buffer.from(jwt.token.split(".")[0]!, "base64url").toString()) as { alg: string }).alg,
@@ -300,7 +300,7 @@ describe("CaManager: HSM-held CA and JWT keys, bundle and rotation", () => {
     );
 
     const es384 = await CaManager.start({ ...options(clock, new MemoryKeyJournal()), jwtKeyType: "ec-p384" });
-    es384.stop();
+    await es384.stop();
     const token = (await es384.signJwtSvid({ spiffeId: workload, audience: ["svc-a"] })).token;
     assert.equal(
       (JSON.parse(Buffer.from(token.split(".")[0]!, "base64url").toString()) as { alg: string }).alg,
@@ -313,7 +313,7 @@ describe("CaManager: HSM-held CA and JWT keys, bundle and rotation", () => {
     const clock = new ManualClock(Date.now());
     const journal = new MemoryKeyJournal();
     const ca = await CaManager.start(options(clock, journal));
-    ca.stop();
+    await ca.stop();
     const active = ca.keys().find((k) => k.kind === "x509" && k.status === "active")!;
     await km.deleteKey(active.keyId);
     await assert.rejects(CaManager.start(options(clock, journal)), {
@@ -331,5 +331,19 @@ describe("CaManager: HSM-held CA and JWT keys, bundle and rotation", () => {
       code: "KEY_JOURNAL_CORRUPT",
       message: /ca-keys\.json is invalid at sequence/,
     });
+  });
+
+  it("a journal whose CA certificate is for another trust domain is refused", async () => {
+    const clock = new ManualClock(Date.now());
+    const journal = new MemoryKeyJournal();
+    const ca = await CaManager.start(options(clock, journal));
+    await ca.stop();
+    await assert.rejects(
+      CaManager.start({ ...options(clock, journal), trustDomain: TrustDomain.parse("other.org") }),
+      {
+        code: "CA_WRONG_TRUST_DOMAIN",
+        message: /is for spiffe:\/\/example\.org, not the configured trust domain spiffe:\/\/other\.org/,
+      },
+    );
   });
 });

@@ -1,24 +1,20 @@
-import { createPublicKey, type KeyObject } from "node:crypto";
 import type { Clock, TimerHandle } from "../../common/clock.js";
-import { HallmarkError, isHallmarkError } from "../../common/errors.js";
+import { errorMessage } from "../../common/errors.js";
+import type { Logger } from "../../common/logging/logger.js";
 import type { RandomSource } from "../../common/random.js";
 import { bundleToPem, serializeBundle, type SpiffeBundle } from "../../common/spiffe/bundle.js";
 import type { TrustDomain } from "../../common/spiffe/spiffe-id.js";
-import type { HsmKey, Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
+import type { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
 import type { KeyType } from "../../native/pkcs11/key-spec.js";
-import { X509HsmSigner } from "./hsm-signer.js";
-import type { UpstreamAuthority } from "./upstream-authority.js";
-import {
-  DEFAULT_JWT_SVID_TTL_MS,
-  JwtSvidSigner,
-  type IssuedJwtSvid,
-  type JwtSvidRequest,
-} from "./jwt-signer.js";
+import { CaError, bundleOf, loadSlot, makeSlotKey, type Slot } from "./ca-slot.js";
+import { UpstreamAuthorityError, type UpstreamAuthority } from "./upstream-authority.js";
+import { DEFAULT_JWT_SVID_TTL_MS, type IssuedJwtSvid, type JwtSvidRequest } from "./jwt-signer.js";
 import type { JournalKey, KeyJournal, KeyJournalState, KeyKind } from "./key-journal.js";
+import { nextDueMs, planRotation, type RotationInput } from "./rotation-policy.js";
 import {
+  BACKDATE_MS,
   DEFAULT_CA_TTL_MS,
   DEFAULT_X509_SVID_TTL_MS,
-  X509Ca,
   type IssuedX509Svid,
   type X509SvidRequest,
 } from "./x509-ca.js";
@@ -45,23 +41,16 @@ export interface CaManagerOptions {
    * bundle's X.509 authorities, and the server's own CA certificates go out as intermediates.
    */
   upstream?: UpstreamAuthority;
+  /** Rotation events worth an operator's attention (an unannounced activation, an orphan key deleted). */
+  logger?: Logger;
 }
 
-export class CaError extends HallmarkError {}
-
-interface Slot {
-  record: JournalKey;
-  x509?: X509Ca;
-  jwt?: JwtSvidSigner;
-  /** The public key for the bundle (JWT keys). */
-  publicKey?: KeyObject;
-  /** Latest expiry of anything this key signed; how long a retired key must stay in the bundle. */
-  lastExpiryMs: number;
-}
+export { CaError };
 
 type ResolvedOptions = Required<
-  Omit<CaManagerOptions, "jwtRsaPss" | "upstream" | "caKeyType" | "jwtKeyType">
+  Omit<CaManagerOptions, "jwtRsaPss" | "upstream" | "caKeyType" | "jwtKeyType" | "logger">
 > & {
+  logger: Logger | undefined;
   caKeyType: KeyType | undefined;
   jwtKeyType: KeyType | undefined;
   jwtRsaPss: boolean;
@@ -69,18 +58,25 @@ type ResolvedOptions = Required<
 };
 
 const MAX_TIMER_MS = 3_600_000;
-
-/** Prepare the next key when this fraction of the active key's lifetime has passed... */
-const PREPARE_AT = 1 / 2;
-/** ...and switch to it when this fraction remains. */
-const ACTIVATE_REMAINING = 1 / 6;
+/** A failed step (token away, journal unwritable) is retried this much later. */
+const RETRY_MS = 60_000;
+/**
+ * A retired key stays in the bundle this long after its last SVID expires: a relying party whose clock is
+ * behind by up to the SVIDs' backdate still finds it.
+ */
+const RETIRE_GRACE_MS = BACKDATE_MS;
+/** Ids of the keys this manager makes; a token key with such an id that no journal entry names is an orphan. */
+const KEY_ID_PREFIX: Record<KeyKind, string> = { x509: "hallmark-ca-", jwt: "hallmark-jwt-" };
+const OWN_KEY_ID = /^hallmark-(ca|jwt)-[0-9a-f]{16}$/;
 
 /**
  * The server's signing keys over time. For each kind (X.509 CA, JWT) one key is active; its successor is
- * made on the token at half-life and published in the bundle at once, so relying parties learn it before
- * anything is signed with it; it takes over when a sixth of the active key's life is left; the old key stays
- * in the bundle until the last SVID it signed has expired, and is then deleted from the token. The state
- * lives in a KeyJournal so that the active key survives a restart; all timing comes from the clock.
+ * made on the token at half-life and published in the bundle at once; it takes over when a sixth of the
+ * active key's life is left and it has been published for at least the refresh hint, so relying parties
+ * know it before anything is signed with it; the old key stays in the bundle until the last SVID it signed
+ * has expired, and is then deleted from the token. When (rotation-policy.ts) is a pure function of times;
+ * this class carries it out. The state lives in a KeyJournal, written before every token change, so that
+ * the active key survives a restart and no key is left on the token that the journal does not name.
  */
 export class CaManager {
   readonly trustDomain: TrustDomain;
@@ -91,7 +87,12 @@ export class CaManager {
   #timer: TimerHandle | undefined;
   #queue: Promise<void> = Promise.resolve();
   #stopped = false;
-  #changedThisStep = false;
+  /** The slots have changed since the last successful journal write. */
+  #unsaved = false;
+  /** The bundle's contents have changed (and #sequence gone up) since the last publication. */
+  #unpublished = false;
+  /** The running step's failed token deletions: reported, but they do not hold up the rotation. */
+  #deletionErrors: unknown[] = [];
   readonly #listeners = new Set<(bundle: SpiffeBundle) => void>();
 
   private constructor(options: ResolvedOptions, sequence: number) {
@@ -101,7 +102,10 @@ export class CaManager {
     this.#bundle = this.#buildBundle();
   }
 
-  /** Loads the journal, finds its keys on the token, creates what is missing and starts the rotation timer. */
+  /**
+   * Loads the journal, finds its keys on the token, deletes orphan keys, creates what is missing and starts
+   * the rotation timer. If any of that fails, nothing keeps running: the error is thrown.
+   */
   static async start(options: CaManagerOptions): Promise<CaManager> {
     const full = {
       caTtlMs: DEFAULT_CA_TTL_MS,
@@ -112,13 +116,21 @@ export class CaManager {
       refreshHintSeconds: 300,
       jwtRsaPss: false,
       upstream: undefined,
+      logger: undefined,
       ...options,
     };
     const state = await options.journal.load();
     const manager = new CaManager(full, state?.sequence ?? 0);
-    for (const record of state?.keys ?? []) manager.#slots.push(await manager.#restore(record));
+    for (const record of state?.keys ?? []) manager.#slots.push(await loadSlot(record, full));
     manager.#bundle = manager.#buildBundle();
-    await manager.tick();
+    try {
+      await manager.#deleteOrphans();
+      await manager.#enqueue(true);
+    } catch (err) {
+      // The caller never receives this manager: it must not go on rotating (and retrying) in the background.
+      await manager.stop();
+      throw err;
+    }
     return manager;
   }
 
@@ -181,217 +193,239 @@ export class CaManager {
 
   /**
    * Runs one rotation step now (the timer runs it at every due instant); steps never overlap. A failed
-   * step (token away) is retried by the timer a minute later.
+   * step (token away) is retried by the timer a minute later; one kind's failure does not hold up the other.
    */
   tick(): Promise<void> {
-    const run = this.#queue.then(() => this.#step());
+    return this.#enqueue(false);
+  }
+
+  /** Stops the timer and waits for a running step, so the key manager can be closed safely afterwards. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    await this.#queue;
+  }
+
+  #enqueue(failFast: boolean): Promise<void> {
+    const run = this.#queue.then(() => this.#step(failFast));
     this.#queue = run.catch(() => undefined);
     return run;
   }
 
-  stop(): void {
-    this.#stopped = true;
-    this.#timer?.cancel();
-    this.#timer = undefined;
-  }
-
-  async #step(): Promise<void> {
+  /** `failFast` (start-up): stop at the first error, so that a failed start makes nothing more. */
+  async #step(failFast: boolean): Promise<void> {
     if (this.#stopped) return;
-    this.#changedThisStep = false;
+    const errors: unknown[] = [];
+    this.#deletionErrors = errors;
     try {
-      for (const kind of ["x509", "jwt"] as const) await this.#rotate(kind);
-      if (this.#changedThisStep) this.#publish();
-      this.#schedule();
+      if (this.#unsaved) await this.#save();
+      await this.#finishDeletions();
+      for (const kind of ["x509", "jwt"] as const) {
+        try {
+          await this.#rotate(kind);
+        } catch (err) {
+          if (failFast) throw err;
+          errors.push(err);
+        }
+      }
     } catch (err) {
-      // What did change before the failure (a key made, a key removed) is real: publish it.
-      if (this.#changedThisStep) this.#publish();
-      this.#scheduleIn(60_000);
-      throw err;
+      errors.push(err);
+    }
+    // What changed before a failure (a key made, a key removed) is real: publish it, but only once it is
+    // in the journal, so that a restart can never publish the same spiffe_sequence with other contents.
+    this.#publishIfSaved();
+    if (errors.length === 0) this.#schedule();
+    else {
+      this.#scheduleIn(RETRY_MS);
+      throw errors[0];
     }
   }
 
   /**
-   * The bundle's contents are about to change: spiffe_sequence goes up once per step, before the first
-   * journal write of the step, so a saved journal never pairs new contents with an old sequence.
+   * The bundle's contents are about to change: spiffe_sequence goes up once per publication, before the
+   * journal write that records the change, so a saved journal never pairs new contents with an old sequence.
    */
   #bundleChanging(): void {
-    if (this.#changedThisStep) return;
-    this.#changedThisStep = true;
+    if (this.#unpublished) return;
+    this.#unpublished = true;
     this.#sequence++;
   }
 
-  /** Moves one kind of key along its life. */
+  /** Moves one kind of key along its life, as the rotation policy says. */
   async #rotate(kind: KeyKind): Promise<void> {
-    const now = this.#options.clock.nowMs();
-    let active = this.#slots.find((s) => s.record.kind === kind && s.record.status === "active");
-    let prepared = this.#slots.find((s) => s.record.kind === kind && s.record.status === "prepared");
-    if (prepared !== undefined && now >= prepared.record.notAfterMs) {
-      await this.#remove(prepared);
-      prepared = undefined;
+    // A step makes at most a few changes (discard an expired prepared key, then prepare a new one).
+    for (let round = 0; round < 3; round++) {
+      const now = this.#options.clock.nowMs();
+      const active = this.#find(kind, "active");
+      const prepared = this.#find(kind, "prepared");
+      const plan = planRotation({ nowMs: now, ...this.#policyInput(kind) });
+      for (const keyId of plan.remove) {
+        const slot = this.#slots.find((s) => s.record.keyId === keyId);
+        if (slot !== undefined) await this.#remove(slot);
+      }
+      const action = plan.action;
+      switch (action.kind) {
+        case "none":
+          return;
+        case "discard-prepared":
+          await this.#remove(prepared!);
+          break;
+        case "prepare":
+          await this.#create(kind, now, active);
+          break;
+        case "activate":
+          this.#retire(active!, now);
+          this.#activate(prepared!, now, false);
+          await this.#save();
+          break;
+        case "activate-now": {
+          const next = action.usePrepared ? prepared! : await this.#create(kind, now, undefined);
+          if (active !== undefined) this.#retire(active, now);
+          this.#activate(next, now, action.unannounced);
+          await this.#save();
+          if (action.unannounced)
+            this.#options.logger?.warn(
+              { kind, keyId: next.record.keyId },
+              "the active key had expired: its successor signs at once, before relying parties may have fetched it",
+            );
+          break;
+        }
+      }
     }
-    if (active === undefined || now >= active.record.notAfterMs) {
-      // First start, or the server was down past the active key's end: there is no time to pre-publish.
-      const next = prepared ?? (await this.#create(kind, now));
-      if (active !== undefined) this.#retire(active, now);
-      next.record.status = "active";
-      active = next;
-      prepared = undefined;
-      await this.#save();
-    }
-    const life = active.record.notAfterMs - active.record.notBeforeMs;
-    if (prepared === undefined && now >= active.record.notBeforeMs + life * PREPARE_AT) {
-      prepared = await this.#create(kind, now);
-    }
-    if (prepared !== undefined && now >= active.record.notAfterMs - life * ACTIVATE_REMAINING) {
-      this.#retire(active, now);
-      prepared.record.status = "active";
-      await this.#save();
-    }
-    for (const slot of this.#slots.filter((s) => s.record.kind === kind && s.record.status === "retired")) {
-      if (now >= (slot.record.keepUntilMs ?? slot.record.notAfterMs)) await this.#remove(slot);
-    }
+  }
+
+  #policyInput(kind: KeyKind): Omit<RotationInput, "nowMs"> {
+    const active = this.#find(kind, "active");
+    const prepared = this.#find(kind, "prepared");
+    return {
+      active: active?.record,
+      prepared:
+        prepared === undefined
+          ? undefined
+          : {
+              ...prepared.record,
+              publishedAtMs: prepared.record.publishedAtMs ?? prepared.record.notBeforeMs,
+            },
+      retired: this.#slots
+        .filter((s) => s.record.kind === kind && s.record.status === "retired")
+        .map((s) => ({ keyId: s.record.keyId, keepUntilMs: s.record.keepUntilMs ?? s.record.notAfterMs })),
+      propagationMs: this.#options.refreshHintSeconds * 1000,
+    };
+  }
+
+  #find(kind: KeyKind, status: JournalKey["status"]): Slot | undefined {
+    return this.#slots.find((s) => s.record.kind === kind && s.record.status === status);
+  }
+
+  #activate(slot: Slot, now: number, unannounced: boolean): void {
+    slot.record.status = "active";
+    slot.record.activatedAtMs = now;
+    if (unannounced) slot.record.activatedUnannounced = true;
   }
 
   #retire(slot: Slot, now: number): void {
     slot.record.status = "retired";
-    slot.record.keepUntilMs = Math.min(Math.max(slot.lastExpiryMs, now), slot.record.notAfterMs);
+    slot.record.keepUntilMs =
+      Math.min(Math.max(slot.lastExpiryMs, now), slot.record.notAfterMs) + RETIRE_GRACE_MS;
   }
 
-  /** Takes a key out of the bundle, then off the token; the journal is saved first so a crash cannot resurrect it. */
+  /**
+   * Takes a key out of the bundle, then off the token. It stays in the journal as "deleting" until the token
+   * has confirmed, so a crash or an absent token cannot leave an unnamed key behind.
+   */
   async #remove(slot: Slot): Promise<void> {
+    slot.record.status = "deleting";
     this.#bundleChanging();
+    await this.#save();
+    await this.#tryDeleteFromToken(slot);
+  }
+
+  async #tryDeleteFromToken(slot: Slot): Promise<void> {
+    try {
+      await this.#deleteFromToken(slot);
+    } catch (err) {
+      this.#options.logger?.warn(
+        { keyId: slot.record.keyId, err: errorMessage(err) },
+        "cannot delete a key from the token yet; retrying",
+      );
+      this.#deletionErrors.push(err);
+    }
+  }
+
+  async #deleteFromToken(slot: Slot): Promise<void> {
+    await this.#options.keyManager.deleteKey(slot.record.keyId);
     this.#slots = this.#slots.filter((s) => s !== slot);
     await this.#save();
-    await this.#options.keyManager.deleteKey(slot.record.keyId);
   }
 
-  async #create(kind: KeyKind, now: number): Promise<Slot> {
-    const { keyManager, trustDomain, clock, random, caTtlMs } = this.#options;
-    const keyId = `hallmark-${kind === "x509" ? "ca" : "jwt"}-${random.bytes(8).toString("hex")}`;
-    const type = kind === "x509" ? this.#options.caKeyType : this.#options.jwtKeyType;
-    const key = await keyManager.generateKey({
-      id: keyId,
-      label: `hallmark ${kind === "x509" ? "X.509 CA" : "JWT-SVID"} key`,
-      type,
-    });
-    let slot: Slot;
-    if (kind === "x509") {
-      const ca = await X509Ca.create(
-        {
-          signer: new X509HsmSigner(keyManager, key),
-          trustDomain,
-          clock,
-          random,
-          upstream: this.#options.upstream,
-        },
-        caTtlMs,
-      );
-      const record: JournalKey = {
-        keyId,
-        kind,
-        status: "prepared",
-        notBeforeMs: ca.notBefore.getTime(),
-        notAfterMs: ca.notAfter.getTime(),
-        certificate: ca.certificate.toString("base64"),
-      };
-      slot = { record, x509: ca, lastExpiryMs: 0 };
-    } else {
-      const record: JournalKey = {
-        keyId,
-        kind,
-        status: "prepared",
-        notBeforeMs: now,
-        notAfterMs: now + caTtlMs,
-        publicKey: key.spki.toString("base64"),
-      };
-      slot = { record, jwt: this.#jwtSigner(record, key), publicKey: key.publicKey, lastExpiryMs: 0 };
+  /**
+   * Deletions left over from an earlier step (token away) or from a crash (a "pending" key whose creation
+   * never finished). Failures are collected, not thrown: the rotation itself must still go ahead.
+   */
+  async #finishDeletions(): Promise<void> {
+    const pending = this.#slots.filter((s) => s.record.status === "pending");
+    if (pending.length > 0) {
+      for (const slot of pending) slot.record.status = "deleting";
+      await this.#save();
     }
-    this.#bundleChanging();
+    for (const slot of this.#slots.filter((s) => s.record.status === "deleting"))
+      await this.#tryDeleteFromToken(slot);
+  }
+
+  /** Keys with our id pattern that the journal does not name: left by a crash between generation and journal. */
+  async #deleteOrphans(): Promise<void> {
+    const { keyManager, logger } = this.#options;
+    const known = new Set(this.#slots.map((s) => s.record.keyId));
+    for (const key of await keyManager.listKeys()) {
+      if (!OWN_KEY_ID.test(key.id) || known.has(key.id)) continue;
+      logger?.info({ keyId: key.id }, "deleting a CA/JWT key that no key journal entry names");
+      await keyManager.deleteKey(key.id);
+    }
+  }
+
+  /**
+   * Makes the next key: the upstream is checked first, the intent is journaled before the token makes the
+   * key, and a key whose CA certificate cannot be made is deleted again (or left "deleting" for a later step).
+   */
+  async #create(kind: KeyKind, now: number, current: Slot | undefined): Promise<Slot> {
+    const { random, caTtlMs, upstream } = this.#options;
+    if (kind === "x509" && upstream !== undefined) {
+      upstream.checkCanSignCa(now, caTtlMs);
+      const successorEnd = Math.min(now + caTtlMs, upstream.notAfterMs);
+      if (current !== undefined && successorEnd <= current.record.notAfterMs) {
+        throw new UpstreamAuthorityError(
+          "UPSTREAM_EXPIRING",
+          `a new CA would end with the upstream CA certificate at ${new Date(upstream.notAfterMs).toISOString()}, no later than the current CA (${new Date(current.record.notAfterMs).toISOString()}); renew the upstream CA`,
+          { category: "failed_precondition" },
+        );
+      }
+    }
+    const keyId = `${KEY_ID_PREFIX[kind]}${random.bytes(8).toString("hex")}`;
+    const record: JournalKey = { keyId, kind, status: "pending", notBeforeMs: now, notAfterMs: now };
+    const slot: Slot = { record, lastExpiryMs: 0 };
     this.#slots.push(slot);
     await this.#save();
-    return slot;
-  }
-
-  /** A journal entry back in memory; keys still in use must be on the token, fail closed if not. */
-  async #restore(record: JournalKey): Promise<Slot> {
-    const { keyManager, trustDomain, clock, random } = this.#options;
-    // After a restart nothing is known about what the key signed before: assume up to its end.
-    const slot: Slot = { record, lastExpiryMs: record.notAfterMs };
-    if (record.kind === "jwt") {
-      if (record.publicKey === undefined)
-        throw new CaError(
-          "KEY_JOURNAL_CORRUPT",
-          `journal entry for JWT key "${record.keyId}" has no public key`,
-          { category: "failed_precondition" },
-        );
-      slot.publicKey = createPublicKey({
-        key: Buffer.from(record.publicKey, "base64"),
-        format: "der",
-        type: "spki",
-      });
-    } else if (record.certificate === undefined) {
-      throw new CaError(
-        "KEY_JOURNAL_CORRUPT",
-        `journal entry for CA key "${record.keyId}" has no certificate`,
-        { category: "failed_precondition" },
-      );
-    }
-    if (record.status === "retired") return slot;
-    let key: HsmKey;
     try {
-      key = await keyManager.getKey(record.keyId);
+      await makeSlotKey(
+        slot,
+        kind === "x509" ? this.#options.caKeyType : this.#options.jwtKeyType,
+        this.#options,
+      );
     } catch (err) {
-      if (isHallmarkError(err) && err.code === "PKCS11_KEY_NOT_FOUND") {
-        throw new CaError(
-          "CA_KEY_MISSING",
-          `the key journal names ${record.status} ${record.kind === "x509" ? "CA" : "JWT"} key "${record.keyId}", but token "${keyManager.tokenLabel}" has no such key`,
-          {
-            category: "failed_precondition",
-            cause: err,
-          },
-        );
-      }
+      record.status = "deleting";
+      await this.#deleteFromToken(slot).catch(() => undefined);
       throw err;
     }
-    if (record.kind === "x509") {
-      slot.x509 = X509Ca.fromCertificate(
-        {
-          signer: new X509HsmSigner(keyManager, key),
-          trustDomain,
-          clock,
-          random,
-          upstream: this.#options.upstream,
-        },
-        Buffer.from(record.certificate ?? "", "base64"),
-      );
-    } else {
-      if (!key.publicKey.equals(slot.publicKey!)) {
-        throw new CaError(
-          "CA_KEY_MISMATCH",
-          `token key "${record.keyId}" is not the JWT key the journal recorded`,
-          { category: "failed_precondition" },
-        );
-      }
-      slot.jwt = this.#jwtSigner(record, key);
-    }
+    record.status = "prepared";
+    record.publishedAtMs = now;
+    this.#bundleChanging();
+    await this.#save();
     return slot;
-  }
-
-  #jwtSigner(record: JournalKey, key: HsmKey): JwtSvidSigner {
-    const { keyManager, trustDomain, clock, random, jwtRsaPss } = this.#options;
-    return new JwtSvidSigner({
-      keyManager,
-      key,
-      trustDomain,
-      clock,
-      random,
-      notAfterMs: record.notAfterMs,
-      rsaPss: jwtRsaPss,
-    });
   }
 
   #active(kind: KeyKind): Slot {
-    const slot = this.#slots.find((s) => s.record.kind === kind && s.record.status === "active");
+    const slot = this.#find(kind, "active");
     if (slot === undefined)
       throw new CaError("CA_NOT_READY", `no active ${kind === "x509" ? "X.509 CA" : "JWT"} key`, {
         category: "unavailable",
@@ -400,59 +434,33 @@ export class CaManager {
   }
 
   async #save(): Promise<void> {
+    this.#unsaved = true;
     const state: KeyJournalState = {
       version: 1,
       sequence: this.#sequence,
       keys: this.#slots.map((s) => s.record),
     };
     await this.#options.journal.save(state);
+    this.#unsaved = false;
   }
 
-  #publish(): void {
+  #publishIfSaved(): void {
+    if (!this.#unpublished || this.#unsaved) return;
+    this.#unpublished = false;
     this.#bundle = this.#buildBundle();
     for (const listener of this.#listeners) listener(this.#bundle);
   }
 
   #buildBundle(): SpiffeBundle {
-    const byStart = [...this.#slots].sort((a, b) => a.record.notBeforeMs - b.record.notBeforeMs);
-    return {
-      trustDomain: this.trustDomain,
-      sequence: this.#sequence,
-      refreshHintSeconds: this.#options.refreshHintSeconds,
-      x509Authorities:
-        this.#options.upstream?.roots ??
-        byStart
-          .filter((s) => s.record.kind === "x509")
-          .map((s) => Buffer.from(s.record.certificate ?? "", "base64")),
-      jwtAuthorities: byStart.flatMap((s) =>
-        s.record.kind === "jwt" && s.publicKey !== undefined
-          ? [{ keyId: s.record.keyId, publicKey: s.publicKey }]
-          : [],
-      ),
-    };
+    const { trustDomain, refreshHintSeconds, upstream } = this.#options;
+    return bundleOf(this.#slots, { trustDomain, sequence: this.#sequence, refreshHintSeconds }, upstream);
   }
 
   /** The next instant anything is due: a preparation, an activation, a removal, an expiry. */
   #schedule(): void {
     const now = this.#options.clock.nowMs();
     let next = Infinity;
-    for (const { record } of this.#slots) {
-      const life = record.notAfterMs - record.notBeforeMs;
-      if (record.status === "active") {
-        const hasPrepared = this.#slots.some(
-          (s) => s.record.kind === record.kind && s.record.status === "prepared",
-        );
-        next = Math.min(
-          next,
-          hasPrepared
-            ? record.notAfterMs - life * ACTIVATE_REMAINING
-            : record.notBeforeMs + life * PREPARE_AT,
-          record.notAfterMs,
-        );
-      } else if (record.status === "retired") {
-        next = Math.min(next, record.keepUntilMs ?? record.notAfterMs);
-      }
-    }
+    for (const kind of ["x509", "jwt"] as const) next = Math.min(next, nextDueMs(this.#policyInput(kind)));
     // Capped: timers cannot wait past 2^31 ms, and an hourly look costs nothing.
     if (next !== Infinity) this.#scheduleIn(Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(next - now))));
   }

@@ -50,11 +50,16 @@ export function oid(dotted: string): Buffer {
   return tlv(TAG.oid, Buffer.from(bytes));
 }
 
+/** Big-endian magnitude bytes without leading zeros (one zero byte stays for the value 0). */
+export function integerMagnitude(bytes: Buffer): Buffer {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  return bytes.subarray(start);
+}
+
 /** A non-negative INTEGER from big-endian magnitude bytes, in minimal DER form. */
 export function unsignedInteger(magnitude: Buffer): Buffer {
-  let start = 0;
-  while (start < magnitude.length - 1 && magnitude[start] === 0) start++;
-  const trimmed = magnitude.subarray(start);
+  const trimmed = integerMagnitude(magnitude);
   return (trimmed[0] ?? 0) & 0x80 ? tlv(TAG.integer, Buffer.from([0]), trimmed) : tlv(TAG.integer, trimmed);
 }
 
@@ -132,8 +137,11 @@ export class DerReader {
       for (let i = 0; i < count; i++) {
         const b = this.#buf[at++];
         if (b === undefined) throw new DerError(this.#what, `${field} length is truncated`);
+        if (i === 0 && b === 0) throw new DerError(this.#what, `${field} length has a leading zero byte`);
         length = length * 256 + b;
       }
+      // DER: the long form only when the short one cannot say it.
+      if (length < 0x80) throw new DerError(this.#what, `${field} length is not in minimal form`);
     }
     const end = at + length;
     if (end > this.#buf.length) throw new DerError(this.#what, `${field} runs past the end of the data`);

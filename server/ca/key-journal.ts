@@ -1,15 +1,21 @@
-import { open, readFile, rename, mkdir } from "node:fs/promises";
+import { open, readFile, rename, mkdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { z } from "zod";
 import { HallmarkError } from "../../common/errors.js";
 
 export type KeyKind = "x509" | "jwt";
-export type KeyStatus = "prepared" | "active" | "retired";
+/**
+ * pending: about to be generated on the token (written first, so a crash never leaves an unknown key);
+ * prepared: published, not yet signing; active: signing; retired: published until its last SVID expires;
+ * deleting: out of the bundle, kept in the journal until the token confirms the deletion.
+ */
+export const KEY_STATUSES = ["pending", "prepared", "active", "retired", "deleting"] as const;
+export type KeyStatus = (typeof KEY_STATUSES)[number];
 
 const journalKeySchema = z.object({
   keyId: z.string().min(1),
   kind: z.enum(["x509", "jwt"]),
-  status: z.enum(["prepared", "active", "retired"]),
+  status: z.enum(KEY_STATUSES),
   notBeforeMs: z.number().int(),
   notAfterMs: z.number().int(),
   /** x509: the CA certificate, base64 DER. */
@@ -18,6 +24,12 @@ const journalKeySchema = z.object({
   publicKey: z.string().optional(),
   /** retired: the key stays in the bundle until then (the last SVID it signed expires). */
   keepUntilMs: z.number().int().optional(),
+  /** prepared and later: when the key entered the published bundle. */
+  publishedAtMs: z.number().int().optional(),
+  /** active and later: when it became the signing key. */
+  activatedAtMs: z.number().int().optional(),
+  /** Activated before relying parties could have fetched it (the previous key had expired). */
+  activatedUnannounced: z.boolean().optional(),
 });
 
 const journalSchema = z.object({
@@ -41,6 +53,11 @@ export interface KeyJournal {
 }
 
 export class KeyJournalError extends HallmarkError {}
+
+/** The journal's contents contradict themselves or the schema. */
+export function journalCorrupt(message: string, cause?: unknown): KeyJournalError {
+  return new KeyJournalError("KEY_JOURNAL_CORRUPT", message, { category: "failed_precondition", cause });
+}
 
 /** The journal as `<dataDir>/ca-keys.json`, replaced atomically: temp file, fsync, rename, fsync of the dir. */
 export class FileKeyJournal implements KeyJournal {
@@ -66,20 +83,13 @@ export class FileKeyJournal implements KeyJournal {
     try {
       json = JSON.parse(text);
     } catch (err) {
-      throw new KeyJournalError("KEY_JOURNAL_CORRUPT", `the key journal ${this.path} is not JSON`, {
-        category: "failed_precondition",
-        cause: err,
-      });
+      throw journalCorrupt(`the key journal ${this.path} is not JSON`, err);
     }
     const parsed = journalSchema.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new KeyJournalError(
-        "KEY_JOURNAL_CORRUPT",
+      throw journalCorrupt(
         `the key journal ${this.path} is invalid at ${issue?.path.join(".") ?? "?"}: ${issue?.message ?? "unknown"}`,
-        {
-          category: "failed_precondition",
-        },
       );
     }
     return parsed.data;
@@ -89,14 +99,20 @@ export class FileKeyJournal implements KeyJournal {
     const dir = dirname(this.path);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const temp = `${this.path}.${process.pid}.tmp`;
-    const file = await open(temp, "w", 0o600);
     try {
-      await file.writeFile(JSON.stringify(state, null, 2));
-      await file.sync();
-    } finally {
-      await file.close();
+      const file = await open(temp, "w", 0o600);
+      try {
+        await file.writeFile(JSON.stringify(state, null, 2));
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      await rename(temp, this.path);
+    } catch (err) {
+      // A half-written temp file is garbage; the journal itself is still the previous one.
+      await rm(temp, { force: true });
+      throw err;
     }
-    await rename(temp, this.path);
     // The rename is durable only once the directory entry is.
     const dirHandle = await open(dir, "r");
     try {

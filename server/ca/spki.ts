@@ -1,6 +1,7 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
+import { curveOf, ecKeyTypeFromParams } from "../../native/pkcs11/key-spec.js";
 import type { DerError } from "./der.js";
-import { DerReader, TAG } from "./der.js";
+import { DerReader, TAG, bitString, integerMagnitude, oid, seq } from "./der.js";
 import { IssuanceError } from "./issuance-error.js";
 
 export type SvidKeyType = "ec-p256" | "ec-p384" | "rsa-2048" | "rsa-3072" | "rsa-4096" | "ed25519";
@@ -8,7 +9,7 @@ export type SvidKeyType = "ec-p256" | "ec-p384" | "rsa-2048" | "rsa-3072" | "rsa
 /** A SubjectPublicKeyInfo taken apart far enough to issue for it. */
 export interface ParsedSpki {
   type: SvidKeyType;
-  /** The whole DER SPKI, as it goes into the certificate. */
+  /** The whole DER SPKI, as it goes into the certificate: canonical (what node:crypto itself encodes). */
   der: Buffer;
   /** The subjectPublicKey BIT STRING's bytes: what the key identifier is hashed over. */
   keyBits: Buffer;
@@ -18,18 +19,73 @@ export interface ParsedSpki {
 const OID_EC = "2a8648ce3d0201";
 const OID_RSA = "2a864886f70d010101";
 const OID_ED25519 = "2b6570";
-const CURVES: Record<string, { type: "ec-p256" | "ec-p384"; crv: string; size: number }> = {
-  "2a8648ce3d030107": { type: "ec-p256", crv: "P-256", size: 32 },
-  "2b81040022": { type: "ec-p384", crv: "P-384", size: 48 },
-};
 const RSA_SIZES: Record<number, SvidKeyType> = { 2048: "rsa-2048", 3072: "rsa-3072", 4096: "rsa-4096" };
 
+const EC_PUBLIC_KEY = oid("1.2.840.10045.2.1");
 /**
- * Reads an SVID public key from DER SPKI without handing the bytes to OpenSSL's generic decoder, which
- * costs more than the HSM signature (~150 µs for P-256). Structure, algorithm, curve and sizes are
- * checked; anything else is refused with a reason.
+ * Prime p and coefficient b of y² = x³ − 3x + b (FIPS 186-4 D.1.2). Both curves have cofactor 1, so a
+ * point on the curve is in the prime-order group.
+ */
+const CURVE_EQUATIONS: Record<"ec-p256" | "ec-p384", { p: bigint; b: bigint }> = {
+  "ec-p256": {
+    p: 2n ** 256n - 2n ** 224n + 2n ** 192n + 2n ** 96n - 1n,
+    b: 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604bn,
+  },
+  "ec-p384": {
+    p: 2n ** 384n - 2n ** 128n - 2n ** 96n + 2n ** 32n - 1n,
+    b: 0xb3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aefn,
+  },
+};
+
+/** Smallest RSA public exponent accepted; it must also be odd (e = 1 or an even e is no RSA key). */
+const MIN_RSA_EXPONENT = 3;
+
+/**
+ * Reads an SVID public key from DER SPKI without handing the bytes to OpenSSL's generic DER decoder,
+ * which costs more than the HSM signature (~150 µs for P-256): structure, algorithm, curve, sizes and the
+ * RSA exponent are checked here. The key must also be valid and its DER canonical, because those bytes go
+ * into a signed certificate as they are (no junk, trailing data or non-minimal lengths): an EC key must be
+ * exactly the one DER encoding of its point, the point on its curve (checked here, ~2 µs; an OpenSSL
+ * import costs ~50 µs); any other key is imported from JWK and re-encoded by node:crypto, and the given
+ * DER must equal that encoding. Anything else is refused with a reason.
  */
 export function parseSvidSpki(der: Buffer): ParsedSpki {
+  const parsed = parseSpkiFields(der);
+  if (parsed.type === "ec-p256" || parsed.type === "ec-p384") {
+    const params = curveOf(parsed.type).params;
+    if (!seq(seq(EC_PUBLIC_KEY, params), bitString(parsed.keyBits)).equals(der))
+      throw bad("the SubjectPublicKeyInfo is not in canonical DER form");
+    if (!onCurve(parsed.type, parsed.keyBits))
+      throw bad(`the point is not on ${curveOf(parsed.type).jwkCurve}`);
+  } else if (!publicKeyOf(parsed).export({ format: "der", type: "spki" }).equals(der)) {
+    throw bad("the SubjectPublicKeyInfo is not in canonical DER form");
+  }
+  return parsed;
+}
+
+/** The KeyObject for a parsed SPKI; via JWK, which OpenSSL imports three times faster than DER. */
+export function publicKeyOf(spki: ParsedSpki): KeyObject {
+  try {
+    return createPublicKey({ key: spki.jwk, format: "jwk" });
+  } catch (err) {
+    throw new IssuanceError("SVID_BAD_PUBLIC_KEY", `the ${spki.type} public key is invalid`, {
+      category: "invalid_argument",
+      cause: err,
+    });
+  }
+}
+
+/** An uncompressed point (0x04 ‖ x ‖ y) satisfies its curve's equation, with coordinates below p. */
+function onCurve(type: "ec-p256" | "ec-p384", point: Buffer): boolean {
+  const { p, b } = CURVE_EQUATIONS[type];
+  const size = (point.length - 1) / 2;
+  const x = BigInt(`0x${point.subarray(1, 1 + size).toString("hex")}`);
+  const y = BigInt(`0x${point.subarray(1 + size).toString("hex")}`);
+  if (x >= p || y >= p) return false;
+  return (y * y - (x * x * x - 3n * x + b)) % p === 0n;
+}
+
+function parseSpkiFields(der: Buffer): ParsedSpki {
   try {
     const outer = new DerReader(der, "SubjectPublicKeyInfo");
     const spki = new DerReader(
@@ -44,24 +100,29 @@ export function parseSvidSpki(der: Buffer): ParsedSpki {
     if (bits[0] !== 0) throw bad("the subjectPublicKey BIT STRING has unused bits");
     const keyBits = bits.subarray(1);
     if (algOid === OID_EC) {
-      const curve = CURVES[algorithm.read(TAG.oid, "namedCurve").value.toString("hex")];
-      if (curve === undefined) throw bad("unsupported EC curve (use P-256 or P-384)");
-      if (keyBits.length !== 1 + 2 * curve.size || keyBits[0] !== 0x04)
-        throw bad(`the ${curve.crv} point is not an uncompressed point of ${1 + 2 * curve.size} bytes`);
-      const x = keyBits.subarray(1, 1 + curve.size).toString("base64url");
-      const y = keyBits.subarray(1 + curve.size).toString("base64url");
-      return { type: curve.type, der, keyBits, jwk: { kty: "EC", crv: curve.crv, x, y } };
+      const type = ecKeyTypeFromParams(algorithm.read(TAG.oid, "namedCurve").raw);
+      algorithm.expectEnd();
+      if (type === undefined) throw bad("unsupported EC curve (use P-256 or P-384)");
+      const { jwkCurve: crv, size } = curveOf(type);
+      if (keyBits.length !== 1 + 2 * size || keyBits[0] !== 0x04)
+        throw bad(`the ${crv} point is not an uncompressed point of ${1 + 2 * size} bytes`);
+      const x = keyBits.subarray(1, 1 + size).toString("base64url");
+      const y = keyBits.subarray(1 + size).toString("base64url");
+      return { type, der, keyBits, jwk: { kty: "EC", crv, x, y } };
     }
     if (algOid === OID_RSA) {
-      const rsa = new DerReader(
-        new DerReader(keyBits, "RSAPublicKey").read(TAG.sequence, "RSAPublicKey").value,
-        "RSAPublicKey",
-      );
-      const n = stripZero(rsa.read(TAG.integer, "modulus").value);
-      const e = stripZero(rsa.read(TAG.integer, "publicExponent").value);
+      const outerRsa = new DerReader(keyBits, "RSAPublicKey");
+      const rsa = new DerReader(outerRsa.read(TAG.sequence, "RSAPublicKey").value, "RSAPublicKey");
+      outerRsa.expectEnd();
+      const n = integerMagnitude(rsa.read(TAG.integer, "modulus").value);
+      const e = integerMagnitude(rsa.read(TAG.integer, "publicExponent").value);
+      rsa.expectEnd();
       const size = RSA_SIZES[n.length * 8];
       if (size === undefined || (n[0] ?? 0) < 0x80)
         throw bad(`RSA keys must be 2048, 3072 or 4096 bits, not about ${n.length * 8}`);
+      const eLast = e[e.length - 1] ?? 0;
+      if ((eLast & 1) === 0 || (e.length === 1 && eLast < MIN_RSA_EXPONENT))
+        throw bad(`the RSA public exponent must be odd and at least ${MIN_RSA_EXPONENT}`);
       return {
         type: size,
         der,
@@ -87,25 +148,6 @@ export function parseSvidSpki(der: Buffer): ParsedSpki {
       { category: "invalid_argument", cause: err },
     );
   }
-}
-
-/** The KeyObject for a parsed SPKI; via JWK, which OpenSSL imports three times faster than DER. */
-export function publicKeyOf(spki: ParsedSpki): KeyObject {
-  try {
-    return createPublicKey({ key: spki.jwk, format: "jwk" });
-  } catch (err) {
-    throw new IssuanceError(
-      "SVID_BAD_PUBLIC_KEY",
-      `the ${spki.type} public key is invalid (not on its curve?)`,
-      { category: "invalid_argument", cause: err },
-    );
-  }
-}
-
-function stripZero(value: Buffer): Buffer {
-  let start = 0;
-  while (start < value.length - 1 && value[start] === 0) start++;
-  return value.subarray(start);
 }
 
 function bad(reason: string): IssuanceError {

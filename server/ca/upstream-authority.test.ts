@@ -14,11 +14,18 @@ import { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
 import { createSoftHsm, type SoftHsmFixture } from "../../test/fixtures/softhsm.js";
 import { run, runOk, trackTempDir } from "../../test/fixtures/processes.js";
 import { CaManager } from "./ca-manager.js";
+import { X509HsmSigner } from "./hsm-signer.js";
 import { MemoryKeyJournal } from "./key-journal.js";
+import { X509Ca } from "./x509-ca.js";
 import { UpstreamAuthority } from "./upstream-authority.js";
 
 const td = TrustDomain.parse("example.org");
 const workload = SpiffeId.parse("spiffe://example.org/ns/prod/sa/web");
+const CA_EXTENSIONS = [
+  "basicConstraints=critical,CA:TRUE",
+  "keyUsage=critical,keyCertSign,cRLSign",
+  "subjectKeyIdentifier=hash",
+];
 
 describe("an upstream CA given as PEM files signs the HSM-held CA", () => {
   let hsm: SoftHsmFixture;
@@ -45,12 +52,7 @@ describe("an upstream CA given as PEM files signs the HSM-held CA", () => {
   });
 
   it("issues SVIDs that chain through the server CA to the upstream root, which is the bundle's authority", async () => {
-    const root = await opensslCa(
-      "root",
-      "basicConstraints=critical,CA:TRUE",
-      "keyUsage=critical,keyCertSign,cRLSign",
-      "subjectKeyIdentifier=hash",
-    );
+    const root = await opensslCa("root", ...CA_EXTENSIONS);
     const upstream = await UpstreamAuthority.load({ certificatePath: root.cert, keyPath: root.key });
     const ca = await CaManager.start({
       keyManager: km,
@@ -60,7 +62,7 @@ describe("an upstream CA given as PEM files signs the HSM-held CA", () => {
       random: cryptoRandom,
       upstream,
     });
-    ca.stop();
+    await ca.stop();
     const rootDer = new X509Certificate(await readFile(root.cert)).raw;
     assert.deepEqual(ca.bundle.x509Authorities, [rootDer], "the bundle holds the upstream root only");
 
@@ -125,6 +127,94 @@ describe("an upstream CA given as PEM files signs the HSM-held CA", () => {
     await assert.rejects(
       UpstreamAuthority.load({ certificatePath: join(dir, "missing.pem"), keyPath: root.key }),
       { code: "UPSTREAM_UNREADABLE", message: /missing\.pem: ENOENT/ },
+    );
+  });
+
+  describe("the upstream's own lifetime", () => {
+    let upstream: UpstreamAuthority;
+    let upstreamEnd: number;
+    const hallmarkIds = async (): Promise<string[]> =>
+      (await km.listKeys()).map((k) => k.id).filter((id) => id.startsWith("hallmark-"));
+    const start = (clock: ManualClock, journal = new MemoryKeyJournal()): Promise<CaManager> =>
+      CaManager.start({
+        keyManager: km,
+        journal,
+        trustDomain: td,
+        clock,
+        random: cryptoRandom,
+        caTtlMs: 24 * 3600_000,
+        upstream,
+      });
+
+    before(async () => {
+      const root = await opensslCa("lifetime", ...CA_EXTENSIONS);
+      upstream = await UpstreamAuthority.load({ certificatePath: root.cert, keyPath: root.key });
+      upstreamEnd = upstream.notAfterMs;
+    });
+
+    it("an expired upstream: start fails with UPSTREAM_EXPIRED and no key is left on the token", async () => {
+      await assert.rejects(start(new ManualClock(upstreamEnd + 60_000)), {
+        code: "UPSTREAM_EXPIRED",
+        message: new RegExp(new Date(upstreamEnd).toISOString()),
+      });
+      assert.deepEqual(await hallmarkIds(), []);
+    });
+
+    it("an upstream with less than half of ca_ttl left is refused, naming its NotAfter", async () => {
+      const clock = new ManualClock(upstreamEnd - 6 * 3600_000);
+      await assert.rejects(start(clock), {
+        code: "UPSTREAM_EXPIRING",
+        message: new RegExp(`expires at ${new Date(upstreamEnd).toISOString()}`),
+      });
+      assert.deepEqual(await hallmarkIds(), []);
+      const key = await km.generateKey({ id: "direct-ca" });
+      await assert.rejects(
+        X509Ca.create(
+          { signer: new X509HsmSigner(km, key), trustDomain: td, clock, random: cryptoRandom, upstream },
+          24 * 3600_000,
+        ),
+        { code: "UPSTREAM_EXPIRING" },
+      );
+      await km.deleteKey(key.id);
+    });
+
+    it("no successor CA is prepared once the upstream cannot outlive it; the current CA keeps signing", async () => {
+      const clock = new ManualClock(upstreamEnd - 20 * 3600_000);
+      const ca = await start(clock);
+      const active = ca.keys().find((k) => k.kind === "x509" && k.status === "active")!;
+      assert.equal(active.notAfter.getTime(), upstreamEnd, "capped at the upstream's end");
+      clock.set(upstreamEnd - 10 * 3600_000); // the CA's half-life; the upstream has 10 h left
+      await assert.rejects(ca.tick(), { code: "UPSTREAM_EXPIRING" });
+      assert.equal(ca.keys().filter((k) => k.kind === "x509").length, 1, "no successor");
+      assert.ok(
+        await ca.issueX509Svid({
+          spiffeId: workload,
+          publicKey: generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey,
+        }),
+      );
+      await ca.stop();
+    });
+  });
+
+  it("refuses an upstream with pathLenConstraint 0, and a bundle that does not chain the upstream", async () => {
+    const pathLen0 = await opensslCa(
+      "pathlen0",
+      "basicConstraints=critical,CA:TRUE,pathlen:0",
+      "keyUsage=critical,keyCertSign,cRLSign",
+      "subjectKeyIdentifier=hash",
+    );
+    await assert.rejects(UpstreamAuthority.load({ certificatePath: pathLen0.cert, keyPath: pathLen0.key }), {
+      code: "UPSTREAM_PATH_LEN",
+    });
+    const upstreamCa = await opensslCa("unchained", ...CA_EXTENSIONS);
+    const otherRoot = await opensslCa("other-root", ...CA_EXTENSIONS);
+    await assert.rejects(
+      UpstreamAuthority.load({
+        certificatePath: upstreamCa.cert,
+        keyPath: upstreamCa.key,
+        bundlePath: otherRoot.cert,
+      }),
+      { code: "UPSTREAM_NOT_CHAINED" },
     );
   });
 });

@@ -1,8 +1,13 @@
 import { createPrivateKey, createPublicKey, sign, X509Certificate, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { validateX509SvidSigningCertificate } from "../../common/spiffe/x509-svid.js";
+import {
+  certificateBasicConstraints,
+  validateX509SvidSigningCertificate,
+} from "../../common/spiffe/x509-svid.js";
 import { HallmarkError } from "../../common/errors.js";
-import { DerReader, TAG, certificateSubject, oid, seq, tlv } from "./der.js";
+import { hashOf } from "../../native/pkcs11/key-spec.js";
+import { DerReader, TAG, certificateSubject } from "./der.js";
+import { algorithmIdentifierFor, type CertificateSignatureScheme } from "./signature-algorithm.js";
 
 export interface UpstreamAuthorityFiles {
   /** PEM certificate of the upstream CA that signs the server's CA certificates. */
@@ -43,9 +48,29 @@ export class UpstreamAuthority {
     this.notAfterMs = new Date(certificate.validTo).getTime();
     this.roots = roots;
     this.chain = roots.some((r) => r.equals(certificate.raw)) ? [] : [certificate.raw];
-    const ski = validateX509SvidSigningCertificate(certificate.raw).tbsCertificate.extensions?.find(
-      (e) => e.extnID === "2.5.29.14",
-    );
+    const parsed = validateX509SvidSigningCertificate(certificate.raw);
+    // The server's CA sits below the upstream: with pathLenConstraint 0 no SVID it signs would validate.
+    if (certificateBasicConstraints(parsed)?.pathLenConstraint === 0) {
+      throw new UpstreamAuthorityError(
+        "UPSTREAM_PATH_LEN",
+        "the upstream CA certificate has pathLenConstraint 0: it may not sign the server's CA, which is itself a CA",
+        { category: "failed_precondition" },
+      );
+    }
+    if (
+      this.chain.length > 0 &&
+      !roots.some((r) => {
+        const root = new X509Certificate(r);
+        return certificate.checkIssued(root) && certificate.verify(root.publicKey);
+      })
+    ) {
+      throw new UpstreamAuthorityError(
+        "UPSTREAM_NOT_CHAINED",
+        "no certificate in the upstream bundle issued the upstream CA certificate: SVIDs would not chain to the bundle",
+        { category: "failed_precondition" },
+      );
+    }
+    const ski = parsed.tbsCertificate.extensions?.find((e) => e.extnID === "2.5.29.14");
     if (ski === undefined) {
       throw new UpstreamAuthorityError(
         "UPSTREAM_NO_SKI",
@@ -59,23 +84,9 @@ export class UpstreamAuthority {
       "keyIdentifier",
     ).value;
     this.subject = certificateSubject(certificate.raw);
-    const details = key.asymmetricKeyDetails;
-    if (key.asymmetricKeyType === "ec" && details?.namedCurve === "prime256v1") {
-      this.algorithmIdentifier = seq(oid("1.2.840.10045.4.3.2"));
-      this.#hash = "sha256";
-    } else if (key.asymmetricKeyType === "ec" && details?.namedCurve === "secp384r1") {
-      this.algorithmIdentifier = seq(oid("1.2.840.10045.4.3.3"));
-      this.#hash = "sha384";
-    } else if (key.asymmetricKeyType === "rsa") {
-      this.algorithmIdentifier = seq(oid("1.2.840.113549.1.1.11"), tlv(TAG.null));
-      this.#hash = "sha256";
-    } else {
-      throw new UpstreamAuthorityError(
-        "UPSTREAM_KEY_UNSUPPORTED",
-        `the upstream CA key is ${key.asymmetricKeyType ?? "unknown"}; use EC P-256/P-384 or RSA`,
-        { category: "failed_precondition" },
-      );
-    }
+    const scheme = upstreamScheme(key);
+    this.algorithmIdentifier = algorithmIdentifierFor(scheme);
+    this.#hash = hashOf(scheme);
   }
 
   static async load(files: UpstreamAuthorityFiles): Promise<UpstreamAuthority> {
@@ -146,8 +157,40 @@ export class UpstreamAuthority {
     }
   }
 
+  /**
+   * Refuses to sign a server CA certificate that the upstream's own end would cut short: with less than half
+   * of `caTtlMs` left, successive CAs would live shorter and shorter. The error names the upstream's NotAfter.
+   */
+  checkCanSignCa(nowMs: number, caTtlMs: number): void {
+    const end = new Date(this.notAfterMs).toISOString();
+    if (this.notAfterMs <= nowMs) {
+      throw new UpstreamAuthorityError("UPSTREAM_EXPIRED", `the upstream CA certificate expired at ${end}`, {
+        category: "failed_precondition",
+      });
+    }
+    if (this.notAfterMs - nowMs < caTtlMs / 2) {
+      throw new UpstreamAuthorityError(
+        "UPSTREAM_EXPIRING",
+        `the upstream CA certificate expires at ${end}, less than half of the CA lifetime (${Math.round(caTtlMs / 60_000)} min) from now; renew it`,
+        { category: "failed_precondition" },
+      );
+    }
+  }
+
   /** A DER signature over `tbs` under `algorithmIdentifier`. */
   sign(tbs: Buffer): Buffer {
     return sign(this.#hash, tbs, this.#key);
   }
+}
+
+function upstreamScheme(key: KeyObject): CertificateSignatureScheme {
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  if (key.asymmetricKeyType === "ec" && curve === "prime256v1") return "ecdsa-sha256";
+  if (key.asymmetricKeyType === "ec" && curve === "secp384r1") return "ecdsa-sha384";
+  if (key.asymmetricKeyType === "rsa") return "rsa-pkcs1-sha256";
+  throw new UpstreamAuthorityError(
+    "UPSTREAM_KEY_UNSUPPORTED",
+    `the upstream CA key is ${key.asymmetricKeyType ?? "unknown"}; use EC P-256/P-384 or RSA`,
+    { category: "failed_precondition" },
+  );
 }

@@ -224,6 +224,13 @@ describe("X509Ca with its key on SoftHSM2", () => {
       await assert.rejects(ca.issue({ spiffeId: workload, publicKey: Buffer.from([1, 2, 3]) }), {
         code: "SVID_BAD_PUBLIC_KEY",
       });
+      // A point off the curve is never certified.
+      const offCurve = Buffer.from(publicKey.export({ format: "der", type: "spki" }));
+      offCurve[offCurve.length - 1] = (offCurve[offCurve.length - 1] ?? 0) ^ 1;
+      await assert.rejects(ca.issue({ spiffeId: workload, publicKey: offCurve }), {
+        code: "SVID_BAD_PUBLIC_KEY",
+        message: /not on P-256/,
+      });
     });
   });
 

@@ -2,6 +2,7 @@ import { createHash, X509Certificate, type KeyObject } from "node:crypto";
 import type { Clock } from "../../common/clock.js";
 import type { RandomSource } from "../../common/random.js";
 import type { SpiffeId, TrustDomain } from "../../common/spiffe/spiffe-id.js";
+import { certificateSpiffeId, validateX509SvidSigningCertificate } from "../../common/spiffe/x509-svid.js";
 import { verifyCsr } from "./csr.js";
 import {
   certificateSubject,
@@ -85,9 +86,12 @@ const CA_BASIC_CONSTRAINTS = extension(
   seq(tlv(TAG.boolean, Buffer.from([0xff]))),
 );
 const SVID_EXT_KEY_USAGE = extension(OID.extKeyUsage, false, seq(OID.serverAuth, OID.clientAuth));
-const SVID_SUBJECT = seq(
-  tlv(TAG.set, seq(OID.organizationName, tlv(TAG.utf8String, Buffer.from("hallmark")))),
+/** O=hallmark: the SVIDs' whole subject, and the first RDN of the CA's name. */
+const HALLMARK_ORG_RDN = tlv(
+  TAG.set,
+  seq(OID.organizationName, tlv(TAG.utf8String, Buffer.from("hallmark"))),
 );
+const SVID_SUBJECT = seq(HALLMARK_ORG_RDN);
 const DNS_NAME =
   /^(?=.{1,253}$)(\*\.)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
 
@@ -124,6 +128,15 @@ export class X509Ca {
         },
       );
     }
+    // A journal from another trust domain (or a copied data dir) must not sign SVIDs for this one.
+    const caId = certificateSpiffeId(validateX509SvidSigningCertificate(certificate));
+    if (caId?.toString() !== context.trustDomain.id.toString()) {
+      throw new IssuanceError(
+        "CA_WRONG_TRUST_DOMAIN",
+        `the CA certificate of token key "${context.signer.key.id}" is for ${caId?.toString() ?? "no SPIFFE ID"}, not the configured trust domain ${context.trustDomain.id.toString()}`,
+        { category: "failed_precondition" },
+      );
+    }
     this.notBefore = new Date(parsed.validFrom);
     this.notAfter = new Date(parsed.validTo);
     this.#issuer = certificateSubject(certificate);
@@ -144,15 +157,17 @@ export class X509Ca {
   /**
    * Makes the CA certificate for the token key: CA true, keyCertSign and cRLSign, URI SAN
    * `spiffe://<trust domain>`. Self-signed (a root for the bundle), or signed by `context.upstream` and then
-   * ending no later than the upstream certificate. The key id is in the common name so that successive CA
-   * certificates are told apart.
+   * ending no later than the upstream certificate; an upstream with less than half of `ttlMs` left is
+   * refused (UPSTREAM_EXPIRING), so CA lifetimes never silently shrink. The key id is in the common name so
+   * that successive CA certificates are told apart.
    */
   static async create(context: X509CaContext, ttlMs: number = DEFAULT_CA_TTL_MS): Promise<X509Ca> {
     const now = context.clock.nowMs();
     const { signer, upstream } = context;
     const key = signer.key;
+    upstream?.checkCanSignCa(now, ttlMs);
     const name = seq(
-      tlv(TAG.set, seq(OID.organizationName, tlv(TAG.utf8String, Buffer.from("hallmark")))),
+      HALLMARK_ORG_RDN,
       tlv(
         TAG.set,
         seq(
@@ -175,14 +190,9 @@ export class X509Ca {
     );
     const algorithm = upstream?.algorithmIdentifier ?? signer.algorithmIdentifier;
     const notAfter = Math.min(now + ttlMs, upstream?.notAfterMs ?? Infinity);
-    if (notAfter <= now) {
-      throw new IssuanceError("UPSTREAM_EXPIRED", "the upstream CA certificate has expired", {
-        category: "failed_precondition",
-      });
-    }
     const tbs = seq(
       VERSION_3,
-      serialNumber(context.random),
+      randomSerial(context.random).der,
       algorithm,
       upstream?.subject ?? name,
       seq(time(now - BACKDATE_MS), time(notAfter)),
@@ -219,10 +229,10 @@ export class X509Ca {
         });
       sans.push(tlv(0x82, Buffer.from(dns, "latin1")));
     }
-    const serial = this.#random.bytes(16);
+    const serial = randomSerial(this.#random);
     const tbs = seq(
       VERSION_3,
-      unsignedInteger(serial),
+      serial.der,
       this.signer.algorithmIdentifier,
       this.#issuer,
       seq(time(notBefore), time(notAfter)),
@@ -243,15 +253,17 @@ export class X509Ca {
       caCertificate: this.certificate,
       intermediates: this.intermediates,
       spiffeId,
-      serial: serial.toString("hex"),
+      serial: serial.hex,
       notBefore: new Date(notBefore),
       notAfter: new Date(notAfter),
     };
   }
 }
 
-function serialNumber(random: RandomSource): Buffer {
-  return unsignedInteger(random.bytes(16));
+/** A random 128-bit serial: its DER INTEGER and its hex form. */
+function randomSerial(random: RandomSource): { der: Buffer; hex: string } {
+  const bytes = random.bytes(16);
+  return { der: unsignedInteger(bytes), hex: bytes.toString("hex") };
 }
 
 /** RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING's bytes. */

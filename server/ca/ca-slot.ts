@@ -1,0 +1,162 @@
+import { createPublicKey, type KeyObject } from "node:crypto";
+import type { Clock } from "../../common/clock.js";
+import { HallmarkError, isHallmarkError } from "../../common/errors.js";
+import type { RandomSource } from "../../common/random.js";
+import type { SpiffeBundle } from "../../common/spiffe/bundle.js";
+import type { TrustDomain } from "../../common/spiffe/spiffe-id.js";
+import type { HsmKey, Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
+import type { KeyType } from "../../native/pkcs11/key-spec.js";
+import { X509HsmSigner } from "./hsm-signer.js";
+import { IssuanceError } from "./issuance-error.js";
+import { JwtSvidSigner } from "./jwt-signer.js";
+import { journalCorrupt, type JournalKey } from "./key-journal.js";
+import type { UpstreamAuthority } from "./upstream-authority.js";
+import { X509Ca } from "./x509-ca.js";
+
+export class CaError extends HallmarkError {}
+
+/** One key of the CaManager: its journal entry and, while it can sign, its signer. */
+export interface Slot {
+  record: JournalKey;
+  x509?: X509Ca;
+  jwt?: JwtSvidSigner;
+  /** The public key for the bundle (JWT keys). */
+  publicKey?: KeyObject;
+  /** Latest expiry of anything this key signed; how long a retired key must stay in the bundle. */
+  lastExpiryMs: number;
+}
+
+/** What making or loading a key needs. */
+export interface SlotContext {
+  keyManager: Pkcs11KeyManager;
+  trustDomain: TrustDomain;
+  clock: Clock;
+  random: RandomSource;
+  upstream: UpstreamAuthority | undefined;
+  jwtRsaPss: boolean;
+  caTtlMs: number;
+}
+
+/** What the bundle publishes; pending keys are not made yet, deleting ones are on their way out. */
+export const PUBLISHED: ReadonlySet<JournalKey["status"]> = new Set(["prepared", "active", "retired"]);
+
+/**
+ * Generates the slot's key on the token and makes what signs with it: a CA certificate (X.509) or a JWT
+ * signer. Fills in the record's validity and certificate or public key.
+ */
+export async function makeSlotKey(
+  slot: Slot,
+  type: KeyType | undefined,
+  context: SlotContext,
+): Promise<void> {
+  const { keyManager, trustDomain, clock, random, upstream, caTtlMs } = context;
+  const { record } = slot;
+  const key = await keyManager.generateKey({
+    id: record.keyId,
+    label: `hallmark ${record.kind === "x509" ? "X.509 CA" : "JWT-SVID"} key`,
+    type,
+  });
+  if (record.kind === "x509") {
+    const ca = await X509Ca.create(
+      { signer: new X509HsmSigner(keyManager, key), trustDomain, clock, random, upstream },
+      caTtlMs,
+    );
+    record.notBeforeMs = ca.notBefore.getTime();
+    record.notAfterMs = ca.notAfter.getTime();
+    record.certificate = ca.certificate.toString("base64");
+    slot.x509 = ca;
+  } else {
+    record.notAfterMs = record.notBeforeMs + caTtlMs;
+    record.publicKey = key.spki.toString("base64");
+    slot.jwt = jwtSigner(record, key, context);
+    slot.publicKey = key.publicKey;
+  }
+}
+
+/** A journal entry back in memory; keys still in use must be on the token, fail closed if not. */
+export async function loadSlot(record: JournalKey, context: SlotContext): Promise<Slot> {
+  const { keyManager, trustDomain, clock, random, upstream } = context;
+  // After a restart nothing is known about what the key signed before: assume up to its end.
+  const slot: Slot = { record, lastExpiryMs: record.notAfterMs };
+  // Not made yet, or on its way out: nothing to load, the next step deletes it from the token.
+  if (!PUBLISHED.has(record.status)) return slot;
+  if (record.kind === "jwt") {
+    if (record.publicKey === undefined)
+      throw journalCorrupt(`journal entry for JWT key "${record.keyId}" has no public key`);
+    slot.publicKey = createPublicKey({
+      key: Buffer.from(record.publicKey, "base64"),
+      format: "der",
+      type: "spki",
+    });
+  } else if (record.certificate === undefined) {
+    throw journalCorrupt(`journal entry for CA key "${record.keyId}" has no certificate`);
+  }
+  if (record.status === "retired") return slot;
+  let key: HsmKey;
+  try {
+    key = await keyManager.getKey(record.keyId);
+  } catch (err) {
+    if (isHallmarkError(err) && err.code === "PKCS11_KEY_NOT_FOUND") {
+      throw new CaError(
+        "CA_KEY_MISSING",
+        `the key journal names ${record.status} ${record.kind === "x509" ? "CA" : "JWT"} key "${record.keyId}", but token "${keyManager.tokenLabel}" has no such key`,
+        { category: "failed_precondition", cause: err },
+      );
+    }
+    throw err;
+  }
+  if (record.kind === "x509") {
+    // Also refuses a certificate of another trust domain (a journal copied from elsewhere).
+    slot.x509 = X509Ca.fromCertificate(
+      { signer: new X509HsmSigner(keyManager, key), trustDomain, clock, random, upstream },
+      Buffer.from(record.certificate ?? "", "base64"),
+    );
+  } else {
+    if (!key.publicKey.equals(slot.publicKey!)) {
+      throw new IssuanceError(
+        "CA_KEY_MISMATCH",
+        `token key "${record.keyId}" is not the JWT key the journal recorded`,
+        { category: "failed_precondition" },
+      );
+    }
+    slot.jwt = jwtSigner(record, key, context);
+  }
+  return slot;
+}
+
+/** The SPIFFE bundle for the published slots: the upstream's roots or our CA certificates, and the JWT keys. */
+export function bundleOf(
+  slots: readonly Slot[],
+  bundle: Pick<SpiffeBundle, "trustDomain" | "sequence" | "refreshHintSeconds">,
+  upstream: UpstreamAuthority | undefined,
+): SpiffeBundle {
+  const published = slots
+    .filter((s) => PUBLISHED.has(s.record.status))
+    .sort((a, b) => a.record.notBeforeMs - b.record.notBeforeMs);
+  return {
+    ...bundle,
+    x509Authorities:
+      upstream?.roots ??
+      published
+        .filter((s) => s.record.kind === "x509")
+        .map((s) => Buffer.from(s.record.certificate ?? "", "base64")),
+    jwtAuthorities: published.flatMap((s) =>
+      s.record.kind === "jwt" && s.publicKey !== undefined
+        ? [{ keyId: s.record.keyId, publicKey: s.publicKey }]
+        : [],
+    ),
+  };
+}
+
+function jwtSigner(record: JournalKey, key: HsmKey, context: SlotContext): JwtSvidSigner {
+  const { keyManager, trustDomain, clock, random, jwtRsaPss } = context;
+  return new JwtSvidSigner({
+    keyManager,
+    key,
+    trustDomain,
+    clock,
+    random,
+    notAfterMs: record.notAfterMs,
+    rsaPss: jwtRsaPss,
+  });
+}
