@@ -1,3 +1,4 @@
+import { integerMagnitude } from "../../common/der-integer.js";
 import { Pkcs11Error } from "./errors.js";
 
 /**
@@ -21,9 +22,7 @@ export function ecdsaRawToDer(raw: Buffer): Buffer {
 }
 
 function derUnsignedInteger(value: Buffer): Buffer {
-  let start = 0;
-  while (start < value.length - 1 && value[start] === 0) start++;
-  const trimmed = value.subarray(start);
+  const trimmed = integerMagnitude(value);
   const pad = (trimmed[0] ?? 0) & 0x80 ? 1 : 0;
   const out = Buffer.alloc(2 + pad + trimmed.length);
   out[0] = 0x02;

@@ -52,15 +52,7 @@ describe("Pkcs11KeyManager on SoftHSM2", () => {
 
   /** What pkcs11-tool, logged in, lists on the token. */
   const listObjects = (type?: string): Promise<string> =>
-    hsm.pkcs11Tool([
-      "--token-label",
-      hsm.tokenLabel,
-      "--login",
-      "--pin",
-      hsm.pin,
-      "--list-objects",
-      ...(type === undefined ? [] : ["--type", type]),
-    ]);
+    hsm.pkcs11Tool([...hsm.loginArgs(), "--list-objects", ...(type === undefined ? [] : ["--type", type])]);
 
   for (const type of ["ec-p256", "ec-p384", "rsa-2048", "rsa-3072"] as KeyType[]) {
     it(`generates a ${type} key on the token and signs with it`, async () => {

@@ -483,32 +483,27 @@ export class Pkcs11KeyManager {
   #loadKey(id: string): CachedKey | undefined {
     const privateHandle = this.#findPrivateHandle(id);
     if (privateHandle === undefined) return undefined;
-    const publicHandles = this.#findObjects([
-      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
-      { type: pkcs11js.CKA_ID, value: Buffer.from(id, "utf8") },
-    ]);
-    if (publicHandles.length > 1) {
-      throw new Pkcs11Error(
-        "PKCS11_KEY_AMBIGUOUS",
-        `token "${this.tokenLabel}" has ${publicHandles.length} public keys with CKA_ID "${id}"`,
-        { category: "failed_precondition" },
-      );
-    }
-    const key = this.#describeKey(id, privateHandle, publicHandles[0]);
+    const publicHandle = this.#findKeyObject(id, pkcs11js.CKO_PUBLIC_KEY, "public");
+    const key = this.#describeKey(id, privateHandle, publicHandle);
     const cached = { key, privateHandle };
     this.#keys.set(id, cached);
     return cached;
   }
 
   #findPrivateHandle(id: string): pkcs11js.Handle | undefined {
+    return this.#findKeyObject(id, pkcs11js.CKO_PRIVATE_KEY, "private");
+  }
+
+  /** The one key object of `keyClass` with CKA_ID `id`, if any; more than one is refused. */
+  #findKeyObject(id: string, keyClass: number, kind: "private" | "public"): pkcs11js.Handle | undefined {
     const handles = this.#findObjects([
-      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+      { type: pkcs11js.CKA_CLASS, value: keyClass },
       { type: pkcs11js.CKA_ID, value: Buffer.from(id, "utf8") },
     ]);
     if (handles.length > 1) {
       throw new Pkcs11Error(
         "PKCS11_KEY_AMBIGUOUS",
-        `token "${this.tokenLabel}" has ${handles.length} private keys with CKA_ID "${id}"`,
+        `token "${this.tokenLabel}" has ${handles.length} ${kind} keys with CKA_ID "${id}"`,
         { category: "failed_precondition" },
       );
     }

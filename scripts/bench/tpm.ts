@@ -89,6 +89,33 @@ const FLUSH = [["tpm2_flushcontext", "-t"]];
 const EK_RSA_TOOL = ["tpm2_createek", "-G", "rsa", "-c", "ek.ctx"];
 const EK_ECC_TOOL = ["tpm2_createek", "-G", "ecc", "-c", "ek.ctx"];
 
+const SRK_HEX = `0x${SRK.toString(16)}`;
+
+/** tpm2_create + tpm2_load of an ECC P-256 signing key under the SRK, into `<name>.ctx`. */
+function createAndLoadSteps(attrs: string, name: string): string[][] {
+  return [
+    [
+      "tpm2_create",
+      "-C",
+      SRK_HEX,
+      "-G",
+      "ecc256:ecdsa-sha256:null",
+      "-a",
+      attrs,
+      "-u",
+      `${name}.pub`,
+      "-r",
+      `${name}.priv`,
+    ],
+    ["tpm2_load", "-C", SRK_HEX, "-u", `${name}.pub`, "-r", `${name}.priv`, "-c", `${name}.ctx`],
+  ];
+}
+
+/** Makes `<name>.ctx` persistent at `handle` and flushes the transient copy. */
+function persistSteps(name: string, handle: number): string[][] {
+  return [["tpm2_evictcontrol", "-C", "o", "-c", `${name}.ctx`, `0x${handle.toString(16)}`], ...FLUSH];
+}
+
 function provision(sw: SwtpmFixture): void {
   const steps: string[][] = [
     [
@@ -104,40 +131,11 @@ function provision(sw: SwtpmFixture): void {
       "-a",
       "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt",
     ],
-    ["tpm2_evictcontrol", "-C", "o", "-c", "srk.ctx", `0x${SRK.toString(16)}`],
-    ["tpm2_flushcontext", "-t"],
-    [
-      "tpm2_create",
-      "-C",
-      `0x${SRK.toString(16)}`,
-      "-G",
-      "ecc256:ecdsa-sha256:null",
-      "-a",
-      AK_ATTRS,
-      "-u",
-      "ak.pub",
-      "-r",
-      "ak.priv",
-    ],
-    ["tpm2_load", "-C", `0x${SRK.toString(16)}`, "-u", "ak.pub", "-r", "ak.priv", "-c", "ak.ctx"],
-    ["tpm2_evictcontrol", "-C", "o", "-c", "ak.ctx", `0x${AK.toString(16)}`],
-    ["tpm2_flushcontext", "-t"],
-    [
-      "tpm2_create",
-      "-C",
-      `0x${SRK.toString(16)}`,
-      "-G",
-      "ecc256:ecdsa-sha256:null",
-      "-a",
-      AGENT_ATTRS,
-      "-u",
-      "ag.pub",
-      "-r",
-      "ag.priv",
-    ],
-    ["tpm2_load", "-C", `0x${SRK.toString(16)}`, "-u", "ag.pub", "-r", "ag.priv", "-c", "ag.ctx"],
-    ["tpm2_evictcontrol", "-C", "o", "-c", "ag.ctx", `0x${AGENT.toString(16)}`],
-    ["tpm2_flushcontext", "-t"],
+    ...persistSteps("srk", SRK),
+    ...createAndLoadSteps(AK_ATTRS, "ak"),
+    ...persistSteps("ak", AK),
+    ...createAndLoadSteps(AGENT_ATTRS, "ag"),
+    ...persistSteps("ag", AGENT),
   ];
   for (const s of steps) tool(sw, s);
 }
@@ -232,26 +230,7 @@ async function main(): Promise<void> {
     const toolOps: [string, string[][], string[][]?, number?][] = [
       ["CreatePrimary RSA EK", [EK_RSA_TOOL], FLUSH, rsaN],
       ["CreatePrimary ECC EK", [EK_ECC_TOOL], FLUSH],
-      [
-        "Create+Load AK",
-        [
-          [
-            "tpm2_create",
-            "-C",
-            `0x${SRK.toString(16)}`,
-            "-G",
-            "ecc256:ecdsa-sha256:null",
-            "-a",
-            AK_ATTRS,
-            "-u",
-            "ak2.pub",
-            "-r",
-            "ak2.priv",
-          ],
-          ["tpm2_load", "-C", `0x${SRK.toString(16)}`, "-u", "ak2.pub", "-r", "ak2.priv", "-c", "ak2.ctx"],
-        ],
-        FLUSH,
-      ],
+      ["Create+Load AK", createAndLoadSteps(AK_ATTRS, "ak2"), FLUSH],
       [
         "Quote",
         [

@@ -1,3 +1,4 @@
+import { integerMagnitude } from "../../common/der-integer.js";
 import { HallmarkError } from "../../common/errors.js";
 
 /**
@@ -50,12 +51,7 @@ export function oid(dotted: string): Buffer {
   return tlv(TAG.oid, Buffer.from(bytes));
 }
 
-/** Big-endian magnitude bytes without leading zeros (one zero byte stays for the value 0). */
-export function integerMagnitude(bytes: Buffer): Buffer {
-  let start = 0;
-  while (start < bytes.length - 1 && bytes[start] === 0) start++;
-  return bytes.subarray(start);
-}
+export { integerMagnitude };
 
 /** A non-negative INTEGER from big-endian magnitude bytes, in minimal DER form. */
 export function unsignedInteger(magnitude: Buffer): Buffer {

@@ -1,7 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { cryptoRandom } from "../../common/random.js";
-import { startSwtpm, type SwtpmFixture } from "../fixtures/swtpm.js";
 import { TPM_ALG } from "../../native/tpm/constants.js";
 import { certify } from "../../native/tpm/commands/attestation.js";
 import { activateWithEk } from "../../native/tpm/keys/activate.js";
@@ -10,8 +9,7 @@ import { quotePcrs } from "../../native/tpm/keys/quote.js";
 import type { KeyAlgorithm } from "../../native/tpm/keys/storage.js";
 import { flushLeftovers, leftoverHandles, withTransient } from "../../native/tpm/keys/transient.js";
 import type { EkKind } from "../../native/tpm/keys/templates.js";
-import { SocketTransport } from "../../native/tpm/transport/socket.js";
-import { Tpm } from "../../native/tpm/tpm.js";
+import type { Tpm } from "../../native/tpm/tpm.js";
 import { checkAgentKeyAttributes, checkAkAttributes } from "../../native/tpm/verifier/attributes.js";
 import { verifyCertify } from "../../native/tpm/verifier/certify.js";
 import { checkEkCertificateMatches } from "../../native/tpm/verifier/ek.js";
@@ -19,23 +17,21 @@ import { makeCredential } from "../../native/tpm/verifier/make-credential.js";
 import { verifyQuote } from "../../native/tpm/verifier/quote.js";
 import { TpmVerificationError } from "../../native/tpm/verifier/errors.js";
 import { loadAkAndAgentKey } from "./loaded-keys.js";
+import { SwtpmConnection } from "./swtpm-connection.js";
 
 /**
  * The whole TPM side of node attestation, device half (native/tpm/keys) against verifier half
  * (native/tpm/verifier), on swtpm: credential activation, PCR quote and key certification.
  */
 describe("device-side attestation verified by the verifier", () => {
-  let sw: SwtpmFixture;
+  let conn: SwtpmConnection;
   let tpm: Tpm;
   before(async () => {
-    sw = await startSwtpm();
-    tpm = new Tpm(new SocketTransport({ kind: "unix", path: sw.socketPath }));
+    conn = await SwtpmConnection.start();
+    tpm = conn.tpm;
     await flushLeftovers(tpm);
   });
-  after(async () => {
-    await tpm.close();
-    await sw.stop();
-  });
+  after(() => conn?.stop());
 
   const cases: readonly (readonly [EkKind, KeyAlgorithm])[] = [
     ["rsa2048", "rsa2048"],

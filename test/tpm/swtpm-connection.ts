@@ -1,5 +1,5 @@
 import { runOk } from "../fixtures/processes.js";
-import type { SwtpmFixture } from "../fixtures/swtpm.js";
+import { startSwtpm, type SwtpmFixture, type SwtpmOptions } from "../fixtures/swtpm.js";
 import { SocketTransport } from "../../native/tpm/transport/socket.js";
 import { Tpm } from "../../native/tpm/tpm.js";
 
@@ -12,6 +12,17 @@ export class SwtpmConnection {
 
   constructor(readonly sw: SwtpmFixture) {
     this.tpm = SwtpmConnection.open(sw);
+  }
+
+  /** Starts a swtpm and opens our connection to it; `stop()` undoes both. */
+  static async start(options?: SwtpmOptions): Promise<SwtpmConnection> {
+    const sw = await startSwtpm(options);
+    try {
+      return new SwtpmConnection(sw);
+    } catch (err) {
+      await sw.stop();
+      throw err;
+    }
   }
 
   static open(sw: SwtpmFixture): Tpm {
@@ -37,5 +48,14 @@ export class SwtpmConnection {
 
   close(): Promise<void> {
     return this.tpm.close();
+  }
+
+  /** Closes our connection and stops the swtpm (for a connection made by `start`). */
+  async stop(): Promise<void> {
+    try {
+      await this.tpm.close();
+    } finally {
+      await this.sw.stop();
+    }
   }
 }

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { cryptoRandom } from "../../common/random.js";
 import { run } from "../fixtures/processes.js";
-import { startSwtpm, type SwtpmFixture } from "../fixtures/swtpm.js";
+import type { SwtpmFixture } from "../fixtures/swtpm.js";
 import { TPM_ALG, type TpmHashAlg } from "../../native/tpm/constants.js";
 import { certify, type SignedAttestation } from "../../native/tpm/commands/attestation.js";
 import { TpmFormatError } from "../../native/tpm/marshal.js";
@@ -123,8 +123,8 @@ describe("our quote and certify, checked by tpm2_checkquote and openssl", () => 
   const evidence = new Map<KeyAlgorithm, OurEvidence>();
 
   before(async () => {
-    sw = await startSwtpm({ pcrBanks: ["sha1", "sha256"] });
-    conn = new SwtpmConnection(sw);
+    conn = await SwtpmConnection.start({ pcrBanks: ["sha1", "sha256"] });
+    sw = conn.sw;
     work = await mkdtemp(join(sw.dir, "crosscheck-"));
     // PCRs that are not all zero, so a value file in the wrong order or bank cannot pass.
     await conn.tools("tpm2_pcrextend", [`1:sha256=${"11".repeat(32)},sha1=${"12".repeat(20)}`]);
@@ -136,10 +136,7 @@ describe("our quote and certify, checked by tpm2_checkquote and openssl", () => 
     }
     assert.deepEqual(await leftoverHandles(conn.tpm), [], "every transient handle flushed");
   });
-  after(async () => {
-    await conn?.close();
-    await sw?.stop();
-  });
+  after(() => conn?.stop());
 
   function ours(algorithm: KeyAlgorithm): OurEvidence {
     const e = evidence.get(algorithm);

@@ -10,14 +10,16 @@ export interface OpensslCert {
 }
 
 /**
- * A self-signed P-256 certificate carrying exactly `extensions` (openssl -addext syntax): the config has
- * no default extension section, so nothing else is added.
+ * A self-signed EC certificate (P-256 unless `curve` names another openssl curve) carrying exactly
+ * `extensions` (openssl -addext syntax): the config has no default extension section, so nothing
+ * else is added.
  */
 export async function opensslCert(
   dir: string,
   name: string,
   extensions: string[],
   subject = `/O=test/CN=${name}`,
+  curve = "P-256",
 ): Promise<OpensslCert> {
   const config = join(dir, "openssl-min.cnf");
   await writeFile(config, "[req]\ndistinguished_name=dn\nx509_extensions=ext\n[dn]\n[ext]\n");
@@ -31,7 +33,7 @@ export async function opensslCert(
     "-newkey",
     "ec",
     "-pkeyopt",
-    "ec_paramgen_curve:P-256",
+    `ec_paramgen_curve:${curve}`,
     "-nodes",
   ];
   args.push("-keyout", keyPath, "-subj", subject, "-days", "30", "-out", certPath);

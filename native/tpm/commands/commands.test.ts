@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { X509Certificate, createHash, verify } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { startSwtpm, type SwtpmFixture } from "../../../test/fixtures/swtpm.js";
+import type { SwtpmFixture } from "../../../test/fixtures/swtpm.js";
 import { TPM_ALG, TPM_HANDLE_RANGE, TPM_RH } from "../constants.js";
 import { TpmError } from "../rc.js";
 import { publicKeyFromTpmPublic } from "../structures/public.js";
@@ -25,14 +25,10 @@ describe("TPM commands against swtpm", () => {
   let conn: SwtpmConnection;
   let tpm: Tpm;
   before(async () => {
-    sw = await startSwtpm({ pcrBanks: ["sha1", "sha256"] });
-    conn = new SwtpmConnection(sw);
-    tpm = conn.tpm;
+    conn = await SwtpmConnection.start({ pcrBanks: ["sha1", "sha256"] });
+    ({ sw, tpm } = conn);
   });
-  after(async () => {
-    await conn.close();
-    await sw.stop();
-  });
+  after(() => conn?.stop());
 
   async function tools(cmd: string, args: string[]): Promise<string> {
     const out = await conn.tools(cmd, args);

@@ -1,6 +1,5 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startSwtpm, type SwtpmFixture } from "../../../test/fixtures/swtpm.js";
 import {
   FaultyTransport,
   commandCodeOf,
@@ -24,16 +23,13 @@ import { startPolicySession } from "./session.js";
  * (swtpm has three object slots and no resource manager).
  */
 describe("a new transient handle whose response fails to parse is flushed (swtpm)", () => {
-  let sw: SwtpmFixture;
+  let conn: SwtpmConnection;
   let tpm: Tpm;
   before(async () => {
-    sw = await startSwtpm({ ekCertificates: false });
-    tpm = SwtpmConnection.open(sw);
+    conn = await SwtpmConnection.start({ ekCertificates: false });
+    tpm = conn.tpm;
   });
-  after(async () => {
-    await tpm.close();
-    await sw.stop();
-  });
+  after(() => conn?.stop());
 
   /** A Tpm on the same connection whose `code` responses are passed through `corrupt`. */
   function corrupting(

@@ -54,10 +54,17 @@ function writeSensitiveCreate(w: TpmWriter, userAuth: Uint8Array): void {
   });
 }
 
-/** The creation inputs we never use: no outsideInfo, no creation PCRs. */
-function writeCreationInputs(w: TpmWriter): void {
+/**
+ * The parameters TPM2_CreatePrimary and TPM2_Create share: inSensitive, inPublic, then the
+ * creation inputs we never use (no outsideInfo, no creation PCRs).
+ */
+function creationParameters(template: TpmtPublic, userAuth: Uint8Array | undefined): Buffer {
+  const w = new TpmWriter();
+  writeSensitiveCreate(w, userAuth ?? Buffer.alloc(0));
+  writeTpm2bPublic(w, template);
   writeTpm2b(w, "DATA", Buffer.alloc(0), "outsideInfo");
   writePcrSelectionList(w, [], "creationPCR");
+  return w.toBuffer();
 }
 
 /** Parses and drops creationData, creationHash and creationTicket: hallmark certifies keys instead. */
@@ -74,15 +81,11 @@ export async function createPrimary(
   template: TpmtPublic,
   opts: { hierarchyAuth?: Uint8Array; userAuth?: Uint8Array } = {},
 ): Promise<LoadedObject> {
-  const w = new TpmWriter();
-  writeSensitiveCreate(w, opts.userAuth ?? Buffer.alloc(0));
-  writeTpm2bPublic(w, template);
-  writeCreationInputs(w);
   const res = await tpm.execute({
     code: TPM_CC.CreatePrimary,
     handles: [hierarchy],
     sessions: [passwordAuth(opts.hierarchyAuth)],
-    parameters: w.toBuffer(),
+    parameters: creationParameters(template, opts.userAuth),
     responseHandles: 1,
   });
   return finishWithNewHandle(tpm, res.handles[0] as number, (handle) => {
@@ -102,15 +105,11 @@ export async function create(
   template: TpmtPublic,
   opts: { parentAuth?: Uint8Array; userAuth?: Uint8Array } = {},
 ): Promise<CreatedObject> {
-  const w = new TpmWriter();
-  writeSensitiveCreate(w, opts.userAuth ?? Buffer.alloc(0));
-  writeTpm2bPublic(w, template);
-  writeCreationInputs(w);
   const res = await tpm.execute({
     code: TPM_CC.Create,
     handles: [parentHandle],
     sessions: [passwordAuth(opts.parentAuth)],
-    parameters: w.toBuffer(),
+    parameters: creationParameters(template, opts.userAuth),
   });
   const out = readParameters(res.parameters, "TPM2_Create", (r) => {
     const priv = readTpm2b(r, "PRIVATE", "outPrivate");

@@ -1,25 +1,23 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startSwtpm, type SwtpmFixture } from "../../../test/fixtures/swtpm.js";
+import type { SwtpmFixture } from "../../../test/fixtures/swtpm.js";
+import { SwtpmConnection } from "../../../test/tpm/swtpm-connection.js";
 import { createPrimary, flushContext } from "../commands/objects.js";
 import { TPM_RH } from "../constants.js";
-import { Tpm } from "../tpm.js";
-import { SocketTransport } from "../transport/socket.js";
+import type { Tpm } from "../tpm.js";
 import { identifyTpm } from "./identify.js";
 import { srkTemplateEccP256 } from "./templates.js";
 import { leftoverHandles } from "./transient.js";
 
 describe("identifyTpm (swtpm)", () => {
+  let conn: SwtpmConnection;
   let sw: SwtpmFixture;
   let tpm: Tpm;
   before(async () => {
-    sw = await startSwtpm();
-    tpm = new Tpm(new SocketTransport({ kind: "unix", path: sw.socketPath }));
+    conn = await SwtpmConnection.start();
+    ({ sw, tpm } = conn);
   });
-  after(async () => {
-    await tpm.close();
-    await sw.stop();
-  });
+  after(() => conn?.stop());
 
   it("reads the identity without flushing transient objects it did not create", async () => {
     const held = await createPrimary(tpm, TPM_RH.OWNER, srkTemplateEccP256());

@@ -41,14 +41,10 @@ describe("TPM keys against swtpm and tpm2-tools", () => {
   let conn: SwtpmConnection;
   let tpm: Tpm;
   before(async () => {
-    sw = await startSwtpm();
-    conn = new SwtpmConnection(sw);
-    tpm = conn.tpm;
+    conn = await SwtpmConnection.start();
+    ({ sw, tpm } = conn);
   });
-  after(async () => {
-    await conn.close();
-    await sw.stop();
-  });
+  after(() => conn?.stop());
 
   async function tools(cmd: string, args: string[]): Promise<string> {
     const out = await conn.tools(cmd, args);

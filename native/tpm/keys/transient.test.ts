@@ -1,6 +1,5 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startSwtpm, type SwtpmFixture } from "../../../test/fixtures/swtpm.js";
 import { FaultyTransport, commandCodeOf, flushedHandleOf } from "../../../test/tpm/transport-doubles.js";
 import { SwtpmConnection } from "../../../test/tpm/swtpm-connection.js";
 import { createPrimary, flushContext } from "../commands/objects.js";
@@ -12,16 +11,13 @@ import { srkTemplateEccP256 } from "./templates.js";
 import { TpmLeftoverFlushError, flushLeftovers, leftoverHandles } from "./transient.js";
 
 describe("flushLeftovers tries every handle (swtpm)", () => {
-  let sw: SwtpmFixture;
+  let conn: SwtpmConnection;
   let tpm: Tpm;
   before(async () => {
-    sw = await startSwtpm({ ekCertificates: false });
-    tpm = SwtpmConnection.open(sw);
+    conn = await SwtpmConnection.start({ ekCertificates: false });
+    tpm = conn.tpm;
   });
-  after(async () => {
-    await tpm.close();
-    await sw.stop();
-  });
+  after(() => conn?.stop());
 
   /** What a crashed run leaves behind: two objects and a policy session. */
   async function leaveLeftovers(): Promise<number[]> {

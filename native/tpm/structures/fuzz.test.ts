@@ -40,6 +40,7 @@ import {
   writeAuthResponse,
 } from "./sessions.js";
 import { objectAttributesFromU32 } from "./public.js";
+import { ekTemplateRsa2048 } from "../ek-templates.js";
 
 /**
  * Every unmarshaller, fed random and mutated bytes, must either parse or throw TpmFormatError —
@@ -161,14 +162,7 @@ const SWTPM_QUOTE_SIG = Buffer.from(
 const rsaKey = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey;
 const ecKey = generateKeyPairSync("ec", { namedCurve: "secp384r1" }).publicKey;
 
-const EK_ATTRS = objectAttributes({
-  fixedTPM: true,
-  fixedParent: true,
-  sensitiveDataOrigin: true,
-  adminWithPolicy: true,
-  restricted: true,
-  decrypt: true,
-});
+const EK_ATTRS = ekTemplateRsa2048().objectAttributes;
 const publicSamples: TpmtPublic[] = [
   {
     type: "rsa",

@@ -4,9 +4,9 @@ import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runOk } from "../../../test/fixtures/processes.js";
 import { startSwtpm, type SwtpmFixture } from "../../../test/fixtures/swtpm.js";
 import { cryptoRandom } from "../../../common/random.js";
+import { opensslCert } from "../../../common/spiffe/testdata/openssl.js";
 import { tpmObjectName, unmarshalTpm2bPublic, type TpmtPublic } from "../structures/public.js";
 import { encodeToolsCredentialFile } from "./credential-file.js";
 import { checkEkCertificateMatches, ekCertificatePublicKey, ekHash, ekPublicFromSpki, ekSpki } from "./ek.js";
@@ -143,25 +143,8 @@ describe("EK keys and certificates on curves node:crypto cannot export", () => {
     try {
       const ecEk = ekPublicFromSpki(generateKeyPairSync("ec", { namedCurve: "prime256v1" }).publicKey);
       for (const curve of ["brainpoolP256r1", "secp224r1"]) {
-        const pem = join(dir, `${curve}.pem`);
-        await runOk("openssl", [
-          "req",
-          "-x509",
-          "-newkey",
-          "ec",
-          "-pkeyopt",
-          `ec_paramgen_curve:${curve}`,
-          "-nodes",
-          "-keyout",
-          join(dir, `${curve}.key`),
-          "-out",
-          pem,
-          "-subj",
-          "/CN=ek",
-          "-days",
-          "1",
-        ]);
-        const cert = await readFile(pem, "utf8");
+        const { certPath } = await opensslCert(dir, curve, [], "/CN=ek", curve);
+        const cert = await readFile(certPath, "utf8");
         assert.throws(() => ekPublicFromSpki(ekCertificatePublicKey(cert)), isUnsupported, curve);
         assert.throws(
           () => checkEkCertificateMatches(cert, ecEk),
