@@ -12,7 +12,10 @@ export interface LoggerOptions {
   level?: LogLevel;
   /** json by default; pretty for people; auto is pretty on a terminal, json otherwise. */
   format?: LogFormat;
-  /** Where lines go; stderr by default so stdout stays free for command output. */
+  /**
+   * Where lines go; stderr by default so stdout stays free for command output. Written
+   * synchronously: the last lines before a crash or exit are the ones an operator needs.
+   */
   destination?: DestinationStream & { isTTY?: boolean };
 }
 
@@ -38,7 +41,7 @@ export const REDACTED_PATHS = [
 ];
 
 export function createLogger(options: LoggerOptions): Logger {
-  const destination: DestinationStream = options.destination ?? pino.destination({ fd: 2, sync: false });
+  const destination: DestinationStream = options.destination ?? pino.destination({ fd: 2, sync: true });
   const format = options.format ?? "json";
   const onTerminal = options.destination ? Boolean(options.destination.isTTY) : process.stderr.isTTY;
   const usePretty = format === "pretty" || (format === "auto" && onTerminal);
