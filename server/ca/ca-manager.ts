@@ -170,11 +170,7 @@ export class CaManager {
     if (ca === undefined)
       throw new CaError("CA_NOT_READY", "no active X.509 CA", { category: "unavailable" });
     const ttlMs = request.ttlMs ?? this.#options.x509SvidTtlMs;
-    // Recorded before signing, so a rotation that happens while the token signs still sees this SVID.
-    slot.lastExpiryMs = Math.max(
-      slot.lastExpiryMs,
-      Math.min(this.#options.clock.nowMs() + ttlMs, ca.notAfter.getTime()),
-    );
+    this.#noteExpiry(slot, ttlMs, ca.notAfter.getTime());
     return ca.issue({ ...request, ttlMs });
   }
 
@@ -184,11 +180,17 @@ export class CaManager {
     if (signer === undefined)
       throw new CaError("CA_NOT_READY", "no active JWT signing key", { category: "unavailable" });
     const ttlMs = request.ttlMs ?? this.#options.jwtSvidTtlMs;
-    slot.lastExpiryMs = Math.max(
-      slot.lastExpiryMs,
-      Math.min(this.#options.clock.nowMs() + ttlMs, signer.notAfterMs),
-    );
+    this.#noteExpiry(slot, ttlMs, signer.notAfterMs);
     return signer.sign({ ...request, ttlMs });
+  }
+
+  /**
+   * How long `slot` must stay in the bundle for what it is about to sign (capped, like the SVID, at the
+   * key's own end). Recorded before signing, so a rotation while the token signs still sees this SVID.
+   */
+  #noteExpiry(slot: Slot, ttlMs: number, keyNotAfterMs: number): void {
+    const expiresMs = Math.min(this.#options.clock.nowMs() + ttlMs, keyNotAfterMs);
+    slot.lastExpiryMs = Math.max(slot.lastExpiryMs, expiresMs);
   }
 
   /**
