@@ -7,9 +7,9 @@ import {
   type OutputFormat,
   type OutputSink,
 } from "../../common/cli/output.js";
-import { identifyTpm, type TpmIdentity } from "../../native/tpm/keys/identify.js";
-import { openTpm } from "../../native/tpm/keys/open.js";
-import { EK_SLOTS, type EkKind } from "../../native/tpm/keys/templates.js";
+import { identifyTpm, type TpmIdentity } from "../../native/tpm/client/identify.js";
+import { openTpm } from "../../native/tpm/client/open.js";
+import { EK_SLOTS, type EkKind } from "../../native/tpm/client/templates.js";
 import { parseTpmEndpoint, type TpmEndpoint } from "../../native/tpm/transport/open.js";
 
 export interface TpmCommandIo {

@@ -17,4 +17,3 @@ export {
   type KeyType,
   type SignatureScheme,
 } from "./key-spec.js";
-export { ecdsaRawToDer, ecdsaDerToRaw } from "./ecdsa-signature.js";

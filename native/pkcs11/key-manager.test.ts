@@ -11,7 +11,7 @@ import { Pkcs11KeyManager, type Pkcs11Config } from "./key-manager.js";
 import { Pkcs11Module } from "./module.js";
 import { Pkcs11Error } from "./errors.js";
 import { ManualClock } from "../../common/clock.js";
-import { ecdsaRawToDer } from "./ecdsa-signature.js";
+import { ecdsaRawToDer } from "../../common/der/ecdsa-signature.js";
 import type { KeyType } from "./key-spec.js";
 
 const PIN_ENV = "HALLMARK_TEST_PIN";

@@ -7,7 +7,7 @@ export type KeyType = "ec-p256" | "ec-p384" | "rsa-2048" | "rsa-3072";
 
 export const KEY_TYPES: readonly KeyType[] = ["ec-p256", "ec-p384", "rsa-2048", "rsa-3072"];
 
-/** How a signature is made; ECDSA returns the token's raw r||s (what JWS wants), see ecdsa-signature.ts for DER. */
+/** How a signature is made; ECDSA returns the token's raw r||s (what JWS wants), see common/der/ecdsa-signature.ts for DER. */
 export type SignatureScheme = "ecdsa-sha256" | "ecdsa-sha384" | "rsa-pkcs1-sha256" | "rsa-pss-sha256";
 
 interface EcCurve {

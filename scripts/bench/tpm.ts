@@ -19,10 +19,14 @@ import { TPM_ALG, TPM_RH } from "../../native/tpm/constants.js";
 import { certify, quote } from "../../native/tpm/commands/attestation.js";
 import { create, createPrimary, flushContext, load, readPublic } from "../../native/tpm/commands/objects.js";
 import { sign } from "../../native/tpm/commands/sign.js";
-import { activateWithEk } from "../../native/tpm/keys/activate.js";
-import { openEk } from "../../native/tpm/keys/ek.js";
-import { akTemplateEccP256, ekTemplateEccP256, ekTemplateRsa2048 } from "../../native/tpm/keys/templates.js";
-import { flushLeftovers } from "../../native/tpm/keys/transient.js";
+import { activateWithEk } from "../../native/tpm/client/activate.js";
+import { openEk } from "../../native/tpm/client/ek.js";
+import {
+  akTemplateEccP256,
+  ekTemplateEccP256,
+  ekTemplateRsa2048,
+} from "../../native/tpm/client/templates.js";
+import { flushLeftovers } from "../../native/tpm/client/transient.js";
 import { SocketTransport } from "../../native/tpm/transport/socket.js";
 import { Tpm } from "../../native/tpm/tpm.js";
 import { encodeToolsCredentialFile } from "../../native/tpm/verifier/credential-file.js";
@@ -85,7 +89,7 @@ function timeTools(sw: SwtpmFixture, n: number, steps: string[][], after?: strin
 const AK_ATTRS = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign";
 const AGENT_ATTRS = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign";
 const FLUSH = [["tpm2_flushcontext", "-t"]];
-// tpm2_createek builds the same L-1 / L-2 templates we do (native/tpm/keys/keys.test.ts byte-compares them).
+// tpm2_createek builds the same L-1 / L-2 templates we do (native/tpm/client/keys.test.ts byte-compares them).
 const EK_RSA_TOOL = ["tpm2_createek", "-G", "rsa", "-c", "ek.ctx"];
 const EK_ECC_TOOL = ["tpm2_createek", "-G", "ecc", "-c", "ek.ctx"];
 

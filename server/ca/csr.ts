@@ -1,6 +1,6 @@
 import { verify } from "node:crypto";
 import { HallmarkError } from "../../common/errors.js";
-import { DerError, DerReader, TAG } from "./der.js";
+import { DerError, DerReader, TAG } from "../../common/der/der.js";
 import { parseSvidSpki, publicKeyOf, type ParsedSpki } from "./spki.js";
 
 export class CsrError extends HallmarkError {

@@ -1,5 +1,5 @@
 import type { HsmKey, Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
-import { ecdsaRawToDer } from "../../native/pkcs11/ecdsa-signature.js";
+import { ecdsaRawToDer } from "../../common/der/ecdsa-signature.js";
 import { algorithmIdentifierFor, type CertificateSignatureScheme } from "./signature-algorithm.js";
 
 /** A key on the token seen as an X.509 signer: the AlgorithmIdentifier it signs under and DER signatures. */

@@ -1,5 +1,6 @@
-import { open, readFile, rename, mkdir, rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { readFile } from "node:fs/promises";
+import { writeFileAtomic } from "../../common/fs/atomic-write.js";
+import { join } from "node:path";
 import { z } from "zod";
 import { HallmarkError } from "../../common/errors.js";
 
@@ -59,7 +60,7 @@ export function journalCorrupt(message: string, cause?: unknown): KeyJournalErro
   return new KeyJournalError("KEY_JOURNAL_CORRUPT", message, { category: "failed_precondition", cause });
 }
 
-/** The journal as `<dataDir>/ca-keys.json`, replaced atomically: temp file, fsync, rename, fsync of the dir. */
+/** The journal as `<dataDir>/ca-keys.json`, replaced atomically (common/fs/atomic-write.ts). */
 export class FileKeyJournal implements KeyJournal {
   readonly path: string;
 
@@ -96,30 +97,7 @@ export class FileKeyJournal implements KeyJournal {
   }
 
   async save(state: KeyJournalState): Promise<void> {
-    const dir = dirname(this.path);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const temp = `${this.path}.${process.pid}.tmp`;
-    try {
-      const file = await open(temp, "w", 0o600);
-      try {
-        await file.writeFile(JSON.stringify(state, null, 2));
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(temp, this.path);
-    } catch (err) {
-      // A half-written temp file is garbage; the journal itself is still the previous one.
-      await rm(temp, { force: true });
-      throw err;
-    }
-    // The rename is durable only once the directory entry is.
-    const dirHandle = await open(dir, "r");
-    try {
-      await dirHandle.sync();
-    } finally {
-      await dirHandle.close();
-    }
+    await writeFileAtomic(this.path, JSON.stringify(state, null, 2));
   }
 }
 

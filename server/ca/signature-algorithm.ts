@@ -1,5 +1,5 @@
 import type { SignatureScheme } from "../../native/pkcs11/key-spec.js";
-import { TAG, oid, seq, tlv } from "./der.js";
+import { TAG, oid, seq, tlv } from "../../common/der/der.js";
 
 /** The schemes certificates are signed with (PSS stays out: its AlgorithmIdentifier parameters trip verifiers). */
 export type CertificateSignatureScheme = Exclude<SignatureScheme, "rsa-pss-sha256">;

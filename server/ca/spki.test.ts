@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
-import { DerReader, TAG, bitString, oid, seq, tlv, unsignedInteger } from "./der.js";
+import { DerReader, TAG, bitString, oid, seq, tlv, unsignedInteger } from "../../common/der/der.js";
 import { parseSvidSpki } from "./spki.js";
 
 const p256 = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({

@@ -1,7 +1,7 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
 import { curveOf, ecKeyTypeFromParams } from "../../native/pkcs11/key-spec.js";
-import type { DerError } from "./der.js";
-import { DerReader, TAG, bitString, integerMagnitude, oid, seq } from "./der.js";
+import type { DerError } from "../../common/der/der.js";
+import { DerReader, TAG, bitString, integerMagnitude, oid, seq } from "../../common/der/der.js";
 import { IssuanceError } from "./issuance-error.js";
 
 export type SvidKeyType = "ec-p256" | "ec-p384" | "rsa-2048" | "rsa-3072" | "rsa-4096" | "ed25519";

@@ -6,7 +6,7 @@ import {
 } from "../../common/spiffe/x509-svid.js";
 import { HallmarkError } from "../../common/errors.js";
 import { hashOf } from "../../native/pkcs11/key-spec.js";
-import { DerReader, TAG, certificateSubject } from "./der.js";
+import { DerReader, TAG, certificateSubject } from "../../common/der/der.js";
 import { algorithmIdentifierFor, type CertificateSignatureScheme } from "./signature-algorithm.js";
 
 export interface UpstreamAuthorityFiles {

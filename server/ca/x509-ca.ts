@@ -16,7 +16,7 @@ import {
   time,
   tlv,
   unsignedInteger,
-} from "./der.js";
+} from "../../common/der/der.js";
 import type { X509HsmSigner } from "./hsm-signer.js";
 import type { UpstreamAuthority } from "./upstream-authority.js";
 import { IssuanceError, checkSvidRequest } from "./issuance-error.js";

@@ -1,6 +1,6 @@
 import { flushQuietly, load, type LoadedObject } from "../../native/tpm/commands/objects.js";
-import { createAgentKey, createAk, createSrk, type KeyAlgorithm } from "../../native/tpm/keys/storage.js";
-import { withTransient } from "../../native/tpm/keys/transient.js";
+import { createAgentKey, createAk, createSrk, type KeyAlgorithm } from "../../native/tpm/client/storage.js";
+import { withTransient } from "../../native/tpm/client/transient.js";
 import type { TpmtPublic } from "../../native/tpm/structures/public.js";
 import type { Tpm } from "../../native/tpm/tpm.js";
 

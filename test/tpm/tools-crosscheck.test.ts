@@ -8,9 +8,9 @@ import type { SwtpmFixture } from "../fixtures/swtpm.js";
 import { TPM_ALG, type TpmHashAlg } from "../../native/tpm/constants.js";
 import { certify, type SignedAttestation } from "../../native/tpm/commands/attestation.js";
 import { TpmFormatError } from "../../native/tpm/marshal.js";
-import { quotePcrs, type PcrQuote } from "../../native/tpm/keys/quote.js";
-import type { KeyAlgorithm } from "../../native/tpm/keys/storage.js";
-import { flushLeftovers, leftoverHandles, withTransient } from "../../native/tpm/keys/transient.js";
+import { quotePcrs, type PcrQuote } from "../../native/tpm/client/quote.js";
+import type { KeyAlgorithm } from "../../native/tpm/client/storage.js";
+import { flushLeftovers, leftoverHandles, withTransient } from "../../native/tpm/client/transient.js";
 import type { PcrSelection } from "../../native/tpm/structures/pcr.js";
 import { marshalTpm2bPublic, type TpmtPublic } from "../../native/tpm/structures/public.js";
 import {
@@ -22,7 +22,7 @@ import {
 import type { Tpm } from "../../native/tpm/tpm.js";
 import { verifyCertify } from "../../native/tpm/verifier/certify.js";
 import { verifyQuote, type PcrValues, type QuoteEvidence } from "../../native/tpm/verifier/quote.js";
-import { outcome } from "../../native/tpm/verifier/testing/errors.js";
+import { outcome } from "./verifier-testing/errors.js";
 import { loadAkAndAgentKey } from "./loaded-keys.js";
 import { SwtpmConnection } from "./swtpm-connection.js";
 import { akPublicPem, tpm2ToolsPcrFile, tpm2ToolsPcrList } from "./tools-files.js";

@@ -9,8 +9,8 @@ import {
 } from "../../../test/tpm/transport-doubles.js";
 import { SwtpmConnection } from "../../../test/tpm/swtpm-connection.js";
 import { TPM_CC, TPM_RH } from "../constants.js";
-import { agentKeyTemplateEccP256, srkTemplateEccP256 } from "../keys/templates.js";
-import { leftoverHandles } from "../keys/transient.js";
+import { agentKeyTemplateEccP256, srkTemplateEccP256 } from "../client/templates.js";
+import { leftoverHandles } from "../client/transient.js";
 import { TpmFormatError } from "../marshal.js";
 import { Tpm } from "../tpm.js";
 import { TpmResponseError } from "./errors.js";

@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import { constants, generateKeyPairSync, sign } from "node:crypto";
 import { TpmFormatError } from "../marshal.js";
 import { TPM_ALG } from "../constants.js";
+import { ecdsaSignatureToDer } from "../../../common/der/ecdsa-signature.js";
 import {
-  ecdsaSignatureToDer,
   ecdsaSignatureToP1363,
   marshalTpmtSignature,
   toNodeSignature,

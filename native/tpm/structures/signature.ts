@@ -1,5 +1,6 @@
 import { constants as cryptoConstants, verify as cryptoVerify } from "node:crypto";
 import type { KeyObject } from "node:crypto";
+import { ecdsaSignatureToDer } from "../../../common/der/ecdsa-signature.js";
 import type { TpmReader, TpmWriter } from "../marshal.js";
 import { TpmFormatError } from "../marshal.js";
 import { TPM_ALG, describeAlg, digestSize, nodeHashName } from "../constants.js";
@@ -108,26 +109,6 @@ export function marshalTpmtSignature(s: TpmtSignature): Buffer {
 
 // ---------------------------------------------------------------------------------------------
 // Conversion to forms node:crypto, X.509 and JOSE use
-
-function derLength(n: number): Buffer {
-  if (n < 0x80) return Buffer.of(n);
-  if (n < 0x100) return Buffer.of(0x81, n);
-  return Buffer.of(0x82, n >> 8, n & 0xff);
-}
-
-function derUnsignedInteger(v: Buffer): Buffer {
-  let i = 0;
-  while (i < v.length - 1 && v[i] === 0) i++;
-  let body = v.length === 0 ? Buffer.of(0) : v.subarray(i);
-  if (body[0]! & 0x80) body = Buffer.concat([Buffer.of(0), body]);
-  return Buffer.concat([Buffer.of(0x02), derLength(body.length), body]);
-}
-
-/** ECDSA (r, s) as the DER Ecdsa-Sig-Value that X.509 and node:crypto's default expect. */
-export function ecdsaSignatureToDer(r: Buffer, s: Buffer): Buffer {
-  const body = Buffer.concat([derUnsignedInteger(r), derUnsignedInteger(s)]);
-  return Buffer.concat([Buffer.of(0x30), derLength(body.length), body]);
-}
 
 /** ECDSA (r, s) as IEEE P1363 r||s, each left-padded to the curve's `size` bytes (JOSE ES256/384/512). */
 export function ecdsaSignatureToP1363(r: Buffer, s: Buffer, size: number): Buffer {

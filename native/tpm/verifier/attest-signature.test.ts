@@ -8,8 +8,8 @@ import {
   checkSignatureScheme,
   verifySignedAttest,
 } from "./attest-signature.js";
-import { captureError, outcome } from "./testing/errors.js";
-import { signAsAk, signedAttestation, softwareAk } from "./testing/software-ak.js";
+import { captureError, outcome } from "../../../test/tpm/verifier-testing/errors.js";
+import { signAsAk, signedAttestation, softwareAk } from "../../../test/tpm/verifier-testing/software-ak.js";
 
 describe("verifySignedAttest: the verifier's nonce", () => {
   const ak = softwareAk("ecc");

@@ -6,14 +6,18 @@ import { TpmReader, TpmWriter } from "../marshal.js";
 import { readTpm2bAttest, unmarshalTpmsAttest } from "../structures/attest.js";
 import { tpmObjectName, unmarshalTpm2bPublic, type TpmtPublic } from "../structures/public.js";
 import { readTpmtSignature, unmarshalTpmtSignature, type TpmtSignature } from "../structures/signature.js";
-import { agentKeyTemplateEccP256 } from "../keys/templates.js";
+import { agentKeyTemplateEccP256 } from "../client/templates.js";
 import { checkAgentKeyAttributes, checkAkAttributes } from "./attributes.js";
 import { verifyCertify, type CertifyEvidence } from "./certify.js";
 import { TpmVerificationError } from "./errors.js";
 import { verifyQuote } from "./quote.js";
-import { captureError, outcome } from "./testing/errors.js";
-import { signedAttestation, softwareAgentKey, softwareAk } from "./testing/software-ak.js";
-import { Tpm2Tools } from "./testing/tpm2-tools.js";
+import { captureError, outcome } from "../../../test/tpm/verifier-testing/errors.js";
+import {
+  signedAttestation,
+  softwareAgentKey,
+  softwareAk,
+} from "../../../test/tpm/verifier-testing/software-ak.js";
+import { Tpm2Tools } from "../../../test/tpm/verifier-testing/tpm2-tools.js";
 
 /** tpm2_certify (5.4) cannot take qualifying data and always sends these four bytes. */
 const TOOLS_NONCE = Buffer.from("00ff55aa", "hex");

@@ -12,7 +12,7 @@ import { encodeToolsCredentialFile } from "./credential-file.js";
 import { checkEkCertificateMatches, ekCertificatePublicKey, ekHash, ekPublicFromSpki, ekSpki } from "./ek.js";
 import { TpmVerificationError } from "./errors.js";
 import { makeCredential } from "./make-credential.js";
-import { Tpm2Tools } from "./testing/tpm2-tools.js";
+import { Tpm2Tools } from "../../../test/tpm/verifier-testing/tpm2-tools.js";
 
 describe("EK identity against the swtpm EK certificates and openssl", () => {
   let tpm: SwtpmFixture;

@@ -13,7 +13,7 @@ import { encodeToolsCredentialFile, parseIdObject, parseToolsCredentialFile } fr
 import { checkEkCertificateMatches, ekHash, ekPublicFromSpki } from "./ek.js";
 import { makeCredential } from "./make-credential.js";
 import { verifyQuote, type PcrValues } from "./quote.js";
-import { signAsAk, softwareAgentKey, softwareAk } from "./testing/software-ak.js";
+import { signAsAk, softwareAgentKey, softwareAk } from "../../../test/tpm/verifier-testing/software-ak.js";
 
 const SEED = Number(process.env.HALLMARK_FUZZ_SEED ?? Math.floor(Math.random() * 0xffffffff));
 const ROUNDS = Number(process.env.HALLMARK_FUZZ_ROUNDS ?? 3000);

@@ -7,8 +7,8 @@ import { TPM_ALG } from "../constants.js";
 import { tpmObjectName, unmarshalTpm2bPublic, type TpmtPublic } from "../structures/public.js";
 import { makeCredential } from "./make-credential.js";
 import { encodeToolsCredentialFile, parseIdObject, parseToolsCredentialFile } from "./credential-file.js";
-import { captureError } from "./testing/errors.js";
-import { Tpm2Tools } from "./testing/tpm2-tools.js";
+import { captureError } from "../../../test/tpm/verifier-testing/errors.js";
+import { Tpm2Tools } from "../../../test/tpm/verifier-testing/tpm2-tools.js";
 
 const assertCode = (fn: () => unknown, code: string): void => assert.equal(captureError(fn).code, code);
 

@@ -8,9 +8,9 @@ import type { PcrSelection } from "../structures/pcr.js";
 import { unmarshalTpm2bPublic, type TpmtPublic } from "../structures/public.js";
 import { unmarshalTpmtSignature, marshalTpmtSignature, type TpmtSignature } from "../structures/signature.js";
 import { verifyQuote, type PcrValues, type QuoteEvidence } from "./quote.js";
-import { captureError, outcome } from "./testing/errors.js";
-import { signedAttestation, softwareAk } from "./testing/software-ak.js";
-import { Tpm2Tools } from "./testing/tpm2-tools.js";
+import { captureError, outcome } from "../../../test/tpm/verifier-testing/errors.js";
+import { signedAttestation, softwareAk } from "../../../test/tpm/verifier-testing/software-ak.js";
+import { Tpm2Tools } from "../../../test/tpm/verifier-testing/tpm2-tools.js";
 
 /** What every tools quote below is asked for: "sha256:0,7,16+sha1:7,10". */
 const ASKED: readonly PcrSelection[] = [

@@ -1,9 +1,17 @@
 import { generateKeyPairSync, sign, type KeyObject } from "node:crypto";
-import { TPM_ALG, TPM_GENERATED_VALUE } from "../../constants.js";
-import { agentKeyTemplateEccP256, akTemplateEccP256, akTemplateRsa2048 } from "../../keys/templates.js";
-import { tpmObjectName, tpmPublicUniqueFromKey, type TpmtPublic } from "../../structures/public.js";
-import type { TpmtSignature } from "../../structures/signature.js";
-import { marshalTpmsAttest, type TpmsAttest } from "../../structures/attest.js";
+import { TPM_ALG, TPM_GENERATED_VALUE } from "../../../native/tpm/constants.js";
+import {
+  agentKeyTemplateEccP256,
+  akTemplateEccP256,
+  akTemplateRsa2048,
+} from "../../../native/tpm/client/templates.js";
+import {
+  tpmObjectName,
+  tpmPublicUniqueFromKey,
+  type TpmtPublic,
+} from "../../../native/tpm/structures/public.js";
+import type { TpmtSignature } from "../../../native/tpm/structures/signature.js";
+import { marshalTpmsAttest, type TpmsAttest } from "../../../native/tpm/structures/attest.js";
 
 /**
  * A key with hallmark's AK template (RSASSA-SHA256 or ECDSA-SHA256 P-256) whose private half lives

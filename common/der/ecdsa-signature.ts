@@ -1,34 +1,20 @@
-import { integerMagnitude } from "../../common/der-integer.js";
-import { Pkcs11Error } from "./errors.js";
+import { DerError, integerMagnitude, seq, unsignedInteger } from "./der.js";
 
 /**
- * A token returns ECDSA signatures as raw r||s (what JWS uses); X.509 and CMS want the DER
- * SEQUENCE { INTEGER r, INTEGER s }.
+ * ECDSA signatures in their two forms: raw r||s (what PKCS#11 tokens return and JWS uses) and the DER
+ * SEQUENCE { INTEGER r, INTEGER s } (X.509, CMS, node:crypto's default). The one home for both
+ * directions; the TPM (which returns r and s separately) and the HSM both convert through here.
  */
-export function ecdsaRawToDer(raw: Buffer): Buffer {
-  if (raw.length === 0 || raw.length % 2 !== 0) {
-    throw new Pkcs11Error(
-      "PKCS11_BAD_SIGNATURE",
-      `a raw ECDSA signature has an even, non-zero length, not ${raw.length}`,
-    );
-  }
-  const half = raw.length / 2;
-  const r = derUnsignedInteger(raw.subarray(0, half));
-  const s = derUnsignedInteger(raw.subarray(half));
-  const body = r.length + s.length;
-  // P-521 signatures exceed 127 bytes of body; one length byte form covers P-256/P-384 only.
-  const header = body < 0x80 ? Buffer.from([0x30, body]) : Buffer.from([0x30, 0x81, body]);
-  return Buffer.concat([header, r, s], header.length + body);
+export function ecdsaSignatureToDer(r: Buffer, s: Buffer): Buffer {
+  return seq(unsignedInteger(r), unsignedInteger(s));
 }
 
-function derUnsignedInteger(value: Buffer): Buffer {
-  const trimmed = integerMagnitude(value);
-  const pad = (trimmed[0] ?? 0) & 0x80 ? 1 : 0;
-  const out = Buffer.alloc(2 + pad + trimmed.length);
-  out[0] = 0x02;
-  out[1] = pad + trimmed.length;
-  trimmed.copy(out, 2 + pad);
-  return out;
+export function ecdsaRawToDer(raw: Buffer): Buffer {
+  if (raw.length === 0 || raw.length % 2 !== 0) {
+    throw new DerError("ECDSA signature", `raw r||s has an even, non-zero length, not ${raw.length}`);
+  }
+  const half = raw.length / 2;
+  return ecdsaSignatureToDer(raw.subarray(0, half), raw.subarray(half));
 }
 
 /**
@@ -38,9 +24,7 @@ function derUnsignedInteger(value: Buffer): Buffer {
  */
 export function ecdsaDerToRaw(der: Buffer, size: number): Buffer {
   const fail = (why: string): never => {
-    throw new Pkcs11Error("PKCS11_BAD_SIGNATURE", `malformed DER ECDSA signature: ${why}`, {
-      category: "invalid_argument",
-    });
+    throw new DerError("DER ECDSA signature", why);
   };
   let at = 0;
   if (der[at++] !== 0x30) fail("not a SEQUENCE");
@@ -68,7 +52,7 @@ export function ecdsaDerToRaw(der: Buffer, size: number): Buffer {
       v = v.subarray(1);
     }
     if (v.length > size) fail(`${name} is longer than ${size} bytes`);
-    if (v.every((b) => b === 0)) fail(`${name} is zero`);
+    if (integerMagnitude(v).every((b) => b === 0)) fail(`${name} is zero`);
     v.copy(out, i * size + (size - v.length));
   }
   if (at !== der.length) fail("trailing bytes");

@@ -1,9 +1,9 @@
-import { integerMagnitude } from "../../common/der-integer.js";
-import { HallmarkError } from "../../common/errors.js";
+import { HallmarkError } from "../errors.js";
 
 /**
- * The few DER pieces certificate issuance needs, written by hand: issuance is on the hot path, and
- * concatenating precomputed bytes is an order of magnitude cheaper than building an ASN.1 object tree.
+ * The few DER pieces hallmark writes and reads by hand (certificates, SPKIs, ECDSA signatures): issuance
+ * is on the hot path, and concatenating precomputed bytes is an order of magnitude cheaper than building
+ * an ASN.1 object tree. The one home for DER in the tree.
  */
 export function tlv(tag: number, ...parts: Buffer[]): Buffer {
   let length = 0;
@@ -51,11 +51,19 @@ export function oid(dotted: string): Buffer {
   return tlv(TAG.oid, Buffer.from(bytes));
 }
 
-export { integerMagnitude };
+/**
+ * Big-endian magnitude bytes without leading zeros (one zero byte stays for the value 0): the body of
+ * a minimal DER INTEGER before any sign-keeping zero.
+ */
+export function integerMagnitude(bytes: Buffer): Buffer {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  return bytes.subarray(start);
+}
 
 /** A non-negative INTEGER from big-endian magnitude bytes, in minimal DER form. */
 export function unsignedInteger(magnitude: Buffer): Buffer {
-  const trimmed = integerMagnitude(magnitude);
+  const trimmed = magnitude.length === 0 ? Buffer.of(0) : integerMagnitude(magnitude);
   return (trimmed[0] ?? 0) & 0x80 ? tlv(TAG.integer, Buffer.from([0]), trimmed) : tlv(TAG.integer, trimmed);
 }
 

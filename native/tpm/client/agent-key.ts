@@ -1,10 +1,12 @@
-import { open, rename, readFile, unlink } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
+import { writeFileAtomic } from "../../../common/fs/atomic-write.js";
 import { HallmarkError } from "../../../common/errors.js";
 import { TPM_ALG } from "../constants.js";
 import { load, type CreatedObject } from "../commands/objects.js";
 import { sign } from "../commands/sign.js";
 import { unmarshalTpmtPublic, type TpmtPublic } from "../structures/public.js";
-import { ecdsaSignatureToDer, type TpmtSignature } from "../structures/signature.js";
+import { ecdsaSignatureToDer } from "../../../common/der/ecdsa-signature.js";
+import type { TpmtSignature } from "../structures/signature.js";
 import type { Tpm } from "../tpm.js";
 import { createSrk, type KeyAlgorithm } from "./storage.js";
 import { withTransient } from "./transient.js";
@@ -88,20 +90,7 @@ export function decodeAgentKeyBlob(text: string, source = "agent key file"): Age
 
 /** Writes the blob readable by its owner only, atomically (a crash leaves the old file or the new one). */
 export async function saveAgentKeyBlob(path: string, blob: AgentKeyBlob): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, "w", 0o600);
-  try {
-    await fh.writeFile(encodeAgentKeyBlob(blob));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
+  await writeFileAtomic(path, encodeAgentKeyBlob(blob));
 }
 
 export async function readAgentKeyBlob(path: string): Promise<AgentKeyBlob> {

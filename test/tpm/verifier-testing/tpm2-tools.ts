@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { run, runOk, type RunResult } from "../../../../test/fixtures/processes.js";
-import type { SwtpmFixture } from "../../../../test/fixtures/swtpm.js";
+import { run, runOk, type RunResult } from "../../fixtures/processes.js";
+import type { SwtpmFixture } from "../../fixtures/swtpm.js";
 
 /**
  * tpm2-tools against a test swtpm, for checking the verifier against an independent
