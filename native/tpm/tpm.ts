@@ -1,6 +1,6 @@
 import { unmarshalExact } from "./structures/codec.js";
 import { systemClock, type Clock } from "../../common/clock.js";
-import { HallmarkError } from "../../common/errors.js";
+import { HallmarkError, throwIfAborted } from "../../common/errors.js";
 import { TPM_CC } from "./constants.js";
 import { cryptoRandom, type RandomSource } from "../../common/random.js";
 import { buildCommand, parseResponse, type CommandSpec, type ParsedResponse } from "./framing.js";
@@ -19,6 +19,8 @@ export interface TpmOptions {
 export interface ExecuteSpec extends CommandSpec {
   /** How many handles the response carries (1 for CreatePrimary, Load, StartAuthSession). */
   readonly responseHandles?: number;
+  /** The caller's deadline: an aborted signal means the command is not sent. */
+  readonly signal?: AbortSignal;
 }
 
 /** TPM_RC_RETRY / YIELDED / TESTING / NV_RATE: "send it again", after a pause, but not forever. */
@@ -84,6 +86,7 @@ export class Tpm {
    * a reset compare `generation` themselves.)
    */
   async execute(spec: ExecuteSpec): Promise<ParsedResponse> {
+    throwIfAborted(spec.signal, `TPM command 0x${spec.code.toString(16)}`);
     this.#refuseStaleHandles(spec);
     const command = buildCommand(spec);
     const opts = {
