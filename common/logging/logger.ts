@@ -1,6 +1,7 @@
 import { pino, type Logger, type DestinationStream } from "pino";
 import pretty from "pino-pretty";
 import type { LogLevel } from "../config/schema.js";
+import { redactLine } from "./redact.js";
 
 export type { Logger } from "pino";
 
@@ -19,27 +20,6 @@ export interface LoggerOptions {
   destination?: DestinationStream & { isTTY?: boolean };
 }
 
-/**
- * Fields that must never reach a log line even if a caller passes a whole config or request
- * object: secrets are replaced, not dropped, so a reader sees that something was there.
- */
-export const REDACTED_PATHS = [
-  "pin",
-  "*.pin",
-  "password",
-  "*.password",
-  "token",
-  "*.token",
-  "private_key",
-  "*.private_key",
-  "privateKey",
-  "*.privateKey",
-  "secret",
-  "*.secret",
-  "authorization",
-  "*.authorization",
-];
-
 export function createLogger(options: LoggerOptions): Logger {
   const destination: DestinationStream = options.destination ?? pino.destination({ fd: 2, sync: true });
   const format = options.format ?? "json";
@@ -48,7 +28,9 @@ export function createLogger(options: LoggerOptions): Logger {
   const base = {
     name: options.name,
     level: options.level ?? "info",
-    redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
+    // Redaction sees each finished line, so nothing escapes it: not a child logger's bindings (pino
+    // formats those once, without its formatters), not a field of a serialized error.
+    hooks: { streamWrite: redactLine },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   if (usePretty) {
