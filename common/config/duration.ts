@@ -6,7 +6,7 @@ export type DurationMs = number & { readonly __unit: "ms" };
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 type Unit = keyof typeof UNIT_MS;
 
-export class DurationError extends HallmarkError {
+export class DurationError extends HallmarkError<"INVALID_DURATION"> {
   constructor(input: string, reason: string) {
     super("INVALID_DURATION", `invalid duration "${input}": ${reason}`, { category: "invalid_argument" });
   }

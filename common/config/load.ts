@@ -4,7 +4,7 @@ import type { z } from "zod";
 import { HallmarkError } from "../errors.js";
 
 /** A config file that cannot be read, parsed or validated; the message names the file and key. */
-export class ConfigError extends HallmarkError {
+export class ConfigError extends HallmarkError<"CONFIG_INVALID"> {
   readonly problems: readonly string[];
 
   constructor(source: string, problems: readonly string[], options: { cause?: unknown } = {}) {

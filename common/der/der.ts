@@ -88,7 +88,7 @@ export function extension(extnId: Buffer, critical: boolean, value: Buffer): Buf
     : seq(extnId, octetString(value));
 }
 
-export class DerError extends HallmarkError {
+export class DerError extends HallmarkError<"MALFORMED_DER"> {
   constructor(what: string, reason: string) {
     super("MALFORMED_DER", `malformed ${what}: ${reason}`, { category: "invalid_argument" });
   }
