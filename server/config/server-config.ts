@@ -1,0 +1,108 @@
+import { join, resolve } from "node:path";
+import type { TrustDomain } from "../../common/spiffe/index.js";
+import type { DurationMs } from "../../common/config/duration.js";
+import type { LogLevel } from "../../common/config/schema.js";
+import type { LogFormat } from "../../common/logging/logger.js";
+import { loadConfigFile, parseConfig } from "../../common/config/load.js";
+import { serverConfigSchema, type ServerConfigFile } from "./schema.js";
+
+export type KeyType = ServerConfigFile["ca_key_type"];
+export type SecretSource = { env: string } | { file: string };
+
+export type DatastoreConfig =
+  | { kind: "sqlite"; path: string }
+  | { kind: "postgres"; connectionString: string; password?: SecretSource; poolSize: number };
+
+export interface TpmAttestorConfig {
+  ekCaBundlePaths: readonly string[];
+  ekHashAllowlist: readonly string[];
+  pcrBank: "sha1" | "sha256" | "sha384";
+  pcrs: readonly number[];
+  /** PCR index → allowed digests (lower-case hex); absent: any value is accepted and recorded. */
+  pcrPolicy: ReadonlyMap<number, readonly string[]> | undefined;
+}
+
+/** The server's configuration with defaults applied and relative paths resolved against the data dir. */
+export interface ServerConfig {
+  trustDomain: TrustDomain;
+  bindAddress: string;
+  bindPort: number;
+  socketPath: string;
+  dataDir: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  defaultX509SvidTtl: DurationMs;
+  defaultJwtSvidTtl: DurationMs;
+  agentSvidTtl: DurationMs;
+  caTtl: DurationMs;
+  caKeyType: KeyType;
+  jwtKeyType: KeyType;
+  keyManager: { module: string; token: { label: string } | { slot: number }; pin: SecretSource };
+  datastore: DatastoreConfig;
+  tpm: TpmAttestorConfig;
+  healthChecks: { bindAddress: string; bindPort: number } | undefined;
+  auditLogPath: string;
+}
+
+export async function loadServerConfig(path: string): Promise<ServerConfig> {
+  return toServerConfig(await loadConfigFile(path, serverConfigSchema));
+}
+
+export function parseServerConfig(text: string, source: string): ServerConfig {
+  return toServerConfig(parseConfig(text, serverConfigSchema, source));
+}
+
+function toServerConfig(file: ServerConfigFile): ServerConfig {
+  const dataDir = resolve(file.data_dir);
+  const pkcs11 = file.key_manager.pkcs11;
+  const tpm = file.node_attestors.tpm;
+  const pg = file.datastore.postgres;
+  return {
+    trustDomain: file.trust_domain,
+    bindAddress: file.bind_address,
+    bindPort: file.bind_port,
+    socketPath: resolve(file.socket_path),
+    dataDir,
+    logLevel: file.log_level,
+    logFormat: file.log_format,
+    defaultX509SvidTtl: file.default_x509_svid_ttl,
+    defaultJwtSvidTtl: file.default_jwt_svid_ttl,
+    agentSvidTtl: file.agent_svid_ttl,
+    caTtl: file.ca_ttl,
+    caKeyType: file.ca_key_type,
+    jwtKeyType: file.jwt_key_type,
+    keyManager: {
+      module: pkcs11.module,
+      token: pkcs11.token_label !== undefined ? { label: pkcs11.token_label } : { slot: pkcs11.slot ?? 0 },
+      pin: pkcs11.pin_env !== undefined ? { env: pkcs11.pin_env } : { file: pkcs11.pin_file ?? "" },
+    },
+    datastore:
+      pg !== undefined
+        ? {
+            kind: "postgres",
+            connectionString: pg.connection_string,
+            poolSize: pg.pool_size,
+            ...(pg.password_env !== undefined
+              ? { password: { env: pg.password_env } }
+              : pg.password_file !== undefined
+                ? { password: { file: pg.password_file } }
+                : {}),
+          }
+        : { kind: "sqlite", path: resolve(dataDir, file.datastore.sqlite?.path ?? "datastore.sqlite3") },
+    tpm: {
+      ekCaBundlePaths: tpm.ek_ca_bundle_path.map((p) => resolve(p)),
+      ekHashAllowlist: tpm.ek_hash_allowlist,
+      pcrBank: tpm.pcr_bank,
+      pcrs: [...new Set(tpm.pcrs)].sort((a, b) => a - b),
+      pcrPolicy:
+        tpm.pcr_policy === undefined
+          ? undefined
+          : new Map(Object.entries(tpm.pcr_policy).map(([index, digests]) => [Number(index), digests])),
+    },
+    healthChecks:
+      file.health_checks === undefined
+        ? undefined
+        : { bindAddress: file.health_checks.bind_address, bindPort: file.health_checks.bind_port },
+    auditLogPath: resolve(dataDir, file.audit_log.path ?? join(dataDir, "audit.log")),
+  };
+}
