@@ -1,0 +1,54 @@
+/**
+ * What the audit log records: every security decision, one JSON line each. The shapes are a
+ * contract with whoever reads the file (a SIEM, `jq`), so each event is a closed type and no event
+ * carries a secret (keys, tokens, PINs never fit into these fields).
+ */
+
+/** Who asked, as the kernel says (admin API) or as the network says (node API). */
+export interface AuditCaller {
+  uid?: number;
+  pid?: number;
+  /** The agent's SPIFFE ID, for node API calls made with an agent SVID. */
+  agentId?: string;
+  /** Remote address, for network callers. */
+  address?: string;
+}
+
+export type AuditEvent =
+  | {
+      type: "attestation";
+      result: "accepted" | "refused";
+      agentId?: string;
+      ekHash?: string;
+      /** The typed error code of a refusal. */
+      reason?: string;
+      detail?: string;
+      caller?: AuditCaller;
+    }
+  | {
+      type: "svid_issued";
+      svidType: "x509" | "jwt";
+      spiffeId: string;
+      entryId?: string;
+      serial?: string;
+      audience?: readonly string[];
+      expiresAt: string;
+      agentId: string;
+    }
+  | {
+      type: "entry_created" | "entry_updated" | "entry_deleted";
+      entryId: string;
+      spiffeId: string;
+      parentId: string;
+      caller: AuditCaller;
+    }
+  | {
+      type: "agent_banned" | "agent_unbanned" | "agent_evicted";
+      agentId: string;
+      caller: AuditCaller;
+    }
+  | { type: "pop_refused"; reason: string; detail?: string; caller: AuditCaller }
+  | { type: "svid_refused"; reason: string; spiffeId?: string; caller: AuditCaller }
+  | { type: "admin_refused"; method: string; reason: string; caller: AuditCaller };
+
+export type AuditEventType = AuditEvent["type"];
