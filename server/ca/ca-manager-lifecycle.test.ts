@@ -9,6 +9,7 @@ import { SpiffeId, TrustDomain } from "../../common/spiffe/spiffe-id.js";
 import { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
 import { createSoftHsm, type SoftHsmFixture } from "../../test/fixtures/softhsm.js";
 import { CaManager, type CaManagerOptions } from "./ca-manager.js";
+import { captureLogger } from "./testdata/capture-logger.js";
 import { MemoryKeyJournal, type KeyJournalState } from "./key-journal.js";
 
 const td = TrustDomain.parse("example.org");
@@ -62,7 +63,14 @@ describe("CaManager: start, stop, activation timing and keys left on the token",
   });
 
   function options(clock: ManualClock, journal: CaManagerOptions["journal"]): CaManagerOptions {
-    return { keyManager: km, journal, trustDomain: td, clock, random: cryptoRandom };
+    return {
+      keyManager: km,
+      journal,
+      trustDomain: td,
+      clock,
+      random: cryptoRandom,
+      logger: captureLogger().logger,
+    };
   }
 
   it("a start whose first step fails leaves no manager retrying in the background", async () => {
@@ -237,8 +245,7 @@ describe("CaManager: start, stop, activation timing and keys left on the token",
         assert.ok(earlier === undefined || earlier === json, `sequence ${ca.bundle.sequence} reused`);
         seen.set(ca.bundle.sequence, json);
       };
-      check();
-      ca.onBundleChange(check);
+      ca.subscribeToBundle(check);
     };
     const first = await CaManager.start(options(clock, journal));
     record(first);

@@ -18,6 +18,7 @@ import { X509HsmSigner } from "./hsm-signer.js";
 import { MemoryKeyJournal } from "./key-journal.js";
 import { X509Ca } from "./x509-ca.js";
 import { UpstreamAuthority } from "./upstream-authority.js";
+import { captureLogger } from "./testdata/capture-logger.js";
 
 const td = TrustDomain.parse("example.org");
 const workload = SpiffeId.parse("spiffe://example.org/ns/prod/sa/web");
@@ -60,6 +61,7 @@ describe("an upstream CA given as PEM files signs the HSM-held CA", () => {
       trustDomain: td,
       clock: new ManualClock(Date.now()),
       random: cryptoRandom,
+      logger: captureLogger().logger,
       upstream,
     });
     await ca.stop();
@@ -142,6 +144,7 @@ describe("an upstream CA given as PEM files signs the HSM-held CA", () => {
         trustDomain: td,
         clock,
         random: cryptoRandom,
+        logger: captureLogger().logger,
         caTtlMs: 24 * 3600_000,
         upstream,
       });
