@@ -9,7 +9,7 @@ export interface CaHealth {
   /** The latest failure; cleared by the next success. */
   lastError?: { code: string; message: string; at: Date };
   lastSuccessAt?: Date;
-  /** When the next step runs: a retry after a failure, else the next rotation instant. */
+  /** When the next rotation step is due: a retry after a failure, else the next key change. */
   nextAttemptAt?: Date;
 }
 

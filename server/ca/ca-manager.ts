@@ -1,5 +1,5 @@
 import type { Clock, TimerHandle } from "../../common/clock.js";
-import { OperationAbortedError, errorMessage, throwIfAborted } from "../../common/errors.js";
+import { errorMessage, throwIfAborted } from "../../common/errors.js";
 import type { Logger } from "../../common/logging/logger.js";
 import type { RandomSource } from "../../common/random.js";
 import { bundleToPem, serializeBundle, type SpiffeBundle } from "../../common/spiffe/bundle.js";
@@ -7,7 +7,7 @@ import type { TrustDomain } from "../../common/spiffe/spiffe-id.js";
 import type { Listener, Subscription } from "../../common/subscription.js";
 import { BundlePublisher } from "./bundle-publisher.js";
 import { CaError } from "./ca-error.js";
-import { RotationHealth, errorCode, retryDelayMs, type CaHealth } from "./ca-health.js";
+import { RETRY_BASE_MS, RotationHealth, errorCode, retryDelayMs, type CaHealth } from "./ca-health.js";
 import { loadSlot, makeSlotKey, type Slot } from "./ca-slot.js";
 import { UpstreamAuthorityError, type UpstreamAuthority } from "./upstream-authority.js";
 import { DEFAULT_JWT_SVID_TTL_MS, type IssuedJwtSvid, type JwtSvidRequest } from "./jwt-signer.js";
@@ -284,11 +284,14 @@ export class CaManager {
       return;
     }
     const [first] = errors;
-    // A step the caller cancelled says nothing about the token; only a failure of its own counts.
-    if (!(first instanceof OperationAbortedError && options.signal?.aborted === true)) {
-      this.#health.failed(first, now);
+    if (options.signal?.aborted === true) {
+      // The caller cancelled this step: that says nothing about the token, so it is neither counted nor
+      // logged as a failure. What it left undone, the timer finishes soon.
+      this.#scheduleIn(RETRY_BASE_MS);
+      throw first;
     }
-    const retryMs = retryDelayMs(Math.max(this.#health.consecutiveFailures, 1));
+    this.#health.failed(first, now);
+    const retryMs = retryDelayMs(this.#health.consecutiveFailures);
     if (!failFast) {
       this.#options.logger.error(
         {
@@ -473,8 +476,14 @@ export class CaManager {
       );
     } catch (err) {
       record.status = "deleting";
-      // Without the caller's signal: the clean-up must not be cut short by the deadline that ended the creation.
-      await this.#deleteFromToken(slot, {}).catch(() => undefined);
+      if (options.signal?.aborted === true) {
+        // The caller stopped waiting, but the token may still be making the key: it stays journaled as
+        // "deleting", and a later step (or start) deletes it once it is there.
+        await this.#save().catch(() => undefined);
+      } else {
+        // Without the caller's signal: a clean-up is not the caller's work to cut short.
+        await this.#deleteFromToken(slot, {}).catch(() => undefined);
+      }
       throw err;
     }
     record.status = "prepared";
@@ -510,13 +519,15 @@ export class CaManager {
     let next = Infinity;
     for (const kind of ["x509", "jwt"] as const) next = Math.min(next, nextDueMs(this.#policyInput(kind)));
     // Capped: timers cannot wait past 2^31 ms, and an hourly look costs nothing.
-    if (next !== Infinity) this.#scheduleIn(Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(next - now))));
+    if (next !== Infinity)
+      this.#scheduleIn(Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(next - now))), Math.max(now, next));
   }
 
-  #scheduleIn(delayMs: number): void {
+  /** `dueMs`: when something is really due (the timer may look earlier, see MAX_TIMER_MS), for health(). */
+  #scheduleIn(delayMs: number, dueMs = this.#options.clock.nowMs() + delayMs): void {
     this.#timer?.cancel();
     if (this.#stopped) return;
-    this.#nextStepMs = this.#options.clock.nowMs() + delayMs;
+    this.#nextStepMs = dueMs;
     this.#timer = this.#options.clock.setTimer(() => {
       // #step has logged the failure and recorded it for health(); nobody awaits a timer's step.
       this.tick().catch(() => undefined);

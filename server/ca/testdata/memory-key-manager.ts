@@ -37,22 +37,34 @@ export class MemoryKeyManager implements KeyManager {
     deleteKey: 0,
     sign: 0,
   };
-  #held: Promise<void> | undefined;
+  readonly #held = new Map<Operation, Promise<void>>();
 
   constructor(readonly defaultType: KeyType = "ec-p256") {}
 
-  /** Signatures wait until the returned function is called: a token that is slow to answer. */
-  holdSigning(): () => void {
+  /**
+   * Calls of `operation` wait (after their checks) until the returned function is called: a token that is
+   * slow to answer. A caller whose signal fires meanwhile is freed at once; the work still finishes later,
+   * as a PKCS#11 call that cannot be interrupted would.
+   */
+  hold(operation: Operation): () => void {
     let release!: () => void;
-    this.#held = new Promise((resolve) => (release = resolve));
+    this.#held.set(operation, new Promise((resolve) => (release = resolve)));
     return () => {
-      this.#held = undefined;
+      this.#held.delete(operation);
       release();
     };
   }
 
   async generateKey(request: NewKeyRequest, options: KeyOperationOptions = {}): Promise<ManagedKey> {
-    this.#begin("generateKey", options, `generating key "${request.id}"`);
+    const doing = `generating key "${request.id}"`;
+    this.#begin("generateKey", options, doing);
+    const held = this.#held.get("generateKey");
+    const work = (held ?? Promise.resolve()).then(() => this.#generate(request));
+    await untilAborted(work, options.signal, doing);
+    return work;
+  }
+
+  async #generate(request: NewKeyRequest): Promise<ManagedKey> {
     if (this.#keys.has(request.id))
       throw new HallmarkError("KEY_EXISTS", `key "${request.id}" exists`, { category: "already_exists" });
     const type = request.type ?? this.defaultType;
@@ -98,7 +110,8 @@ export class MemoryKeyManager implements KeyManager {
       throw new HallmarkError("SCHEME_MISMATCH", `${key.type} cannot sign with ${scheme}`, {
         category: "invalid_argument",
       });
-    if (this.#held !== undefined) await untilAborted(this.#held, options.signal, doing);
+    const held = this.#held.get("sign");
+    if (held !== undefined) await untilAborted(held, options.signal, doing);
     if (scheme === "ecdsa-sha256" || scheme === "ecdsa-sha384") {
       const hash = scheme === "ecdsa-sha256" ? "sha256" : "sha384";
       return cryptoSign(hash, data, { key: entry.privateKey, dsaEncoding: "ieee-p1363" });
@@ -125,14 +138,14 @@ export class MemoryKeyManager implements KeyManager {
     work: () => T,
   ): Promise<T> {
     this.#begin(operation, options, doing);
-    await Promise.resolve();
+    await untilAborted(this.#held.get(operation) ?? Promise.resolve(), options.signal, doing);
     return work();
   }
 }
 
 /** Waits for `work`, but a signal that fires first frees the caller at once. */
-function untilAborted(work: Promise<void>, signal: AbortSignal | undefined, doing: string): Promise<void> {
-  if (signal === undefined) return work;
+function untilAborted(work: Promise<unknown>, signal: AbortSignal | undefined, doing: string): Promise<void> {
+  if (signal === undefined) return work.then(() => undefined);
   return new Promise((resolve, reject) => {
     const onAbort = (): void => reject(abortError(signal, doing));
     signal.addEventListener("abort", onAbort, { once: true });
