@@ -2,14 +2,12 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { ManualClock } from "../../common/clock.js";
-import { cryptoRandom } from "../../common/random.js";
-import { SpiffeId, TrustDomain } from "../../common/spiffe/spiffe-id.js";
+import { SpiffeId } from "../../common/spiffe/spiffe-id.js";
+import { testCaOptions } from "./testdata/ca-options.js";
 import { CaManager, type CaManagerOptions } from "./ca-manager.js";
 import { MemoryKeyJournal, type KeyJournal } from "./key-journal.js";
-import { captureLogger } from "./testdata/capture-logger.js";
 import { MemoryKeyManager } from "./testdata/memory-key-manager.js";
 
-const td = TrustDomain.parse("example.org");
 const workload = SpiffeId.parse("spiffe://example.org/ns/prod/sa/web");
 const publicKey = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey;
 const T0 = Date.UTC(2026, 5, 1);
@@ -26,17 +24,8 @@ async function settledNow<T>(promise: Promise<T>): Promise<{ value?: T; error?: 
 }
 
 describe("deadlines reach the key store: an aborted caller is refused before any work, and freed at once", () => {
-  function options(km: MemoryKeyManager, journal: KeyJournal = new MemoryKeyJournal()): CaManagerOptions {
-    const clock = new ManualClock(T0);
-    return {
-      keyManager: km,
-      journal,
-      trustDomain: td,
-      clock,
-      random: cryptoRandom,
-      logger: captureLogger().logger,
-    };
-  }
+  const options = (km: MemoryKeyManager, journal: KeyJournal = new MemoryKeyJournal()): CaManagerOptions =>
+    testCaOptions({ keyManager: km, clock: new ManualClock(T0), journal });
 
   it("a signal already aborted: no signature is asked of the key store", async () => {
     const km = new MemoryKeyManager();

@@ -3,15 +3,13 @@ import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { ManualClock } from "../../common/clock.js";
 import { HallmarkError } from "../../common/errors.js";
-import { cryptoRandom } from "../../common/random.js";
-import { SpiffeId, TrustDomain } from "../../common/spiffe/spiffe-id.js";
+import { SpiffeId } from "../../common/spiffe/spiffe-id.js";
+import { testCaOptions } from "./testdata/ca-options.js";
 import { CaManager } from "./ca-manager.js";
 import { RETRY_BASE_MS, RETRY_MAX_MS, retryDelayMs } from "./ca-health.js";
-import { MemoryKeyJournal } from "./key-journal.js";
 import { captureLogger } from "./testdata/capture-logger.js";
 import { MemoryKeyManager } from "./testdata/memory-key-manager.js";
 
-const td = TrustDomain.parse("example.org");
 const HOUR = 3600_000;
 const T0 = Date.UTC(2026, 5, 1);
 const FAILED = "CA key rotation step failed; retrying";
@@ -30,14 +28,7 @@ describe("CaManager: a token outage is logged, visible in health() and retried w
     const clock = new ManualClock(T0);
     const km = new MemoryKeyManager();
     const captured = captureLogger();
-    const ca = await CaManager.start({
-      keyManager: km,
-      journal: new MemoryKeyJournal(),
-      trustDomain: td,
-      clock,
-      random: cryptoRandom,
-      logger: captured.logger,
-    });
+    const ca = await CaManager.start(testCaOptions({ keyManager: km, clock, logger: captured.logger }));
     // The first half-life: the CA certificate's (backdated 10 s) comes 5 s before the JWT key's.
     const halfLife = Math.min(...ca.keys().map((k) => (k.notBefore.getTime() + k.notAfter.getTime()) / 2));
     assert.deepEqual(ca.health(), {
@@ -119,14 +110,7 @@ describe("CaManager: a token outage is logged, visible in health() and retried w
   it("an outage that outlasts the keys leaves health() unhealthy: nothing can sign", async () => {
     const clock = new ManualClock(T0);
     const km = new MemoryKeyManager();
-    const ca = await CaManager.start({
-      keyManager: km,
-      journal: new MemoryKeyJournal(),
-      trustDomain: td,
-      clock,
-      random: cryptoRandom,
-      logger: captureLogger().logger,
-    });
+    const ca = await CaManager.start(testCaOptions({ keyManager: km, clock }));
     km.outage = new Error("gone");
     for (let t = 0; t < 25 * HOUR; t += 10 * 60_000) {
       clock.advance(10 * 60_000);

@@ -3,16 +3,15 @@ import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ManualClock } from "../../common/clock.js";
-import { cryptoRandom } from "../../common/random.js";
 import { serializeBundle } from "../../common/spiffe/bundle.js";
-import { SpiffeId, TrustDomain } from "../../common/spiffe/spiffe-id.js";
+import { SpiffeId } from "../../common/spiffe/spiffe-id.js";
 import { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
 import { createSoftHsm, type SoftHsmFixture } from "../../test/fixtures/softhsm.js";
+import { testCaOptions } from "./testdata/ca-options.js";
 import { CaManager, type CaManagerOptions } from "./ca-manager.js";
 import { captureLogger } from "./testdata/capture-logger.js";
 import { MemoryKeyJournal, type KeyJournalState } from "./key-journal.js";
 
-const td = TrustDomain.parse("example.org");
 const workload = SpiffeId.parse("spiffe://example.org/ns/prod/sa/web");
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -62,16 +61,8 @@ describe("CaManager: start, stop, activation timing and keys left on the token",
     await hsm.cleanup();
   });
 
-  function options(clock: ManualClock, journal: CaManagerOptions["journal"]): CaManagerOptions {
-    return {
-      keyManager: km,
-      journal,
-      trustDomain: td,
-      clock,
-      random: cryptoRandom,
-      logger: captureLogger().logger,
-    };
-  }
+  const options = (clock: ManualClock, journal: CaManagerOptions["journal"]): CaManagerOptions =>
+    testCaOptions({ keyManager: km, clock, journal });
 
   it("a start whose first step fails leaves no manager retrying in the background", async () => {
     const clock = new ManualClock(T0);

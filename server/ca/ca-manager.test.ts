@@ -6,7 +6,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { ManualClock } from "../../common/clock.js";
-import { cryptoRandom } from "../../common/random.js";
 import {
   jwtAuthoritiesAsJwks,
   parseBundle,
@@ -17,8 +16,8 @@ import { SpiffeId, TrustDomain } from "../../common/spiffe/spiffe-id.js";
 import { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
 import { createSoftHsm, type SoftHsmFixture } from "../../test/fixtures/softhsm.js";
 import { run, trackTempDir } from "../../test/fixtures/processes.js";
+import { testCaOptions } from "./testdata/ca-options.js";
 import { CaManager, type CaManagerOptions } from "./ca-manager.js";
-import { captureLogger } from "./testdata/capture-logger.js";
 import { FileKeyJournal, MemoryKeyJournal } from "./key-journal.js";
 
 const td = TrustDomain.parse("example.org");
@@ -55,16 +54,8 @@ describe("CaManager: HSM-held CA and JWT keys, bundle and rotation", () => {
     await hsm.cleanup();
   });
 
-  function options(clock: ManualClock, journal: CaManagerOptions["journal"]): CaManagerOptions {
-    return {
-      keyManager: km,
-      journal,
-      trustDomain: td,
-      clock,
-      random: cryptoRandom,
-      logger: captureLogger().logger,
-    };
-  }
+  const options = (clock: ManualClock, journal: CaManagerOptions["journal"]): CaManagerOptions =>
+    testCaOptions({ keyManager: km, clock, journal });
 
   describe("JWT-SVIDs and the bundle", () => {
     let clock: ManualClock;
