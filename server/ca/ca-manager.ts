@@ -8,14 +8,13 @@ import type { Listener, Subscription } from "../../common/subscription.js";
 import { BundlePublisher } from "./bundle-publisher.js";
 import { CaError } from "./ca-error.js";
 import { RETRY_BASE_MS, RotationHealth, errorCode, retryDelayMs, type CaHealth } from "./ca-health.js";
-import { loadSlot, makeSlotKey, type Slot } from "./ca-slot.js";
-import { UpstreamAuthorityError, type UpstreamAuthority } from "./upstream-authority.js";
+import { isOwnKeyId, loadSlot, makeSlotKey, newKeyId, type Slot } from "./ca-slot.js";
+import type { UpstreamAuthority } from "./upstream-authority.js";
 import { DEFAULT_JWT_SVID_TTL_MS, type IssuedJwtSvid, type JwtSvidRequest } from "./jwt-signer.js";
 import type { JournalKey, KeyJournal, KeyJournalState, KeyKind } from "./key-journal.js";
 import type { KeyManager, KeyOperationOptions, KeyType } from "./key-manager.js";
-import { nextDueMs, planRotation, type RotationInput } from "./rotation-policy.js";
+import { keepUntilMs, nextStepDueMs, planRotation, rotationInputOf } from "./rotation-policy.js";
 import {
-  BACKDATE_MS,
   DEFAULT_CA_TTL_MS,
   DEFAULT_X509_SVID_TTL_MS,
   type IssuedX509Svid,
@@ -64,15 +63,8 @@ type ResolvedOptions = Required<
   upstream: UpstreamAuthority | undefined;
 };
 
+/** Timers cannot wait past 2^31 ms, and an hourly look costs nothing. */
 const MAX_TIMER_MS = 3_600_000;
-/**
- * A retired key stays in the bundle this long after its last SVID expires: a relying party whose clock is
- * behind by up to the SVIDs' backdate still finds it.
- */
-const RETIRE_GRACE_MS = BACKDATE_MS;
-/** Ids of the keys this manager makes; a token key with such an id that no journal entry names is an orphan. */
-const KEY_ID_PREFIX: Record<KeyKind, string> = { x509: "hallmark-ca-", jwt: "hallmark-jwt-" };
-const OWN_KEY_ID = /^hallmark-(ca|jwt)-[0-9a-f]{16}$/;
 
 /**
  * The server's signing keys over time. For each kind (X.509 CA, JWT) one key is active; its successor is
@@ -315,7 +307,10 @@ export class CaManager {
       const now = this.#options.clock.nowMs();
       const active = this.#find(kind, "active");
       const prepared = this.#find(kind, "prepared");
-      const plan = planRotation({ nowMs: now, ...this.#policyInput(kind) });
+      const plan = planRotation({
+        nowMs: now,
+        ...rotationInputOf(this.#records(), kind, this.#propagationMs),
+      });
       for (const keyId of plan.remove) {
         const slot = this.#slots.find((s) => s.record.keyId === keyId);
         if (slot !== undefined) await this.#remove(slot, options);
@@ -351,23 +346,13 @@ export class CaManager {
     }
   }
 
-  #policyInput(kind: KeyKind): Omit<RotationInput, "nowMs"> {
-    const active = this.#find(kind, "active");
-    const prepared = this.#find(kind, "prepared");
-    return {
-      active: active?.record,
-      prepared:
-        prepared === undefined
-          ? undefined
-          : {
-              ...prepared.record,
-              publishedAtMs: prepared.record.publishedAtMs ?? prepared.record.notBeforeMs,
-            },
-      retired: this.#slots
-        .filter((s) => s.record.kind === kind && s.record.status === "retired")
-        .map((s) => ({ keyId: s.record.keyId, keepUntilMs: s.record.keepUntilMs ?? s.record.notAfterMs })),
-      propagationMs: this.#options.refreshHintSeconds * 1000,
-    };
+  #records(): JournalKey[] {
+    return this.#slots.map((s) => s.record);
+  }
+
+  /** How long relying parties may take to fetch a new bundle: the refresh hint. */
+  get #propagationMs(): number {
+    return this.#options.refreshHintSeconds * 1000;
   }
 
   #find(kind: KeyKind, status: JournalKey["status"]): Slot | undefined {
@@ -382,8 +367,7 @@ export class CaManager {
 
   #retire(slot: Slot, now: number): void {
     slot.record.status = "retired";
-    slot.record.keepUntilMs =
-      Math.min(Math.max(slot.lastExpiryMs, now), slot.record.notAfterMs) + RETIRE_GRACE_MS;
+    slot.record.keepUntilMs = keepUntilMs(slot.lastExpiryMs, now, slot.record.notAfterMs);
   }
 
   /**
@@ -434,7 +418,7 @@ export class CaManager {
     const { keyManager, logger } = this.#options;
     const known = new Set(this.#slots.map((s) => s.record.keyId));
     for (const key of await keyManager.listKeys(options)) {
-      if (!OWN_KEY_ID.test(key.id) || known.has(key.id)) continue;
+      if (!isOwnKeyId(key.id) || known.has(key.id)) continue;
       logger.info({ keyId: key.id }, "deleting a CA/JWT key that no key journal entry names");
       await keyManager.deleteKey(key.id, options);
     }
@@ -451,19 +435,14 @@ export class CaManager {
     options: KeyOperationOptions,
   ): Promise<Slot> {
     const { random, caTtlMs, upstream } = this.#options;
-    if (kind === "x509" && upstream !== undefined) {
-      upstream.checkCanSignCa(now, caTtlMs);
-      const successorEnd = Math.min(now + caTtlMs, upstream.notAfterMs);
-      if (current !== undefined && successorEnd <= current.record.notAfterMs) {
-        throw new UpstreamAuthorityError(
-          "UPSTREAM_EXPIRING",
-          `a new CA would end with the upstream CA certificate at ${new Date(upstream.notAfterMs).toISOString()}, no later than the current CA (${new Date(current.record.notAfterMs).toISOString()}); renew the upstream CA`,
-          { category: "failed_precondition" },
-        );
-      }
-    }
-    const keyId = `${KEY_ID_PREFIX[kind]}${random.bytes(8).toString("hex")}`;
-    const record: JournalKey = { keyId, kind, status: "pending", notBeforeMs: now, notAfterMs: now };
+    if (kind === "x509") upstream?.checkCanSignCa(now, caTtlMs, current?.record.notAfterMs);
+    const record: JournalKey = {
+      keyId: newKeyId(kind, random),
+      kind,
+      status: "pending",
+      notBeforeMs: now,
+      notAfterMs: now,
+    };
     const slot: Slot = { record, lastExpiryMs: 0 };
     this.#slots.push(slot);
     await this.#save();
@@ -504,11 +483,7 @@ export class CaManager {
 
   async #save(): Promise<void> {
     this.#unsaved = true;
-    const state: KeyJournalState = {
-      version: 1,
-      sequence: this.#bundles.sequence,
-      keys: this.#slots.map((s) => s.record),
-    };
+    const state: KeyJournalState = { version: 1, sequence: this.#bundles.sequence, keys: this.#records() };
     await this.#options.journal.save(state);
     this.#unsaved = false;
   }
@@ -516,9 +491,7 @@ export class CaManager {
   /** The next instant anything is due: a preparation, an activation, a removal, an expiry. */
   #schedule(): void {
     const now = this.#options.clock.nowMs();
-    let next = Infinity;
-    for (const kind of ["x509", "jwt"] as const) next = Math.min(next, nextDueMs(this.#policyInput(kind)));
-    // Capped: timers cannot wait past 2^31 ms, and an hourly look costs nothing.
+    const next = nextStepDueMs(this.#records(), this.#propagationMs);
     if (next !== Infinity)
       this.#scheduleIn(Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(next - now))), Math.max(now, next));
   }

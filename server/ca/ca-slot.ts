@@ -33,6 +33,18 @@ export interface SlotContext {
   caTtlMs: number;
 }
 
+/** Ids of the keys the CA makes; a key with such an id that no journal entry names is an orphan. */
+const KEY_ID_PREFIX: Record<JournalKey["kind"], string> = { x509: "hallmark-ca-", jwt: "hallmark-jwt-" };
+const OWN_KEY_ID = /^hallmark-(ca|jwt)-[0-9a-f]{16}$/;
+
+export function newKeyId(kind: JournalKey["kind"], random: RandomSource): string {
+  return `${KEY_ID_PREFIX[kind]}${random.bytes(8).toString("hex")}`;
+}
+
+export function isOwnKeyId(id: string): boolean {
+  return OWN_KEY_ID.test(id);
+}
+
 /** What the bundle publishes; pending keys are not made yet, deleting ones are on their way out. */
 export const PUBLISHED: ReadonlySet<JournalKey["status"]> = new Set(["prepared", "active", "retired"]);
 

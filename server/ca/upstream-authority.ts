@@ -178,9 +178,10 @@ export class UpstreamAuthority {
 
   /**
    * Refuses to sign a server CA certificate that the upstream's own end would cut short: with less than half
-   * of `caTtlMs` left, successive CAs would live shorter and shorter. The error names the upstream's NotAfter.
+   * of `caTtlMs` left, successive CAs would live shorter and shorter; and a successor to the CA that ends at
+   * `currentCaNotAfterMs` that would end no later than it. The error names the upstream's NotAfter.
    */
-  checkCanSignCa(nowMs: number, caTtlMs: number): void {
+  checkCanSignCa(nowMs: number, caTtlMs: number, currentCaNotAfterMs?: number): void {
     const end = new Date(this.notAfterMs).toISOString();
     if (this.notAfterMs <= nowMs) {
       throw new UpstreamAuthorityError("UPSTREAM_EXPIRED", `the upstream CA certificate expired at ${end}`, {
@@ -191,6 +192,16 @@ export class UpstreamAuthority {
       throw new UpstreamAuthorityError(
         "UPSTREAM_EXPIRING",
         `the upstream CA certificate expires at ${end}, less than half of the CA lifetime (${Math.round(caTtlMs / 60_000)} min) from now; renew it`,
+        { category: "failed_precondition" },
+      );
+    }
+    if (
+      currentCaNotAfterMs !== undefined &&
+      Math.min(nowMs + caTtlMs, this.notAfterMs) <= currentCaNotAfterMs
+    ) {
+      throw new UpstreamAuthorityError(
+        "UPSTREAM_EXPIRING",
+        `a new CA would end with the upstream CA certificate at ${end}, no later than the current CA (${new Date(currentCaNotAfterMs).toISOString()}); renew the upstream CA`,
         { category: "failed_precondition" },
       );
     }
