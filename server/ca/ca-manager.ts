@@ -8,12 +8,13 @@ import type { Listener, Subscription } from "../../common/subscription.js";
 import { BundlePublisher } from "./bundle-publisher.js";
 import { CaError } from "./ca-error.js";
 import { RETRY_BASE_MS, RotationHealth, errorCode, retryDelayMs, type CaHealth } from "./ca-health.js";
-import { isOwnKeyId, loadSlot, makeSlotKey, newKeyId, type Slot } from "./ca-slot.js";
+import { CaKeys } from "./ca-keys.js";
+import { loadSlot, type Slot } from "./ca-slot.js";
 import type { UpstreamAuthority } from "./upstream-authority.js";
 import { DEFAULT_JWT_SVID_TTL_MS, type IssuedJwtSvid, type JwtSvidRequest } from "./jwt-signer.js";
-import type { JournalKey, KeyJournal, KeyJournalState, KeyKind } from "./key-journal.js";
+import type { JournalKey, KeyJournal, KeyKind } from "./key-journal.js";
 import type { KeyManager, KeyOperationOptions, KeyType } from "./key-manager.js";
-import { keepUntilMs, nextStepDueMs, planRotation, rotationInputOf } from "./rotation-policy.js";
+import { nextStepDueMs } from "./rotation-policy.js";
 import {
   DEFAULT_CA_TTL_MS,
   DEFAULT_X509_SVID_TTL_MS,
@@ -72,35 +73,34 @@ const MAX_TIMER_MS = 3_600_000;
  * active key's life is left and it has been published for at least the refresh hint, so relying parties
  * know it before anything is signed with it; the old key stays in the bundle until the last SVID it signed
  * has expired, and is then deleted from the token. When (rotation-policy.ts) is a pure function of times;
- * this class carries it out. The state lives in a KeyJournal, written before every token change, so that
- * the active key survives a restart and no key is left on the token that the journal does not name.
+ * CaKeys (ca-keys.ts) carries it out, journaling every change before the token sees it, so that the active
+ * key survives a restart and no key is left on the token that the journal does not name. The bundle goes
+ * out through BundlePublisher (bundle-publisher.ts).
  *
- * A failed step (token away) is logged, shows in health(), and is retried with backoff (ca-health.ts).
+ * This class runs the steps (one at a time, at the instants the policy names), issues SVIDs with the
+ * active keys, and keeps the record health() reads: a failed step (token away) is logged and retried
+ * with backoff (ca-health.ts).
  */
 export class CaManager {
   readonly trustDomain: TrustDomain;
   readonly #options: ResolvedOptions;
-  #slots: Slot[];
+  readonly #keys: CaKeys;
   readonly #bundles: BundlePublisher;
   readonly #health = new RotationHealth();
   #timer: TimerHandle | undefined;
   #nextStepMs: number | undefined;
   #queue: Promise<void> = Promise.resolve();
   #stopped = false;
-  /** The slots have changed since the last successful journal write. */
-  #unsaved = false;
-  /** The running step's failed token deletions: reported, but they do not hold up the rotation. */
-  #deletionErrors: unknown[] = [];
 
   private constructor(options: ResolvedOptions, sequence: number, slots: Slot[]) {
     this.#options = options;
     this.trustDomain = options.trustDomain;
-    this.#slots = slots;
     const { trustDomain, refreshHintSeconds, upstream, logger } = options;
     this.#bundles = new BundlePublisher(
       { trustDomain, refreshHintSeconds, upstream, sequence, logger },
       slots,
     );
+    this.#keys = new CaKeys(options, this.#bundles, slots);
   }
 
   /**
@@ -126,7 +126,7 @@ export class CaManager {
     for (const record of state?.keys ?? []) slots.push(await loadSlot(record, full, callOptions));
     const manager = new CaManager(full, state?.sequence ?? 0, slots);
     try {
-      await manager.#deleteOrphans(callOptions);
+      await manager.#keys.deleteOrphans(callOptions);
       await manager.#enqueue(true, callOptions);
     } catch (err) {
       // The caller never receives this manager: it must not go on rotating (and retrying) in the background.
@@ -167,7 +167,7 @@ export class CaManager {
   health(): CaHealth {
     const now = this.#options.clock.nowMs();
     const signing = (["x509", "jwt"] as const).every((kind) => {
-      const active = this.#find(kind, "active");
+      const active = this.#keys.find(kind, "active");
       return active !== undefined && now < active.record.notAfterMs;
     });
     return this.#health.snapshot(signing, this.#nextStepMs);
@@ -175,7 +175,7 @@ export class CaManager {
 
   /** The key ids of each kind by status, for operators and tests. */
   keys(): { kind: KeyKind; keyId: string; status: JournalKey["status"]; notBefore: Date; notAfter: Date }[] {
-    return this.#slots.map(({ record }) => ({
+    return this.#keys.slots.map(({ record }) => ({
       kind: record.kind,
       keyId: record.keyId,
       status: record.status,
@@ -250,14 +250,14 @@ export class CaManager {
   async #step(failFast: boolean, options: KeyOperationOptions): Promise<void> {
     if (this.#stopped) return;
     const errors: unknown[] = [];
-    this.#deletionErrors = errors;
+    this.#keys.collectDeletionErrors(errors);
     try {
       throwIfAborted(options.signal, "a CA rotation step");
-      if (this.#unsaved) await this.#save();
-      await this.#finishDeletions(options);
+      if (this.#keys.unsaved) await this.#keys.save();
+      await this.#keys.finishDeletions(options);
       for (const kind of ["x509", "jwt"] as const) {
         try {
-          await this.#rotate(kind, options);
+          await this.#keys.rotate(kind, options);
         } catch (err) {
           if (failFast) throw err;
           errors.push(err);
@@ -268,7 +268,7 @@ export class CaManager {
     }
     // What changed before a failure (a key made, a key removed) is real: publish it, but only once it is
     // in the journal, so that a restart can never publish the same spiffe_sequence with other contents.
-    if (!this.#unsaved) this.#bundles.publishIfChanged(this.#slots);
+    if (!this.#keys.unsaved) this.#bundles.publishIfChanged(this.#keys.slots);
     const now = this.#options.clock.nowMs();
     if (errors.length === 0) {
       this.#health.succeeded(now);
@@ -300,180 +300,8 @@ export class CaManager {
     throw first;
   }
 
-  /** Moves one kind of key along its life, as the rotation policy says. */
-  async #rotate(kind: KeyKind, options: KeyOperationOptions): Promise<void> {
-    // A step makes at most a few changes (discard an expired prepared key, then prepare a new one).
-    for (let round = 0; round < 3; round++) {
-      const now = this.#options.clock.nowMs();
-      const active = this.#find(kind, "active");
-      const prepared = this.#find(kind, "prepared");
-      const plan = planRotation({
-        nowMs: now,
-        ...rotationInputOf(this.#records(), kind, this.#propagationMs),
-      });
-      for (const keyId of plan.remove) {
-        const slot = this.#slots.find((s) => s.record.keyId === keyId);
-        if (slot !== undefined) await this.#remove(slot, options);
-      }
-      const action = plan.action;
-      switch (action.kind) {
-        case "none":
-          return;
-        case "discard-prepared":
-          await this.#remove(prepared!, options);
-          break;
-        case "prepare":
-          await this.#create(kind, now, active, options);
-          break;
-        case "activate":
-          this.#retire(active!, now);
-          this.#activate(prepared!, now, false);
-          await this.#save();
-          break;
-        case "activate-now": {
-          const next = action.usePrepared ? prepared! : await this.#create(kind, now, undefined, options);
-          if (active !== undefined) this.#retire(active, now);
-          this.#activate(next, now, action.unannounced);
-          await this.#save();
-          if (action.unannounced)
-            this.#options.logger.warn(
-              { kind, keyId: next.record.keyId },
-              "the active key had expired: its successor signs at once, before relying parties may have fetched it",
-            );
-          break;
-        }
-      }
-    }
-  }
-
-  #records(): JournalKey[] {
-    return this.#slots.map((s) => s.record);
-  }
-
-  /** How long relying parties may take to fetch a new bundle: the refresh hint. */
-  get #propagationMs(): number {
-    return this.#options.refreshHintSeconds * 1000;
-  }
-
-  #find(kind: KeyKind, status: JournalKey["status"]): Slot | undefined {
-    return this.#slots.find((s) => s.record.kind === kind && s.record.status === status);
-  }
-
-  #activate(slot: Slot, now: number, unannounced: boolean): void {
-    slot.record.status = "active";
-    slot.record.activatedAtMs = now;
-    if (unannounced) slot.record.activatedUnannounced = true;
-  }
-
-  #retire(slot: Slot, now: number): void {
-    slot.record.status = "retired";
-    slot.record.keepUntilMs = keepUntilMs(slot.lastExpiryMs, now, slot.record.notAfterMs);
-  }
-
-  /**
-   * Takes a key out of the bundle, then off the token. It stays in the journal as "deleting" until the token
-   * has confirmed, so a crash or an absent token cannot leave an unnamed key behind.
-   */
-  async #remove(slot: Slot, options: KeyOperationOptions): Promise<void> {
-    slot.record.status = "deleting";
-    this.#bundles.changing();
-    await this.#save();
-    await this.#tryDeleteFromToken(slot, options);
-  }
-
-  async #tryDeleteFromToken(slot: Slot, options: KeyOperationOptions): Promise<void> {
-    try {
-      await this.#deleteFromToken(slot, options);
-    } catch (err) {
-      this.#options.logger.warn(
-        { keyId: slot.record.keyId, err: errorMessage(err) },
-        "cannot delete a key from the token yet; retrying",
-      );
-      this.#deletionErrors.push(err);
-    }
-  }
-
-  async #deleteFromToken(slot: Slot, options: KeyOperationOptions): Promise<void> {
-    await this.#options.keyManager.deleteKey(slot.record.keyId, options);
-    this.#slots = this.#slots.filter((s) => s !== slot);
-    await this.#save();
-  }
-
-  /**
-   * Deletions left over from an earlier step (token away) or from a crash (a "pending" key whose creation
-   * never finished). Failures are collected, not thrown: the rotation itself must still go ahead.
-   */
-  async #finishDeletions(options: KeyOperationOptions): Promise<void> {
-    const pending = this.#slots.filter((s) => s.record.status === "pending");
-    if (pending.length > 0) {
-      for (const slot of pending) slot.record.status = "deleting";
-      await this.#save();
-    }
-    for (const slot of this.#slots.filter((s) => s.record.status === "deleting"))
-      await this.#tryDeleteFromToken(slot, options);
-  }
-
-  /** Keys with our id pattern that the journal does not name: left by a crash between generation and journal. */
-  async #deleteOrphans(options: KeyOperationOptions): Promise<void> {
-    const { keyManager, logger } = this.#options;
-    const known = new Set(this.#slots.map((s) => s.record.keyId));
-    for (const key of await keyManager.listKeys(options)) {
-      if (!isOwnKeyId(key.id) || known.has(key.id)) continue;
-      logger.info({ keyId: key.id }, "deleting a CA/JWT key that no key journal entry names");
-      await keyManager.deleteKey(key.id, options);
-    }
-  }
-
-  /**
-   * Makes the next key: the upstream is checked first, the intent is journaled before the token makes the
-   * key, and a key whose CA certificate cannot be made is deleted again (or left "deleting" for a later step).
-   */
-  async #create(
-    kind: KeyKind,
-    now: number,
-    current: Slot | undefined,
-    options: KeyOperationOptions,
-  ): Promise<Slot> {
-    const { random, caTtlMs, upstream } = this.#options;
-    if (kind === "x509") upstream?.checkCanSignCa(now, caTtlMs, current?.record.notAfterMs);
-    const record: JournalKey = {
-      keyId: newKeyId(kind, random),
-      kind,
-      status: "pending",
-      notBeforeMs: now,
-      notAfterMs: now,
-    };
-    const slot: Slot = { record, lastExpiryMs: 0 };
-    this.#slots.push(slot);
-    await this.#save();
-    try {
-      await makeSlotKey(
-        slot,
-        kind === "x509" ? this.#options.caKeyType : this.#options.jwtKeyType,
-        this.#options,
-        options,
-      );
-    } catch (err) {
-      record.status = "deleting";
-      if (options.signal?.aborted === true) {
-        // The caller stopped waiting, but the token may still be making the key: it stays journaled as
-        // "deleting", and a later step (or start) deletes it once it is there.
-        await this.#save().catch(() => undefined);
-      } else {
-        // Without the caller's signal: a clean-up is not the caller's work to cut short.
-        await this.#deleteFromToken(slot, {}).catch(() => undefined);
-      }
-      throw err;
-    }
-    record.status = "prepared";
-    record.publishedAtMs = now;
-    this.#bundles.changing();
-    await this.#save();
-    return slot;
-  }
-
   #active(kind: KeyKind): Slot {
-    const slot = this.#find(kind, "active");
+    const slot = this.#keys.find(kind, "active");
     if (slot === undefined)
       throw new CaError("CA_NOT_READY", `no active ${kind === "x509" ? "X.509 CA" : "JWT"} key`, {
         category: "unavailable",
@@ -481,17 +309,10 @@ export class CaManager {
     return slot;
   }
 
-  async #save(): Promise<void> {
-    this.#unsaved = true;
-    const state: KeyJournalState = { version: 1, sequence: this.#bundles.sequence, keys: this.#records() };
-    await this.#options.journal.save(state);
-    this.#unsaved = false;
-  }
-
   /** The next instant anything is due: a preparation, an activation, a removal, an expiry. */
   #schedule(): void {
     const now = this.#options.clock.nowMs();
-    const next = nextStepDueMs(this.#records(), this.#propagationMs);
+    const next = nextStepDueMs(this.#keys.records(), this.#keys.propagationMs);
     if (next !== Infinity)
       this.#scheduleIn(Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(next - now))), Math.max(now, next));
   }
