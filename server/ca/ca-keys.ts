@@ -3,7 +3,8 @@ import { errorMessage } from "../../common/errors.js";
 import type { BundlePublisher } from "./bundle-publisher.js";
 import { isOwnKeyId, makeSlotKey, newKeyId, type Slot, type SlotContext } from "./ca-slot.js";
 import type { JournalKey, KeyJournal, KeyJournalState, KeyKind } from "./key-journal.js";
-import type { KeyOperationOptions, KeyType } from "./key-manager.js";
+import type { KeyType } from "../../native/pkcs11/index.js";
+import type { KeyOperationOptions } from "./key-manager.js";
 import { keepUntilMs, planRotation, rotationInputOf } from "./rotation-policy.js";
 
 /** What changing the keys needs beyond making a slot's key. */

@@ -13,7 +13,8 @@ import { loadSlot, type Slot } from "./ca-slot.js";
 import type { UpstreamAuthority } from "./upstream-authority.js";
 import { DEFAULT_JWT_SVID_TTL_MS, type IssuedJwtSvid, type JwtSvidRequest } from "./jwt-signer.js";
 import type { JournalKey, KeyJournal, KeyKind } from "./key-journal.js";
-import type { KeyManager, KeyOperationOptions, KeyType } from "./key-manager.js";
+import type { KeyType } from "../../native/pkcs11/index.js";
+import type { KeyManager, KeyOperationOptions } from "./key-manager.js";
 import { nextStepDueMs } from "./rotation-policy.js";
 import {
   DEFAULT_CA_TTL_MS,
@@ -52,8 +53,6 @@ export interface CaManagerOptions {
    */
   logger: Logger;
 }
-
-export { CaError, type CaHealth };
 
 type ResolvedOptions = Required<
   Omit<CaManagerOptions, "jwtRsaPss" | "upstream" | "caKeyType" | "jwtKeyType">

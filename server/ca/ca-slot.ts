@@ -7,7 +7,8 @@ import { X509HsmSigner } from "./hsm-signer.js";
 import { IssuanceError } from "./issuance-error.js";
 import { JwtSvidSigner } from "./jwt-signer.js";
 import { journalCorrupt, type JournalKey } from "./key-journal.js";
-import type { KeyManager, KeyOperationOptions, KeyType, ManagedKey } from "./key-manager.js";
+import type { KeyType } from "../../native/pkcs11/index.js";
+import type { KeyManager, KeyOperationOptions, ManagedKey } from "./key-manager.js";
 import type { UpstreamAuthority } from "./upstream-authority.js";
 import { X509Ca } from "./x509-ca.js";
 

@@ -3,7 +3,8 @@ import { throwIfAborted } from "../../common/errors.js";
 import type { RandomSource } from "../../common/random.js";
 import type { SpiffeId, TrustDomain } from "../../common/spiffe/spiffe-id.js";
 import { IssuanceError, checkSvidRequest } from "./issuance-error.js";
-import type { KeyManager, KeyOperationOptions, ManagedKey, SignatureScheme } from "./key-manager.js";
+import type { SignatureScheme } from "../../native/pkcs11/index.js";
+import type { KeyManager, KeyOperationOptions, ManagedKey } from "./key-manager.js";
 
 export const DEFAULT_JWT_SVID_TTL_MS = 5 * 60 * 1000;
 

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { constants, verify } from "node:crypto";
 import { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
 import { createSoftHsm, type SoftHsmFixture } from "../../test/fixtures/softhsm.js";
-import type { KeyManager, KeyType, SignatureScheme } from "./key-manager.js";
+import type { KeyType, SignatureScheme } from "../../native/pkcs11/index.js";
+import type { KeyManager } from "./key-manager.js";
 import { MemoryKeyManager } from "./testdata/memory-key-manager.js";
 
 /**

@@ -1,7 +1,6 @@
 import type { KeyObject } from "node:crypto";
+// The key types and signature schemes are the PKCS#11 layer's vocabulary: the CA uses them, it does not restate them.
 import type { KeyType, SignatureScheme } from "../../native/pkcs11/index.js";
-
-export type { KeyType, SignatureScheme };
 
 /** What every call that may reach the key store accepts: the caller's deadline or cancellation. */
 export interface KeyOperationOptions {

@@ -1,5 +1,5 @@
 import { TAG, oid, seq, tlv } from "../../common/der/der.js";
-import type { SignatureScheme } from "./key-manager.js";
+import type { SignatureScheme } from "../../native/pkcs11/index.js";
 
 /** The schemes certificates are signed with (PSS stays out: its AlgorithmIdentifier parameters trip verifiers). */
 export type CertificateSignatureScheme = Exclude<SignatureScheme, "rsa-pss-sha256">;

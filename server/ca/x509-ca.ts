@@ -26,8 +26,6 @@ import type { UpstreamAuthority } from "./upstream-authority.js";
 import { IssuanceError, checkSvidRequest } from "./issuance-error.js";
 import { parseSvidSpki, type ParsedSpki, type SvidKeyType } from "./spki.js";
 
-export { IssuanceError };
-
 export const DEFAULT_X509_SVID_TTL_MS = 60 * 60 * 1000;
 export const DEFAULT_CA_TTL_MS = 24 * 60 * 60 * 1000;
 /** NotBefore is set this far back so that peers with slightly slow clocks accept a fresh SVID. */

@@ -4,14 +4,8 @@
 import { constants, generateKeyPair, sign as cryptoSign, type KeyObject } from "node:crypto";
 import { promisify } from "node:util";
 import { HallmarkError, abortError, throwIfAborted } from "../../../common/errors.js";
-import type {
-  KeyManager,
-  KeyOperationOptions,
-  KeyType,
-  ManagedKey,
-  NewKeyRequest,
-  SignatureScheme,
-} from "../key-manager.js";
+import type { KeyType, SignatureScheme } from "../../../native/pkcs11/index.js";
+import type { KeyManager, KeyOperationOptions, ManagedKey, NewKeyRequest } from "../key-manager.js";
 
 const generate = promisify(generateKeyPair);
 
