@@ -208,7 +208,8 @@ export class CaKeys {
       record.status = "deleting";
       if (options.signal?.aborted === true) {
         // The caller stopped waiting, but the token may still be making the key: it stays journaled as
-        // "deleting", and a later step (or start) deletes it once it is there.
+        // "deleting" for the next step (a minute later at the earliest) to delete; one that appears later
+        // still has our id pattern, and the next start deletes it as an orphan.
         await this.save().catch(() => undefined);
       } else {
         // Without the caller's signal: a clean-up is not the caller's work to cut short.
