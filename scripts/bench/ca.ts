@@ -4,6 +4,7 @@
 import { createHash, generateKeyPairSync } from "node:crypto";
 import pkcs11js from "pkcs11js";
 import { ManualClock } from "../../common/clock.js";
+import { createLogger } from "../../common/logging/logger.js";
 import { cryptoRandom } from "../../common/random.js";
 import { SpiffeId, TrustDomain } from "../../common/spiffe/spiffe-id.js";
 import { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
@@ -104,6 +105,7 @@ try {
     trustDomain: td,
     clock: new ManualClock(Date.now()),
     random: cryptoRandom,
+    logger: createLogger({ name: "bench", level: "warn" }),
   });
   await ca.stop();
   const caKeyId = ca.keys().find((k) => k.kind === "x509" && k.status === "active")!.keyId;

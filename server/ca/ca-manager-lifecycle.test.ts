@@ -3,15 +3,15 @@ import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ManualClock } from "../../common/clock.js";
-import { cryptoRandom } from "../../common/random.js";
 import { serializeBundle } from "../../common/spiffe/bundle.js";
-import { SpiffeId, TrustDomain } from "../../common/spiffe/spiffe-id.js";
+import { SpiffeId } from "../../common/spiffe/spiffe-id.js";
 import { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
 import { createSoftHsm, type SoftHsmFixture } from "../../test/fixtures/softhsm.js";
+import { testCaOptions } from "./testdata/ca-options.js";
 import { CaManager, type CaManagerOptions } from "./ca-manager.js";
+import { captureLogger } from "./testdata/capture-logger.js";
 import { MemoryKeyJournal, type KeyJournalState } from "./key-journal.js";
 
-const td = TrustDomain.parse("example.org");
 const workload = SpiffeId.parse("spiffe://example.org/ns/prod/sa/web");
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -61,9 +61,8 @@ describe("CaManager: start, stop, activation timing and keys left on the token",
     await hsm.cleanup();
   });
 
-  function options(clock: ManualClock, journal: CaManagerOptions["journal"]): CaManagerOptions {
-    return { keyManager: km, journal, trustDomain: td, clock, random: cryptoRandom };
-  }
+  const options = (clock: ManualClock, journal: CaManagerOptions["journal"]): CaManagerOptions =>
+    testCaOptions({ keyManager: km, clock, journal });
 
   it("a start whose first step fails leaves no manager retrying in the background", async () => {
     const clock = new ManualClock(T0);
@@ -226,6 +225,55 @@ describe("CaManager: start, stop, activation timing and keys left on the token",
     await km.deleteKey(foreign.id);
   });
 
+  it("a subscriber that throws stops neither rotation nor any other subscriber: 30 h driven by the timer alone", async () => {
+    const clock = new ManualClock(T0);
+    const captured = captureLogger();
+    const ca = await CaManager.start({ ...options(clock, new ControlledJournal()), logger: captured.logger });
+    const firstKeys = ca.keys().map((k) => k.keyId);
+    const before: number[] = [];
+    const after: number[] = [];
+    const stuck: number[] = [];
+    ca.subscribeToBundle((b) => void before.push(b.sequence));
+    const failing = ca.subscribeToBundle(() => {
+      throw new Error("a subscriber's own bug");
+    });
+    ca.subscribeToBundle(() => Promise.reject(new Error("an async subscriber's own bug")));
+    // Never done with its first bundle: it must hold up nobody.
+    ca.subscribeToBundle((b) => {
+      stuck.push(b.sequence);
+      return new Promise<void>(() => undefined);
+    });
+    ca.subscribeToBundle((b) => void after.push(b.sequence));
+    // No tick() here: only the rotation timer moves the keys along, as in a running server.
+    for (let t = 0; t < 30 * HOUR; t += 5 * 60_000) {
+      clock.advance(5 * 60_000);
+      await ca.settled();
+    }
+    const now = clock.nowMs();
+    for (const kind of ["x509", "jwt"] as const) {
+      const active = ca.keys().filter((k) => k.kind === kind && k.status === "active");
+      assert.equal(active.length, 1, `one active ${kind} key`);
+      assert.ok(!firstKeys.includes(active[0]!.keyId), `the ${kind} key was rotated`);
+      assert.ok(active[0]!.notAfter.getTime() > now, `the active ${kind} key is valid 30 h later`);
+    }
+    assert.ok(
+      ca.keys().every((k) => !firstKeys.includes(k.keyId)),
+      "the first keys were retired and removed",
+    );
+    assert.ok(ca.bundle.sequence >= 3, "a key prepared, then a key removed: at least two new bundles");
+    const every = Array.from({ length: ca.bundle.sequence }, (_, i) => i + 1);
+    assert.deepEqual(before, every, "a subscriber before the failing ones got every bundle");
+    assert.deepEqual(after, every, "a subscriber after the failing ones got every bundle");
+    assert.deepEqual(stuck, [1], "the stuck subscriber is still on its first bundle");
+    const warnings = captured
+      .records()
+      .filter((r) => r.msg === "a trust bundle subscriber failed; it is skipped");
+    assert.equal(warnings.length, 2 * every.length, "each failure of each failing subscriber is logged");
+    assert.equal(ca.health().healthy, true);
+    failing.close();
+    await ca.stop();
+  });
+
   it("never publishes a spiffe_sequence that a restart could publish again with other contents", async () => {
     const clock = new ManualClock(T0);
     const journal = new ControlledJournal();
@@ -237,8 +285,7 @@ describe("CaManager: start, stop, activation timing and keys left on the token",
         assert.ok(earlier === undefined || earlier === json, `sequence ${ca.bundle.sequence} reused`);
         seen.set(ca.bundle.sequence, json);
       };
-      check();
-      ca.onBundleChange(check);
+      ca.subscribeToBundle(check);
     };
     const first = await CaManager.start(options(clock, journal));
     record(first);

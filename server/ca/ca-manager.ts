@@ -1,18 +1,22 @@
 import type { Clock, TimerHandle } from "../../common/clock.js";
-import { errorMessage } from "../../common/errors.js";
+import { errorMessage, throwIfAborted } from "../../common/errors.js";
 import type { Logger } from "../../common/logging/logger.js";
 import type { RandomSource } from "../../common/random.js";
 import { bundleToPem, serializeBundle, type SpiffeBundle } from "../../common/spiffe/bundle.js";
 import type { TrustDomain } from "../../common/spiffe/spiffe-id.js";
-import type { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
-import type { KeyType } from "../../native/pkcs11/key-spec.js";
-import { CaError, bundleOf, loadSlot, makeSlotKey, type Slot } from "./ca-slot.js";
-import { UpstreamAuthorityError, type UpstreamAuthority } from "./upstream-authority.js";
+import type { Listener, Subscription } from "../../common/subscription.js";
+import { BundlePublisher } from "./bundle-publisher.js";
+import { CaError } from "./ca-error.js";
+import { RETRY_BASE_MS, RotationHealth, errorCode, retryDelayMs, type CaHealth } from "./ca-health.js";
+import { CaKeys } from "./ca-keys.js";
+import { loadSlot, type Slot } from "./ca-slot.js";
+import type { UpstreamAuthority } from "./upstream-authority.js";
 import { DEFAULT_JWT_SVID_TTL_MS, type IssuedJwtSvid, type JwtSvidRequest } from "./jwt-signer.js";
-import type { JournalKey, KeyJournal, KeyJournalState, KeyKind } from "./key-journal.js";
-import { nextDueMs, planRotation, type RotationInput } from "./rotation-policy.js";
+import type { JournalKey, KeyJournal, KeyKind } from "./key-journal.js";
+import type { KeyType } from "../../native/pkcs11/index.js";
+import type { KeyManager, KeyOperationOptions } from "./key-manager.js";
+import { nextStepDueMs } from "./rotation-policy.js";
 import {
-  BACKDATE_MS,
   DEFAULT_CA_TTL_MS,
   DEFAULT_X509_SVID_TTL_MS,
   type IssuedX509Svid,
@@ -20,7 +24,8 @@ import {
 } from "./x509-ca.js";
 
 export interface CaManagerOptions {
-  keyManager: Pkcs11KeyManager;
+  /** Where the CA and JWT keys live: in production a PKCS#11 token (Pkcs11KeyManager). */
+  keyManager: KeyManager;
   journal: KeyJournal;
   trustDomain: TrustDomain;
   clock: Clock;
@@ -41,33 +46,25 @@ export interface CaManagerOptions {
    * bundle's X.509 authorities, and the server's own CA certificates go out as intermediates.
    */
   upstream?: UpstreamAuthority;
-  /** Rotation events worth an operator's attention (an unannounced activation, an orphan key deleted). */
-  logger?: Logger;
+  /**
+   * Where failed rotation steps (a token outage) and other events worth an operator's attention (an
+   * unannounced activation, an orphan key deleted, a failing bundle subscriber) go. Required: a failure
+   * of the timer-driven rotation has no caller to throw to.
+   */
+  logger: Logger;
 }
 
-export { CaError };
-
 type ResolvedOptions = Required<
-  Omit<CaManagerOptions, "jwtRsaPss" | "upstream" | "caKeyType" | "jwtKeyType" | "logger">
+  Omit<CaManagerOptions, "jwtRsaPss" | "upstream" | "caKeyType" | "jwtKeyType">
 > & {
-  logger: Logger | undefined;
   caKeyType: KeyType | undefined;
   jwtKeyType: KeyType | undefined;
   jwtRsaPss: boolean;
   upstream: UpstreamAuthority | undefined;
 };
 
+/** Timers cannot wait past 2^31 ms, and an hourly look costs nothing. */
 const MAX_TIMER_MS = 3_600_000;
-/** A failed step (token away, journal unwritable) is retried this much later. */
-const RETRY_MS = 60_000;
-/**
- * A retired key stays in the bundle this long after its last SVID expires: a relying party whose clock is
- * behind by up to the SVIDs' backdate still finds it.
- */
-const RETIRE_GRACE_MS = BACKDATE_MS;
-/** Ids of the keys this manager makes; a token key with such an id that no journal entry names is an orphan. */
-const KEY_ID_PREFIX: Record<KeyKind, string> = { x509: "hallmark-ca-", jwt: "hallmark-jwt-" };
-const OWN_KEY_ID = /^hallmark-(ca|jwt)-[0-9a-f]{16}$/;
 
 /**
  * The server's signing keys over time. For each kind (X.509 CA, JWT) one key is active; its successor is
@@ -75,39 +72,44 @@ const OWN_KEY_ID = /^hallmark-(ca|jwt)-[0-9a-f]{16}$/;
  * active key's life is left and it has been published for at least the refresh hint, so relying parties
  * know it before anything is signed with it; the old key stays in the bundle until the last SVID it signed
  * has expired, and is then deleted from the token. When (rotation-policy.ts) is a pure function of times;
- * this class carries it out. The state lives in a KeyJournal, written before every token change, so that
- * the active key survives a restart and no key is left on the token that the journal does not name.
+ * CaKeys (ca-keys.ts) carries it out, journaling every change before the token sees it, so that the active
+ * key survives a restart and no key is left on the token that the journal does not name. The bundle goes
+ * out through BundlePublisher (bundle-publisher.ts).
+ *
+ * This class runs the steps (one at a time, at the instants the policy names), issues SVIDs with the
+ * active keys, and keeps the record health() reads: a failed step (token away) is logged and retried
+ * with backoff (ca-health.ts).
  */
 export class CaManager {
   readonly trustDomain: TrustDomain;
   readonly #options: ResolvedOptions;
-  #sequence: number;
-  #slots: Slot[] = [];
-  #bundle: SpiffeBundle;
+  readonly #keys: CaKeys;
+  readonly #bundles: BundlePublisher;
+  readonly #health = new RotationHealth();
   #timer: TimerHandle | undefined;
+  #nextStepMs: number | undefined;
   #queue: Promise<void> = Promise.resolve();
   #stopped = false;
-  /** The slots have changed since the last successful journal write. */
-  #unsaved = false;
-  /** The bundle's contents have changed (and #sequence gone up) since the last publication. */
-  #unpublished = false;
-  /** The running step's failed token deletions: reported, but they do not hold up the rotation. */
-  #deletionErrors: unknown[] = [];
-  readonly #listeners = new Set<(bundle: SpiffeBundle) => void>();
 
-  private constructor(options: ResolvedOptions, sequence: number) {
+  private constructor(options: ResolvedOptions, sequence: number, slots: Slot[]) {
     this.#options = options;
     this.trustDomain = options.trustDomain;
-    this.#sequence = sequence;
-    this.#bundle = this.#buildBundle();
+    const { trustDomain, refreshHintSeconds, upstream, logger } = options;
+    this.#bundles = new BundlePublisher(
+      { trustDomain, refreshHintSeconds, upstream, sequence, logger },
+      slots,
+    );
+    this.#keys = new CaKeys(options, this.#bundles, slots);
   }
 
   /**
    * Loads the journal, finds its keys on the token, deletes orphan keys, creates what is missing and starts
-   * the rotation timer. If any of that fails, nothing keeps running: the error is thrown.
+   * the rotation timer. If any of that fails, nothing keeps running: the error is thrown. `callOptions.signal`
+   * bounds the start-up's key store calls.
    */
-  static async start(options: CaManagerOptions): Promise<CaManager> {
-    const full = {
+  static async start(options: CaManagerOptions, callOptions: KeyOperationOptions = {}): Promise<CaManager> {
+    throwIfAborted(callOptions.signal, "starting the CA");
+    const full: ResolvedOptions = {
       caTtlMs: DEFAULT_CA_TTL_MS,
       x509SvidTtlMs: DEFAULT_X509_SVID_TTL_MS,
       jwtSvidTtlMs: DEFAULT_JWT_SVID_TTL_MS,
@@ -116,16 +118,15 @@ export class CaManager {
       refreshHintSeconds: 300,
       jwtRsaPss: false,
       upstream: undefined,
-      logger: undefined,
       ...options,
     };
     const state = await options.journal.load();
-    const manager = new CaManager(full, state?.sequence ?? 0);
-    for (const record of state?.keys ?? []) manager.#slots.push(await loadSlot(record, full));
-    manager.#bundle = manager.#buildBundle();
+    const slots: Slot[] = [];
+    for (const record of state?.keys ?? []) slots.push(await loadSlot(record, full, callOptions));
+    const manager = new CaManager(full, state?.sequence ?? 0, slots);
     try {
-      await manager.#deleteOrphans();
-      await manager.#enqueue(true);
+      await manager.#keys.deleteOrphans(callOptions);
+      await manager.#enqueue(true, callOptions);
     } catch (err) {
       // The caller never receives this manager: it must not go on rotating (and retrying) in the background.
       await manager.stop();
@@ -136,26 +137,44 @@ export class CaManager {
 
   /** The current trust bundle: every key that may have signed a still-valid SVID, and the next ones. */
   get bundle(): SpiffeBundle {
-    return this.#bundle;
+    return this.#bundles.current;
   }
 
   bundleJson(): string {
-    return serializeBundle(this.#bundle);
+    return serializeBundle(this.bundle);
   }
 
   bundlePem(): string {
-    return bundleToPem(this.#bundle);
+    return bundleToPem(this.bundle);
   }
 
-  /** Called with the new bundle whenever its contents change. Returns an unsubscribe function. */
-  onBundleChange(listener: (bundle: SpiffeBundle) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+  /**
+   * Calls `listener` with the current bundle at once, then with each new one. A listener that throws, or
+   * whose promise rejects, is logged and skipped; a slow one gets only the newest bundle when it is done.
+   * Neither ever holds up rotation or another subscriber. `close()` the subscription to stop.
+   */
+  subscribeToBundle(listener: Listener<SpiffeBundle>): Subscription {
+    return this.#bundles.subscribe(listener);
+  }
+
+  /** The bundles as an async iterator (current first, then the newest each time it is asked), for streams. */
+  bundleUpdates(signal?: AbortSignal): AsyncIterableIterator<SpiffeBundle> {
+    return this.#bundles.values(signal);
+  }
+
+  /** What a health check reads: whether rotation works, the last failure, and when the next step runs. */
+  health(): CaHealth {
+    const now = this.#options.clock.nowMs();
+    const signing = (["x509", "jwt"] as const).every((kind) => {
+      const active = this.#keys.find(kind, "active");
+      return active !== undefined && now < active.record.notAfterMs;
+    });
+    return this.#health.snapshot(signing, this.#nextStepMs);
   }
 
   /** The key ids of each kind by status, for operators and tests. */
   keys(): { kind: KeyKind; keyId: string; status: JournalKey["status"]; notBefore: Date; notAfter: Date }[] {
-    return this.#slots.map(({ record }) => ({
+    return this.#keys.slots.map(({ record }) => ({
       kind: record.kind,
       keyId: record.keyId,
       status: record.status,
@@ -164,24 +183,28 @@ export class CaManager {
     }));
   }
 
-  async issueX509Svid(request: X509SvidRequest): Promise<IssuedX509Svid> {
+  /** `options.signal`: the caller's deadline, checked first and passed on to the key store. */
+  async issueX509Svid(request: X509SvidRequest, options: KeyOperationOptions = {}): Promise<IssuedX509Svid> {
+    throwIfAborted(options.signal, "issuing an X.509-SVID");
     const slot = this.#active("x509");
     const ca = slot.x509;
     if (ca === undefined)
       throw new CaError("CA_NOT_READY", "no active X.509 CA", { category: "unavailable" });
     const ttlMs = request.ttlMs ?? this.#options.x509SvidTtlMs;
     this.#noteExpiry(slot, ttlMs, ca.notAfter.getTime());
-    return ca.issue({ ...request, ttlMs });
+    return ca.issue({ ...request, ttlMs }, options);
   }
 
-  async signJwtSvid(request: JwtSvidRequest): Promise<IssuedJwtSvid> {
+  /** `options.signal`: the caller's deadline, checked first and passed on to the key store. */
+  async signJwtSvid(request: JwtSvidRequest, options: KeyOperationOptions = {}): Promise<IssuedJwtSvid> {
+    throwIfAborted(options.signal, "signing a JWT-SVID");
     const slot = this.#active("jwt");
     const signer = slot.jwt;
     if (signer === undefined)
       throw new CaError("CA_NOT_READY", "no active JWT signing key", { category: "unavailable" });
     const ttlMs = request.ttlMs ?? this.#options.jwtSvidTtlMs;
     this.#noteExpiry(slot, ttlMs, signer.notAfterMs);
-    return signer.sign({ ...request, ttlMs });
+    return signer.sign({ ...request, ttlMs }, options);
   }
 
   /**
@@ -195,10 +218,16 @@ export class CaManager {
 
   /**
    * Runs one rotation step now (the timer runs it at every due instant); steps never overlap. A failed
-   * step (token away) is retried by the timer a minute later; one kind's failure does not hold up the other.
+   * step (token away) is logged, recorded for health() and retried by the timer with backoff; one kind's
+   * failure does not hold up the other. `options.signal` bounds this step's key store calls.
    */
-  tick(): Promise<void> {
-    return this.#enqueue(false);
+  tick(options: KeyOperationOptions = {}): Promise<void> {
+    return this.#enqueue(false, options);
+  }
+
+  /** Resolves once every step queued so far has run (whatever its outcome). */
+  settled(): Promise<void> {
+    return this.#queue;
   }
 
   /** Stops the timer and waits for a running step, so the key manager can be closed safely afterwards. */
@@ -206,26 +235,28 @@ export class CaManager {
     this.#stopped = true;
     this.#timer?.cancel();
     this.#timer = undefined;
+    this.#nextStepMs = undefined;
     await this.#queue;
   }
 
-  #enqueue(failFast: boolean): Promise<void> {
-    const run = this.#queue.then(() => this.#step(failFast));
+  #enqueue(failFast: boolean, options: KeyOperationOptions): Promise<void> {
+    const run = this.#queue.then(() => this.#step(failFast, options));
     this.#queue = run.catch(() => undefined);
     return run;
   }
 
   /** `failFast` (start-up): stop at the first error, so that a failed start makes nothing more. */
-  async #step(failFast: boolean): Promise<void> {
+  async #step(failFast: boolean, options: KeyOperationOptions): Promise<void> {
     if (this.#stopped) return;
     const errors: unknown[] = [];
-    this.#deletionErrors = errors;
+    this.#keys.collectDeletionErrors(errors);
     try {
-      if (this.#unsaved) await this.#save();
-      await this.#finishDeletions();
+      throwIfAborted(options.signal, "a CA rotation step");
+      if (this.#keys.unsaved) await this.#keys.save();
+      await this.#keys.finishDeletions(options);
       for (const kind of ["x509", "jwt"] as const) {
         try {
-          await this.#rotate(kind);
+          await this.#keys.rotate(kind, options);
         } catch (err) {
           if (failFast) throw err;
           errors.push(err);
@@ -236,198 +267,40 @@ export class CaManager {
     }
     // What changed before a failure (a key made, a key removed) is real: publish it, but only once it is
     // in the journal, so that a restart can never publish the same spiffe_sequence with other contents.
-    this.#publishIfSaved();
-    if (errors.length === 0) this.#schedule();
-    else {
-      this.#scheduleIn(RETRY_MS);
-      throw errors[0];
+    if (!this.#keys.unsaved) this.#bundles.publishIfChanged(this.#keys.slots);
+    const now = this.#options.clock.nowMs();
+    if (errors.length === 0) {
+      this.#health.succeeded(now);
+      this.#schedule();
+      return;
     }
-  }
-
-  /**
-   * The bundle's contents are about to change: spiffe_sequence goes up once per publication, before the
-   * journal write that records the change, so a saved journal never pairs new contents with an old sequence.
-   */
-  #bundleChanging(): void {
-    if (this.#unpublished) return;
-    this.#unpublished = true;
-    this.#sequence++;
-  }
-
-  /** Moves one kind of key along its life, as the rotation policy says. */
-  async #rotate(kind: KeyKind): Promise<void> {
-    // A step makes at most a few changes (discard an expired prepared key, then prepare a new one).
-    for (let round = 0; round < 3; round++) {
-      const now = this.#options.clock.nowMs();
-      const active = this.#find(kind, "active");
-      const prepared = this.#find(kind, "prepared");
-      const plan = planRotation({ nowMs: now, ...this.#policyInput(kind) });
-      for (const keyId of plan.remove) {
-        const slot = this.#slots.find((s) => s.record.keyId === keyId);
-        if (slot !== undefined) await this.#remove(slot);
-      }
-      const action = plan.action;
-      switch (action.kind) {
-        case "none":
-          return;
-        case "discard-prepared":
-          await this.#remove(prepared!);
-          break;
-        case "prepare":
-          await this.#create(kind, now, active);
-          break;
-        case "activate":
-          this.#retire(active!, now);
-          this.#activate(prepared!, now, false);
-          await this.#save();
-          break;
-        case "activate-now": {
-          const next = action.usePrepared ? prepared! : await this.#create(kind, now, undefined);
-          if (active !== undefined) this.#retire(active, now);
-          this.#activate(next, now, action.unannounced);
-          await this.#save();
-          if (action.unannounced)
-            this.#options.logger?.warn(
-              { kind, keyId: next.record.keyId },
-              "the active key had expired: its successor signs at once, before relying parties may have fetched it",
-            );
-          break;
-        }
-      }
+    const [first] = errors;
+    if (options.signal?.aborted === true) {
+      // The caller cancelled this step: that says nothing about the token, so it is neither counted nor
+      // logged as a failure. What it left undone, the timer finishes soon.
+      this.#scheduleIn(RETRY_BASE_MS);
+      throw first;
     }
-  }
-
-  #policyInput(kind: KeyKind): Omit<RotationInput, "nowMs"> {
-    const active = this.#find(kind, "active");
-    const prepared = this.#find(kind, "prepared");
-    return {
-      active: active?.record,
-      prepared:
-        prepared === undefined
-          ? undefined
-          : {
-              ...prepared.record,
-              publishedAtMs: prepared.record.publishedAtMs ?? prepared.record.notBeforeMs,
-            },
-      retired: this.#slots
-        .filter((s) => s.record.kind === kind && s.record.status === "retired")
-        .map((s) => ({ keyId: s.record.keyId, keepUntilMs: s.record.keepUntilMs ?? s.record.notAfterMs })),
-      propagationMs: this.#options.refreshHintSeconds * 1000,
-    };
-  }
-
-  #find(kind: KeyKind, status: JournalKey["status"]): Slot | undefined {
-    return this.#slots.find((s) => s.record.kind === kind && s.record.status === status);
-  }
-
-  #activate(slot: Slot, now: number, unannounced: boolean): void {
-    slot.record.status = "active";
-    slot.record.activatedAtMs = now;
-    if (unannounced) slot.record.activatedUnannounced = true;
-  }
-
-  #retire(slot: Slot, now: number): void {
-    slot.record.status = "retired";
-    slot.record.keepUntilMs =
-      Math.min(Math.max(slot.lastExpiryMs, now), slot.record.notAfterMs) + RETIRE_GRACE_MS;
-  }
-
-  /**
-   * Takes a key out of the bundle, then off the token. It stays in the journal as "deleting" until the token
-   * has confirmed, so a crash or an absent token cannot leave an unnamed key behind.
-   */
-  async #remove(slot: Slot): Promise<void> {
-    slot.record.status = "deleting";
-    this.#bundleChanging();
-    await this.#save();
-    await this.#tryDeleteFromToken(slot);
-  }
-
-  async #tryDeleteFromToken(slot: Slot): Promise<void> {
-    try {
-      await this.#deleteFromToken(slot);
-    } catch (err) {
-      this.#options.logger?.warn(
-        { keyId: slot.record.keyId, err: errorMessage(err) },
-        "cannot delete a key from the token yet; retrying",
+    this.#health.failed(first, now);
+    const retryMs = retryDelayMs(this.#health.consecutiveFailures);
+    if (!failFast) {
+      this.#options.logger.error(
+        {
+          code: errorCode(first),
+          err: errorMessage(first),
+          failures: errors.length,
+          consecutiveFailures: this.#health.consecutiveFailures,
+          retryInMs: retryMs,
+        },
+        "CA key rotation step failed; retrying",
       );
-      this.#deletionErrors.push(err);
     }
-  }
-
-  async #deleteFromToken(slot: Slot): Promise<void> {
-    await this.#options.keyManager.deleteKey(slot.record.keyId);
-    this.#slots = this.#slots.filter((s) => s !== slot);
-    await this.#save();
-  }
-
-  /**
-   * Deletions left over from an earlier step (token away) or from a crash (a "pending" key whose creation
-   * never finished). Failures are collected, not thrown: the rotation itself must still go ahead.
-   */
-  async #finishDeletions(): Promise<void> {
-    const pending = this.#slots.filter((s) => s.record.status === "pending");
-    if (pending.length > 0) {
-      for (const slot of pending) slot.record.status = "deleting";
-      await this.#save();
-    }
-    for (const slot of this.#slots.filter((s) => s.record.status === "deleting"))
-      await this.#tryDeleteFromToken(slot);
-  }
-
-  /** Keys with our id pattern that the journal does not name: left by a crash between generation and journal. */
-  async #deleteOrphans(): Promise<void> {
-    const { keyManager, logger } = this.#options;
-    const known = new Set(this.#slots.map((s) => s.record.keyId));
-    for (const key of await keyManager.listKeys()) {
-      if (!OWN_KEY_ID.test(key.id) || known.has(key.id)) continue;
-      logger?.info({ keyId: key.id }, "deleting a CA/JWT key that no key journal entry names");
-      await keyManager.deleteKey(key.id);
-    }
-  }
-
-  /**
-   * Makes the next key: the upstream is checked first, the intent is journaled before the token makes the
-   * key, and a key whose CA certificate cannot be made is deleted again (or left "deleting" for a later step).
-   */
-  async #create(kind: KeyKind, now: number, current: Slot | undefined): Promise<Slot> {
-    const { random, caTtlMs, upstream } = this.#options;
-    if (kind === "x509" && upstream !== undefined) {
-      upstream.checkCanSignCa(now, caTtlMs);
-      const successorEnd = Math.min(now + caTtlMs, upstream.notAfterMs);
-      if (current !== undefined && successorEnd <= current.record.notAfterMs) {
-        throw new UpstreamAuthorityError(
-          "UPSTREAM_EXPIRING",
-          `a new CA would end with the upstream CA certificate at ${new Date(upstream.notAfterMs).toISOString()}, no later than the current CA (${new Date(current.record.notAfterMs).toISOString()}); renew the upstream CA`,
-          { category: "failed_precondition" },
-        );
-      }
-    }
-    const keyId = `${KEY_ID_PREFIX[kind]}${random.bytes(8).toString("hex")}`;
-    const record: JournalKey = { keyId, kind, status: "pending", notBeforeMs: now, notAfterMs: now };
-    const slot: Slot = { record, lastExpiryMs: 0 };
-    this.#slots.push(slot);
-    await this.#save();
-    try {
-      await makeSlotKey(
-        slot,
-        kind === "x509" ? this.#options.caKeyType : this.#options.jwtKeyType,
-        this.#options,
-      );
-    } catch (err) {
-      record.status = "deleting";
-      await this.#deleteFromToken(slot).catch(() => undefined);
-      throw err;
-    }
-    record.status = "prepared";
-    record.publishedAtMs = now;
-    this.#bundleChanging();
-    await this.#save();
-    return slot;
+    this.#scheduleIn(retryMs);
+    throw first;
   }
 
   #active(kind: KeyKind): Slot {
-    const slot = this.#find(kind, "active");
+    const slot = this.#keys.find(kind, "active");
     if (slot === undefined)
       throw new CaError("CA_NOT_READY", `no active ${kind === "x509" ? "X.509 CA" : "JWT"} key`, {
         category: "unavailable",
@@ -435,42 +308,21 @@ export class CaManager {
     return slot;
   }
 
-  async #save(): Promise<void> {
-    this.#unsaved = true;
-    const state: KeyJournalState = {
-      version: 1,
-      sequence: this.#sequence,
-      keys: this.#slots.map((s) => s.record),
-    };
-    await this.#options.journal.save(state);
-    this.#unsaved = false;
-  }
-
-  #publishIfSaved(): void {
-    if (!this.#unpublished || this.#unsaved) return;
-    this.#unpublished = false;
-    this.#bundle = this.#buildBundle();
-    for (const listener of this.#listeners) listener(this.#bundle);
-  }
-
-  #buildBundle(): SpiffeBundle {
-    const { trustDomain, refreshHintSeconds, upstream } = this.#options;
-    return bundleOf(this.#slots, { trustDomain, sequence: this.#sequence, refreshHintSeconds }, upstream);
-  }
-
   /** The next instant anything is due: a preparation, an activation, a removal, an expiry. */
   #schedule(): void {
     const now = this.#options.clock.nowMs();
-    let next = Infinity;
-    for (const kind of ["x509", "jwt"] as const) next = Math.min(next, nextDueMs(this.#policyInput(kind)));
-    // Capped: timers cannot wait past 2^31 ms, and an hourly look costs nothing.
-    if (next !== Infinity) this.#scheduleIn(Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(next - now))));
+    const next = nextStepDueMs(this.#keys.records(), this.#keys.propagationMs);
+    if (next !== Infinity)
+      this.#scheduleIn(Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(next - now))), Math.max(now, next));
   }
 
-  #scheduleIn(delayMs: number): void {
+  /** `dueMs`: when something is really due (the timer may look earlier, see MAX_TIMER_MS), for health(). */
+  #scheduleIn(delayMs: number, dueMs = this.#options.clock.nowMs() + delayMs): void {
     this.#timer?.cancel();
     if (this.#stopped) return;
+    this.#nextStepMs = dueMs;
     this.#timer = this.#options.clock.setTimer(() => {
+      // #step has logged the failure and recorded it for health(); nobody awaits a timer's step.
       this.tick().catch(() => undefined);
     }, delayMs);
   }

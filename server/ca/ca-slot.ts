@@ -1,19 +1,16 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
 import type { Clock } from "../../common/clock.js";
-import { HallmarkError, isHallmarkError } from "../../common/errors.js";
 import type { RandomSource } from "../../common/random.js";
-import type { SpiffeBundle } from "../../common/spiffe/bundle.js";
 import type { TrustDomain } from "../../common/spiffe/spiffe-id.js";
-import type { HsmKey, Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
-import type { KeyType } from "../../native/pkcs11/key-spec.js";
+import { CaError } from "./ca-error.js";
 import { X509HsmSigner } from "./hsm-signer.js";
 import { IssuanceError } from "./issuance-error.js";
 import { JwtSvidSigner } from "./jwt-signer.js";
 import { journalCorrupt, type JournalKey } from "./key-journal.js";
+import type { KeyType } from "../../native/pkcs11/index.js";
+import type { KeyManager, KeyOperationOptions, ManagedKey } from "./key-manager.js";
 import type { UpstreamAuthority } from "./upstream-authority.js";
 import { X509Ca } from "./x509-ca.js";
-
-export class CaError extends HallmarkError {}
 
 /** One key of the CaManager: its journal entry and, while it can sign, its signer. */
 export interface Slot {
@@ -28,7 +25,7 @@ export interface Slot {
 
 /** What making or loading a key needs. */
 export interface SlotContext {
-  keyManager: Pkcs11KeyManager;
+  keyManager: KeyManager;
   trustDomain: TrustDomain;
   clock: Clock;
   random: RandomSource;
@@ -37,29 +34,46 @@ export interface SlotContext {
   caTtlMs: number;
 }
 
+/** Ids of the keys the CA makes; a key with such an id that no journal entry names is an orphan. */
+const KEY_ID_PREFIX: Record<JournalKey["kind"], string> = { x509: "hallmark-ca-", jwt: "hallmark-jwt-" };
+const OWN_KEY_ID = /^hallmark-(ca|jwt)-[0-9a-f]{16}$/;
+
+export function newKeyId(kind: JournalKey["kind"], random: RandomSource): string {
+  return `${KEY_ID_PREFIX[kind]}${random.bytes(8).toString("hex")}`;
+}
+
+export function isOwnKeyId(id: string): boolean {
+  return OWN_KEY_ID.test(id);
+}
+
 /** What the bundle publishes; pending keys are not made yet, deleting ones are on their way out. */
 export const PUBLISHED: ReadonlySet<JournalKey["status"]> = new Set(["prepared", "active", "retired"]);
 
 /**
- * Generates the slot's key on the token and makes what signs with it: a CA certificate (X.509) or a JWT
- * signer. Fills in the record's validity and certificate or public key.
+ * Generates the slot's key in the key store and makes what signs with it: a CA certificate (X.509) or a
+ * JWT signer. Fills in the record's validity and certificate or public key.
  */
 export async function makeSlotKey(
   slot: Slot,
   type: KeyType | undefined,
   context: SlotContext,
+  options: KeyOperationOptions = {},
 ): Promise<void> {
   const { keyManager, trustDomain, clock, random, upstream, caTtlMs } = context;
   const { record } = slot;
-  const key = await keyManager.generateKey({
-    id: record.keyId,
-    label: `hallmark ${record.kind === "x509" ? "X.509 CA" : "JWT-SVID"} key`,
-    type,
-  });
+  const key = await keyManager.generateKey(
+    {
+      id: record.keyId,
+      label: `hallmark ${record.kind === "x509" ? "X.509 CA" : "JWT-SVID"} key`,
+      type,
+    },
+    options,
+  );
   if (record.kind === "x509") {
     const ca = await X509Ca.create(
       { signer: new X509HsmSigner(keyManager, key), trustDomain, clock, random, upstream },
       caTtlMs,
+      options,
     );
     record.notBeforeMs = ca.notBefore.getTime();
     record.notAfterMs = ca.notAfter.getTime();
@@ -73,8 +87,12 @@ export async function makeSlotKey(
   }
 }
 
-/** A journal entry back in memory; keys still in use must be on the token, fail closed if not. */
-export async function loadSlot(record: JournalKey, context: SlotContext): Promise<Slot> {
+/** A journal entry back in memory; keys still in use must be in the key store, fail closed if not. */
+export async function loadSlot(
+  record: JournalKey,
+  context: SlotContext,
+  options: KeyOperationOptions = {},
+): Promise<Slot> {
   const { keyManager, trustDomain, clock, random, upstream } = context;
   // After a restart nothing is known about what the key signed before: assume up to its end.
   const slot: Slot = { record, lastExpiryMs: record.notAfterMs };
@@ -92,18 +110,13 @@ export async function loadSlot(record: JournalKey, context: SlotContext): Promis
     throw journalCorrupt(`journal entry for CA key "${record.keyId}" has no certificate`);
   }
   if (record.status === "retired") return slot;
-  let key: HsmKey;
-  try {
-    key = await keyManager.getKey(record.keyId);
-  } catch (err) {
-    if (isHallmarkError(err) && err.code === "PKCS11_KEY_NOT_FOUND") {
-      throw new CaError(
-        "CA_KEY_MISSING",
-        `the key journal names ${record.status} ${record.kind === "x509" ? "CA" : "JWT"} key "${record.keyId}", but token "${keyManager.tokenLabel}" has no such key`,
-        { category: "failed_precondition", cause: err },
-      );
-    }
-    throw err;
+  const key = await keyManager.findKey(record.keyId, options);
+  if (key === undefined) {
+    throw new CaError(
+      "CA_KEY_MISSING",
+      `the key journal names ${record.status} ${record.kind === "x509" ? "CA" : "JWT"} key "${record.keyId}", but token "${keyManager.tokenLabel}" has no such key`,
+      { category: "failed_precondition" },
+    );
   }
   if (record.kind === "x509") {
     // Also refuses a certificate of another trust domain (a journal copied from elsewhere).
@@ -124,31 +137,7 @@ export async function loadSlot(record: JournalKey, context: SlotContext): Promis
   return slot;
 }
 
-/** The SPIFFE bundle for the published slots: the upstream's roots or our CA certificates, and the JWT keys. */
-export function bundleOf(
-  slots: readonly Slot[],
-  bundle: Pick<SpiffeBundle, "trustDomain" | "sequence" | "refreshHintSeconds">,
-  upstream: UpstreamAuthority | undefined,
-): SpiffeBundle {
-  const published = slots
-    .filter((s) => PUBLISHED.has(s.record.status))
-    .sort((a, b) => a.record.notBeforeMs - b.record.notBeforeMs);
-  return {
-    ...bundle,
-    x509Authorities:
-      upstream?.roots ??
-      published
-        .filter((s) => s.record.kind === "x509")
-        .map((s) => Buffer.from(s.record.certificate ?? "", "base64")),
-    jwtAuthorities: published.flatMap((s) =>
-      s.record.kind === "jwt" && s.publicKey !== undefined
-        ? [{ keyId: s.record.keyId, publicKey: s.publicKey }]
-        : [],
-    ),
-  };
-}
-
-function jwtSigner(record: JournalKey, key: HsmKey, context: SlotContext): JwtSvidSigner {
+function jwtSigner(record: JournalKey, key: ManagedKey, context: SlotContext): JwtSvidSigner {
   const { keyManager, trustDomain, clock, random, jwtRsaPss } = context;
   return new JwtSvidSigner({
     keyManager,

@@ -1,4 +1,7 @@
-export { CaManager, CaError, type CaManagerOptions } from "./ca-manager.js";
+export { CaManager, type CaManagerOptions } from "./ca-manager.js";
+export { CaError, type CaErrorCode } from "./ca-error.js";
+export { type CaHealth } from "./ca-health.js";
+export type { KeyManager, KeyOperationOptions, ManagedKey, NewKeyRequest } from "./key-manager.js";
 export {
   X509Ca,
   DEFAULT_CA_TTL_MS,
@@ -17,10 +20,17 @@ export { X509HsmSigner } from "./hsm-signer.js";
 export {
   FileKeyJournal,
   MemoryKeyJournal,
+  KeyJournalError,
+  type KeyJournalErrorCode,
   type KeyJournal,
   type KeyJournalState,
   type JournalKey,
 } from "./key-journal.js";
-export { UpstreamAuthority, type UpstreamAuthorityFiles } from "./upstream-authority.js";
-export { IssuanceError } from "./issuance-error.js";
-export { CsrError, verifyCsr } from "./csr.js";
+export {
+  UpstreamAuthority,
+  UpstreamAuthorityError,
+  type UpstreamAuthorityErrorCode,
+  type UpstreamAuthorityFiles,
+} from "./upstream-authority.js";
+export { IssuanceError, type IssuanceErrorCode } from "./issuance-error.js";
+export { CsrError, verifyCsr, type CsrErrorCode } from "./csr.js";

@@ -1,9 +1,10 @@
 import type { Clock } from "../../common/clock.js";
+import { throwIfAborted } from "../../common/errors.js";
 import type { RandomSource } from "../../common/random.js";
 import type { SpiffeId, TrustDomain } from "../../common/spiffe/spiffe-id.js";
-import type { HsmKey, Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
-import type { SignatureScheme } from "../../native/pkcs11/key-spec.js";
 import { IssuanceError, checkSvidRequest } from "./issuance-error.js";
+import type { SignatureScheme } from "../../native/pkcs11/index.js";
+import type { KeyManager, KeyOperationOptions, ManagedKey } from "./key-manager.js";
 
 export const DEFAULT_JWT_SVID_TTL_MS = 5 * 60 * 1000;
 
@@ -27,8 +28,8 @@ export interface IssuedJwtSvid {
 }
 
 export interface JwtSvidSignerOptions {
-  keyManager: Pkcs11KeyManager;
-  key: HsmKey;
+  keyManager: KeyManager;
+  key: ManagedKey;
   trustDomain: TrustDomain;
   clock: Clock;
   random: RandomSource;
@@ -38,7 +39,7 @@ export interface JwtSvidSignerOptions {
   rsaPss?: boolean;
 }
 
-const ALGORITHMS: Record<HsmKey["type"], [JwsAlgorithm, SignatureScheme]> = {
+const ALGORITHMS: Record<ManagedKey["type"], [JwsAlgorithm, SignatureScheme]> = {
   "ec-p256": ["ES256", "ecdsa-sha256"],
   "ec-p384": ["ES384", "ecdsa-sha384"],
   "rsa-2048": ["RS256", "rsa-pkcs1-sha256"],
@@ -50,10 +51,10 @@ const ALGORITHMS: Record<HsmKey["type"], [JwsAlgorithm, SignatureScheme]> = {
  * directly (jose cannot sign with a key it cannot hold); ECDSA's raw r||s is already the JWS form.
  */
 export class JwtSvidSigner {
-  readonly key: HsmKey;
+  readonly key: ManagedKey;
   readonly algorithm: JwsAlgorithm;
   readonly notAfterMs: number;
-  readonly #keyManager: Pkcs11KeyManager;
+  readonly #keyManager: KeyManager;
   readonly #scheme: SignatureScheme;
   readonly #trustDomain: TrustDomain;
   readonly #clock: Clock;
@@ -81,7 +82,9 @@ export class JwtSvidSigner {
     return this.key.id;
   }
 
-  async sign(request: JwtSvidRequest): Promise<IssuedJwtSvid> {
+  /** `options.signal`: the caller's deadline, checked first and passed on to the key store. */
+  async sign(request: JwtSvidRequest, options: KeyOperationOptions = {}): Promise<IssuedJwtSvid> {
+    throwIfAborted(options.signal, "signing a JWT-SVID");
     const { spiffeId, audience } = request;
     if (audience.length === 0 || audience.some((a) => typeof a !== "string" || a === "")) {
       throw new IssuanceError("JWT_SVID_NO_AUDIENCE", "a JWT-SVID needs at least one non-empty audience", {
@@ -112,6 +115,7 @@ export class JwtSvidSigner {
       this.key,
       Buffer.from(signingInput, "latin1"),
       this.#scheme,
+      options,
     );
     return {
       token: `${signingInput}.${signature.toString("base64url")}`,

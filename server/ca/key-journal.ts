@@ -53,7 +53,9 @@ export interface KeyJournal {
   save(state: KeyJournalState): Promise<void>;
 }
 
-export class KeyJournalError extends HallmarkError {}
+export type KeyJournalErrorCode = "KEY_JOURNAL_UNREADABLE" | "KEY_JOURNAL_CORRUPT";
+
+export class KeyJournalError extends HallmarkError<KeyJournalErrorCode> {}
 
 /** The journal's contents contradict themselves or the schema. */
 export function journalCorrupt(message: string, cause?: unknown): KeyJournalError {

@@ -2,6 +2,14 @@
  * When each key moves along its life: a pure function of times, so that the rules can be tested without a
  * token. CaManager carries out what it returns.
  */
+import type { JournalKey, KeyKind } from "./key-journal.js";
+import { BACKDATE_MS } from "./x509-ca.js";
+
+/**
+ * A retired key stays in the bundle this long after its last SVID expires: a relying party whose clock is
+ * behind by up to the SVIDs' backdate still finds it.
+ */
+export const RETIRE_GRACE_MS = BACKDATE_MS;
 
 /** Prepare the next key when this fraction of the active key's lifetime has passed... */
 export const PREPARE_AT = 1 / 2;
@@ -94,6 +102,43 @@ export function nextDueMs(input: Omit<RotationInput, "nowMs">): number {
   if (prepared !== undefined) next = Math.min(next, prepared.notAfterMs);
   for (const r of input.retired) next = Math.min(next, r.keepUntilMs);
   return next;
+}
+
+/**
+ * When a key retired at `nowMs` leaves the bundle: once the last SVID it signed has expired (which never
+ * outlives the key), plus the grace.
+ */
+export function keepUntilMs(lastExpiryMs: number, nowMs: number, notAfterMs: number): number {
+  return Math.min(Math.max(lastExpiryMs, nowMs), notAfterMs) + RETIRE_GRACE_MS;
+}
+
+/** The policy's view of one kind's journal entries. */
+export function rotationInputOf(
+  records: readonly JournalKey[],
+  kind: KeyKind,
+  propagationMs: number,
+): Omit<RotationInput, "nowMs"> {
+  const active = records.find((r) => r.kind === kind && r.status === "active");
+  const prepared = records.find((r) => r.kind === kind && r.status === "prepared");
+  return {
+    active,
+    prepared:
+      prepared === undefined
+        ? undefined
+        : { ...prepared, publishedAtMs: prepared.publishedAtMs ?? prepared.notBeforeMs },
+    retired: records
+      .filter((r) => r.kind === kind && r.status === "retired")
+      .map((r) => ({ keyId: r.keyId, keepUntilMs: r.keepUntilMs ?? r.notAfterMs })),
+    propagationMs,
+  };
+}
+
+/** The next instant anything is due for either kind, or Infinity. */
+export function nextStepDueMs(records: readonly JournalKey[], propagationMs: number): number {
+  return Math.min(
+    nextDueMs(rotationInputOf(records, "x509", propagationMs)),
+    nextDueMs(rotationInputOf(records, "jwt", propagationMs)),
+  );
 }
 
 function prepareAtMs(active: PolicyKey): number {

@@ -1,5 +1,5 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
-import { curveOf, ecKeyTypeFromParams } from "../../native/pkcs11/key-spec.js";
+import { CURVES, curveByOidDer, type Curve, type CurveName } from "../../common/crypto/curves.js";
 import type { DerError } from "../../common/der/der.js";
 import { DerReader, TAG, bitString, integerMagnitude, oid, seq } from "../../common/der/der.js";
 import { IssuanceError } from "./issuance-error.js";
@@ -22,16 +22,19 @@ const OID_ED25519 = "2b6570";
 const RSA_SIZES: Record<number, SvidKeyType> = { 2048: "rsa-2048", 3072: "rsa-3072", 4096: "rsa-4096" };
 
 const EC_PUBLIC_KEY = oid("1.2.840.10045.2.1");
+type EcSvidKeyType = "ec-p256" | "ec-p384";
+/** The curves SVID keys may be on (common/crypto/curves.ts names them every other way). */
+const SVID_CURVES: Record<EcSvidKeyType, Curve> = { "ec-p256": CURVES["P-256"], "ec-p384": CURVES["P-384"] };
 /**
- * Prime p and coefficient b of y² = x³ − 3x + b (FIPS 186-4 D.1.2). Both curves have cofactor 1, so a
- * point on the curve is in the prime-order group.
+ * Prime p and coefficient b of y² = x³ − 3x + b (FIPS 186-4 D.1.2), for the on-curve check only. Both
+ * curves have cofactor 1, so a point on the curve is in the prime-order group.
  */
-const CURVE_EQUATIONS: Record<"ec-p256" | "ec-p384", { p: bigint; b: bigint }> = {
-  "ec-p256": {
+const CURVE_EQUATIONS: Partial<Record<CurveName, { p: bigint; b: bigint }>> = {
+  "P-256": {
     p: 2n ** 256n - 2n ** 224n + 2n ** 192n + 2n ** 96n - 1n,
     b: 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604bn,
   },
-  "ec-p384": {
+  "P-384": {
     p: 2n ** 384n - 2n ** 128n - 2n ** 96n + 2n ** 32n - 1n,
     b: 0xb3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aefn,
   },
@@ -52,11 +55,10 @@ const MIN_RSA_EXPONENT = 3;
 export function parseSvidSpki(der: Buffer): ParsedSpki {
   const parsed = parseSpkiFields(der);
   if (parsed.type === "ec-p256" || parsed.type === "ec-p384") {
-    const params = curveOf(parsed.type).params;
-    if (!seq(seq(EC_PUBLIC_KEY, params), bitString(parsed.keyBits)).equals(der))
+    const curve = SVID_CURVES[parsed.type];
+    if (!seq(seq(EC_PUBLIC_KEY, curve.oidDer), bitString(parsed.keyBits)).equals(der))
       throw bad("the SubjectPublicKeyInfo is not in canonical DER form");
-    if (!onCurve(parsed.type, parsed.keyBits))
-      throw bad(`the point is not on ${curveOf(parsed.type).jwkCurve}`);
+    if (!onCurve(curve, parsed.keyBits)) throw bad(`the point is not on ${curve.name}`);
   } else if (!publicKeyOf(parsed).export({ format: "der", type: "spki" }).equals(der)) {
     throw bad("the SubjectPublicKeyInfo is not in canonical DER form");
   }
@@ -76,9 +78,11 @@ export function publicKeyOf(spki: ParsedSpki): KeyObject {
 }
 
 /** An uncompressed point (0x04 ‖ x ‖ y) satisfies its curve's equation, with coordinates below p. */
-function onCurve(type: "ec-p256" | "ec-p384", point: Buffer): boolean {
-  const { p, b } = CURVE_EQUATIONS[type];
-  const size = (point.length - 1) / 2;
+function onCurve(curve: Curve, point: Buffer): boolean {
+  const equation = CURVE_EQUATIONS[curve.name];
+  if (equation === undefined) return false;
+  const { p, b } = equation;
+  const size = curve.size;
   const x = BigInt(`0x${point.subarray(1, 1 + size).toString("hex")}`);
   const y = BigInt(`0x${point.subarray(1 + size).toString("hex")}`);
   if (x >= p || y >= p) return false;
@@ -100,10 +104,11 @@ function parseSpkiFields(der: Buffer): ParsedSpki {
     if (bits[0] !== 0) throw bad("the subjectPublicKey BIT STRING has unused bits");
     const keyBits = bits.subarray(1);
     if (algOid === OID_EC) {
-      const type = ecKeyTypeFromParams(algorithm.read(TAG.oid, "namedCurve").raw);
+      const curve = curveByOidDer(algorithm.read(TAG.oid, "namedCurve").raw);
       algorithm.expectEnd();
-      if (type === undefined) throw bad("unsupported EC curve (use P-256 or P-384)");
-      const { jwkCurve: crv, size } = curveOf(type);
+      const type = (Object.keys(SVID_CURVES) as EcSvidKeyType[]).find((t) => SVID_CURVES[t] === curve);
+      if (type === undefined || curve === undefined) throw bad("unsupported EC curve (use P-256 or P-384)");
+      const { name: crv, size } = curve;
       if (keyBits.length !== 1 + 2 * size || keyBits[0] !== 0x04)
         throw bad(`the ${crv} point is not an uncompressed point of ${1 + 2 * size} bytes`);
       const x = keyBits.subarray(1, 1 + size).toString("base64url");

@@ -18,6 +18,7 @@ import { X509HsmSigner } from "./hsm-signer.js";
 import { MemoryKeyJournal } from "./key-journal.js";
 import { X509Ca } from "./x509-ca.js";
 import { UpstreamAuthority } from "./upstream-authority.js";
+import { testCaOptions } from "./testdata/ca-options.js";
 
 const td = TrustDomain.parse("example.org");
 const workload = SpiffeId.parse("spiffe://example.org/ns/prod/sa/web");
@@ -54,14 +55,9 @@ describe("an upstream CA given as PEM files signs the HSM-held CA", () => {
   it("issues SVIDs that chain through the server CA to the upstream root, which is the bundle's authority", async () => {
     const root = await opensslCa("root", ...CA_EXTENSIONS);
     const upstream = await UpstreamAuthority.load({ certificatePath: root.cert, keyPath: root.key });
-    const ca = await CaManager.start({
-      keyManager: km,
-      journal: new MemoryKeyJournal(),
-      trustDomain: td,
-      clock: new ManualClock(Date.now()),
-      random: cryptoRandom,
-      upstream,
-    });
+    const ca = await CaManager.start(
+      testCaOptions({ keyManager: km, clock: new ManualClock(Date.now()), upstream }),
+    );
     await ca.stop();
     const rootDer = new X509Certificate(await readFile(root.cert)).raw;
     assert.deepEqual(ca.bundle.x509Authorities, [rootDer], "the bundle holds the upstream root only");
@@ -136,15 +132,7 @@ describe("an upstream CA given as PEM files signs the HSM-held CA", () => {
     const hallmarkIds = async (): Promise<string[]> =>
       (await km.listKeys()).map((k) => k.id).filter((id) => id.startsWith("hallmark-"));
     const start = (clock: ManualClock, journal = new MemoryKeyJournal()): Promise<CaManager> =>
-      CaManager.start({
-        keyManager: km,
-        journal,
-        trustDomain: td,
-        clock,
-        random: cryptoRandom,
-        caTtlMs: 24 * 3600_000,
-        upstream,
-      });
+      CaManager.start(testCaOptions({ keyManager: km, clock, journal, caTtlMs: 24 * 3600_000, upstream }));
 
     before(async () => {
       const root = await opensslCa("lifetime", ...CA_EXTENSIONS);

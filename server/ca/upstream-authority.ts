@@ -4,10 +4,14 @@ import {
   certificateBasicConstraints,
   validateX509SvidSigningCertificate,
 } from "../../common/spiffe/x509-svid.js";
+import { curveByNodeName } from "../../common/crypto/curves.js";
 import { HallmarkError } from "../../common/errors.js";
-import { hashOf } from "../../native/pkcs11/key-spec.js";
 import { DerReader, TAG, certificateSubject } from "../../common/der/der.js";
-import { algorithmIdentifierFor, type CertificateSignatureScheme } from "./signature-algorithm.js";
+import {
+  algorithmIdentifierFor,
+  signatureAlgorithmOf,
+  type CertificateSignatureScheme,
+} from "./signature-algorithm.js";
 
 export interface UpstreamAuthorityFiles {
   /** PEM certificate of the upstream CA that signs the server's CA certificates. */
@@ -21,7 +25,22 @@ export interface UpstreamAuthorityFiles {
   bundlePath?: string;
 }
 
-export class UpstreamAuthorityError extends HallmarkError {}
+export type UpstreamAuthorityErrorCode =
+  | "UPSTREAM_UNREADABLE"
+  | "UPSTREAM_BAD_CERTIFICATE"
+  | "UPSTREAM_BAD_KEY"
+  | "UPSTREAM_KEY_MISMATCH"
+  | "UPSTREAM_KEY_UNSUPPORTED"
+  | "UPSTREAM_BAD_BUNDLE"
+  | "UPSTREAM_NOT_A_CA"
+  | "UPSTREAM_PATH_LEN"
+  | "UPSTREAM_NOT_CHAINED"
+  | "UPSTREAM_NO_SKI"
+  | "UPSTREAM_EXPIRED"
+  | "UPSTREAM_EXPIRING";
+
+/** An upstream CA that cannot be loaded, or that cannot sign the next server CA certificate. */
+export class UpstreamAuthorityError extends HallmarkError<UpstreamAuthorityErrorCode> {}
 
 /**
  * An upstream CA given as PEM files. It signs each new server CA certificate (whose key is still on the
@@ -40,7 +59,7 @@ export class UpstreamAuthority {
   /** Certificates between the server's CA and a root (the upstream CA itself unless it is a root). */
   readonly chain: Buffer[];
   readonly #key: KeyObject;
-  readonly #hash: string;
+  readonly #hash: string | null;
 
   private constructor(certificate: X509Certificate, key: KeyObject, roots: Buffer[]) {
     this.certificate = certificate.raw;
@@ -86,7 +105,7 @@ export class UpstreamAuthority {
     this.subject = certificateSubject(certificate.raw);
     const scheme = upstreamScheme(key);
     this.algorithmIdentifier = algorithmIdentifierFor(scheme);
-    this.#hash = hashOf(scheme);
+    this.#hash = signatureAlgorithmOf(scheme).hash;
   }
 
   static async load(files: UpstreamAuthorityFiles): Promise<UpstreamAuthority> {
@@ -159,9 +178,10 @@ export class UpstreamAuthority {
 
   /**
    * Refuses to sign a server CA certificate that the upstream's own end would cut short: with less than half
-   * of `caTtlMs` left, successive CAs would live shorter and shorter. The error names the upstream's NotAfter.
+   * of `caTtlMs` left, successive CAs would live shorter and shorter; and a successor to the CA that ends at
+   * `currentCaNotAfterMs` that would end no later than it. The error names the upstream's NotAfter.
    */
-  checkCanSignCa(nowMs: number, caTtlMs: number): void {
+  checkCanSignCa(nowMs: number, caTtlMs: number, currentCaNotAfterMs?: number): void {
     const end = new Date(this.notAfterMs).toISOString();
     if (this.notAfterMs <= nowMs) {
       throw new UpstreamAuthorityError("UPSTREAM_EXPIRED", `the upstream CA certificate expired at ${end}`, {
@@ -175,6 +195,16 @@ export class UpstreamAuthority {
         { category: "failed_precondition" },
       );
     }
+    if (
+      currentCaNotAfterMs !== undefined &&
+      Math.min(nowMs + caTtlMs, this.notAfterMs) <= currentCaNotAfterMs
+    ) {
+      throw new UpstreamAuthorityError(
+        "UPSTREAM_EXPIRING",
+        `a new CA would end with the upstream CA certificate at ${end}, no later than the current CA (${new Date(currentCaNotAfterMs).toISOString()}); renew the upstream CA`,
+        { category: "failed_precondition" },
+      );
+    }
   }
 
   /** A DER signature over `tbs` under `algorithmIdentifier`. */
@@ -184,9 +214,9 @@ export class UpstreamAuthority {
 }
 
 function upstreamScheme(key: KeyObject): CertificateSignatureScheme {
-  const curve = key.asymmetricKeyDetails?.namedCurve;
-  if (key.asymmetricKeyType === "ec" && curve === "prime256v1") return "ecdsa-sha256";
-  if (key.asymmetricKeyType === "ec" && curve === "secp384r1") return "ecdsa-sha384";
+  const curve = curveByNodeName(key.asymmetricKeyDetails?.namedCurve)?.name;
+  if (key.asymmetricKeyType === "ec" && curve === "P-256") return "ecdsa-sha256";
+  if (key.asymmetricKeyType === "ec" && curve === "P-384") return "ecdsa-sha384";
   if (key.asymmetricKeyType === "rsa") return "rsa-pkcs1-sha256";
   throw new UpstreamAuthorityError(
     "UPSTREAM_KEY_UNSUPPORTED",

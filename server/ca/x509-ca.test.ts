@@ -1,11 +1,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { generateKeyPairSync, X509Certificate } from "node:crypto";
+import { generateKeyPairSync, X509Certificate, type KeyObject } from "node:crypto";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ManualClock } from "../../common/clock.js";
-import { cryptoRandom } from "../../common/random.js";
+import { cryptoRandom, type RandomSource } from "../../common/random.js";
 import { SpiffeId, TrustDomain } from "../../common/spiffe/spiffe-id.js";
 import { validateX509Svid, validateX509SvidSigningCertificate } from "../../common/spiffe/x509-svid.js";
 import { derToPem } from "../../common/spiffe/bundle.js";
@@ -19,6 +19,24 @@ import { X509Ca } from "./x509-ca.js";
 
 const td = TrustDomain.parse("example.org");
 const workload = SpiffeId.parse("spiffe://example.org/ns/prod/sa/web");
+const ecKey = (curve: "P-256" | "P-384"): KeyObject =>
+  generateKeyPairSync("ec", { namedCurve: curve }).publicKey;
+
+/** Hands out the given buffers in turn (each exactly once), then CSPRNG bytes. */
+class FixedRandom implements RandomSource {
+  readonly #queue: Buffer[];
+
+  constructor(queue: Buffer[]) {
+    this.#queue = [...queue];
+  }
+
+  bytes(length: number): Buffer {
+    const next = this.#queue.shift();
+    if (next === undefined) return cryptoRandom.bytes(length);
+    assert.equal(next.length, length, "the test queued bytes of the length the CA draws");
+    return Buffer.from(next);
+  }
+}
 
 describe("X509Ca with its key on SoftHSM2", () => {
   let hsm: SoftHsmFixture;
@@ -121,7 +139,7 @@ describe("X509Ca with its key on SoftHSM2", () => {
       await runOk("openssl", ["x509", "-noout", "-text", "-in", await writePem("ext.pem", svid.certificate)])
     ).stdout;
     assert.match(text, /X509v3 Basic Constraints: critical\s+CA:FALSE/);
-    assert.match(text, /X509v3 Key Usage: critical\s+Digital Signature, Key Encipherment, Key Agreement\s/);
+    assert.match(text, /X509v3 Key Usage: critical\s+Digital Signature\s/);
     assert.match(
       text,
       /X509v3 Extended Key Usage:\s+TLS Web Server Authentication, TLS Web Client Authentication/,
@@ -155,6 +173,78 @@ describe("X509Ca with its key on SoftHSM2", () => {
     const caSki = /Subject Key Identifier:\s+([0-9A-F:]+)/.exec(caText)?.[1];
     assert.ok(caSki);
     assert.match(text, new RegExp(`Authority Key Identifier:\\s+(keyid:)?${caSki}`));
+  });
+
+  describe("key usage follows the SVID's key type", () => {
+    const cases: { name: string; key: () => KeyObject; usage: string }[] = [
+      // RFC 8813: keyEncipherment is forbidden for EC public keys.
+      { name: "EC P-256", key: () => ecKey("P-256"), usage: "Digital Signature" },
+      { name: "EC P-384", key: () => ecKey("P-384"), usage: "Digital Signature" },
+      {
+        name: "RSA 2048",
+        key: () => generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey,
+        usage: "Digital Signature, Key Encipherment",
+      },
+      { name: "Ed25519", key: () => generateKeyPairSync("ed25519").publicKey, usage: "Digital Signature" },
+    ];
+    for (const { name, key, usage } of cases) {
+      it(`${name}: ${usage}, as openssl reads it`, async () => {
+        const svid = await cas.get("ec-p256")!.issue({ spiffeId: workload, publicKey: key() });
+        const pem = await writePem(`ku-${name.replace(/ /g, "-")}.pem`, svid.certificate);
+        const text = (await runOk("openssl", ["x509", "-noout", "-text", "-in", pem])).stdout;
+        const line = /X509v3 Key Usage: critical\s+(.+)\n/.exec(text)?.[1]?.trim();
+        assert.equal(line, usage);
+      });
+    }
+  });
+
+  describe("the reported serial is the certificate's own", () => {
+    // Serials whose DER INTEGER differs from the raw random bytes: leading zero bytes are dropped, a set top
+    // bit gets a sign byte. The leading-zero ones happen about once in 256 random draws each.
+    const serials = {
+      "two leading zero bytes": "0000" + "ab".repeat(14),
+      "one leading zero byte, then a set top bit": "00" + "80" + "11".repeat(14),
+      "top bit set": "ff" + "22".repeat(15),
+      "no leading zero, top bit clear": "7f" + "33".repeat(15),
+      "the value one": "00".repeat(15) + "01",
+    };
+    for (const [name, hex] of Object.entries(serials)) {
+      it(`${name}: X509Certificate.serialNumber and openssl x509 -serial equal what is reported`, async () => {
+        const ca = await X509Ca.create({
+          signer: new X509HsmSigner(km, await km.getKey("ca-ec-p256")),
+          trustDomain: td,
+          clock,
+          // The first 16 bytes are the CA's own serial, the next the SVID's.
+          random: new FixedRandom([Buffer.from(hex, "hex"), Buffer.from(hex, "hex")]),
+        });
+        const svid = await ca.issue({ spiffeId: workload, publicKey: ecKey("P-256") });
+        assert.equal(svid.serial, new X509Certificate(svid.certificate).serialNumber.toLowerCase());
+        const pem = await writePem("serial.pem", svid.certificate);
+        const printed = (await runOk("openssl", ["x509", "-noout", "-serial", "-in", pem])).stdout.trim();
+        assert.equal(printed, `serial=${svid.serial.toUpperCase()}`);
+        assert.equal(
+          BigInt(`0x${svid.serial}`),
+          BigInt(`0x${hex}`),
+          "the number is the random one, whatever its encoding",
+        );
+      });
+    }
+
+    it("a random source that gives only zero bytes is refused, not made serial 0", async () => {
+      const ca = cas.get("ec-p256")!;
+      const zeros = X509Ca.fromCertificate(
+        {
+          signer: ca.signer,
+          trustDomain: td,
+          clock,
+          random: new FixedRandom([Buffer.alloc(16), Buffer.alloc(16)]),
+        },
+        ca.certificate,
+      );
+      await assert.rejects(zeros.issue({ spiffeId: workload, publicKey: ecKey("P-256") }), {
+        code: "CA_RANDOM_FAILED",
+      });
+    });
   });
 
   it("never lets an SVID outlive its CA", async () => {

@@ -1,15 +1,18 @@
 import { createHash, X509Certificate, type KeyObject } from "node:crypto";
 import type { Clock } from "../../common/clock.js";
+import { throwIfAborted } from "../../common/errors.js";
 import type { RandomSource } from "../../common/random.js";
 import type { SpiffeId, TrustDomain } from "../../common/spiffe/spiffe-id.js";
 import { certificateSpiffeId, validateX509SvidSigningCertificate } from "../../common/spiffe/x509-svid.js";
 import { verifyCsr } from "./csr.js";
 import {
   certificateSubject,
+  DerReader,
   TAG,
   bitString,
   explicit,
   extension,
+  integerMagnitude,
   octetString,
   oid,
   seq,
@@ -18,11 +21,10 @@ import {
   unsignedInteger,
 } from "../../common/der/der.js";
 import type { X509HsmSigner } from "./hsm-signer.js";
+import type { KeyOperationOptions } from "./key-manager.js";
 import type { UpstreamAuthority } from "./upstream-authority.js";
 import { IssuanceError, checkSvidRequest } from "./issuance-error.js";
-import { parseSvidSpki, type ParsedSpki } from "./spki.js";
-
-export { IssuanceError };
+import { parseSvidSpki, type ParsedSpki, type SvidKeyType } from "./spki.js";
 
 export const DEFAULT_X509_SVID_TTL_MS = 60 * 60 * 1000;
 export const DEFAULT_CA_TTL_MS = 24 * 60 * 60 * 1000;
@@ -47,7 +49,10 @@ export interface IssuedX509Svid {
    */
   intermediates: Buffer[];
   spiffeId: SpiffeId;
-  /** Hex serial number. */
+  /**
+   * The certificate's serial number in lowercase hex, read back from the DER INTEGER written into it:
+   * what `openssl x509 -serial` and X509Certificate.serialNumber show (no leading zero bytes).
+   */
   serial: string;
   notBefore: Date;
   notAfter: Date;
@@ -75,8 +80,24 @@ const OID = {
   clientAuth: oid("1.3.6.1.5.5.7.3.2"),
 };
 const VERSION_3 = explicit(0, tlv(TAG.integer, Buffer.from([2])));
-/** digitalSignature | keyEncipherment | keyAgreement (bits 0, 2, 4). */
-const SVID_KEY_USAGE = extension(OID.keyUsage, true, bitString(Buffer.from([0xa8]), 3));
+/** digitalSignature (bit 0). */
+const DIGITAL_SIGNATURE = extension(OID.keyUsage, true, bitString(Buffer.from([0x80]), 7));
+/** digitalSignature | keyEncipherment (bits 0, 2). */
+const DIGITAL_SIGNATURE_KEY_ENCIPHERMENT = extension(OID.keyUsage, true, bitString(Buffer.from([0xa0]), 5));
+/**
+ * An SVID's key usage by what its key can do (the SPIFFE X509-SVID spec requires digitalSignature and
+ * permits keyEncipherment and keyAgreement). EC: digitalSignature only; RFC 8813 forbids keyEncipherment
+ * for EC keys, and keyAgreement would serve only static ECDH, which TLS 1.3 dropped. RSA: also
+ * keyEncipherment, for TLS 1.2 RSA key transport. Ed25519 signs only (RFC 8410 5).
+ */
+const SVID_KEY_USAGE: Record<SvidKeyType, Buffer> = {
+  "ec-p256": DIGITAL_SIGNATURE,
+  "ec-p384": DIGITAL_SIGNATURE,
+  "rsa-2048": DIGITAL_SIGNATURE_KEY_ENCIPHERMENT,
+  "rsa-3072": DIGITAL_SIGNATURE_KEY_ENCIPHERMENT,
+  "rsa-4096": DIGITAL_SIGNATURE_KEY_ENCIPHERMENT,
+  ed25519: DIGITAL_SIGNATURE,
+};
 /** keyCertSign | cRLSign (bits 5, 6). */
 const CA_KEY_USAGE = extension(OID.keyUsage, true, bitString(Buffer.from([0x06]), 1));
 const SVID_BASIC_CONSTRAINTS = extension(OID.basicConstraints, true, seq());
@@ -109,6 +130,7 @@ export class X509Ca {
   readonly #clock: Clock;
   readonly #random: RandomSource;
   readonly #issuer: Buffer;
+  /** What comes after the key usage in every SVID's extensions: extended key usage and the AKI. */
   readonly #svidConstantExtensions: Buffer;
 
   private constructor(context: X509CaContext, certificate: Buffer) {
@@ -142,8 +164,6 @@ export class X509Ca {
     this.#issuer = certificateSubject(certificate);
     const authorityKeyId = seq(tlv(0x80, keyIdentifier(context.signer.key.spki)));
     this.#svidConstantExtensions = Buffer.concat([
-      SVID_BASIC_CONSTRAINTS,
-      SVID_KEY_USAGE,
       SVID_EXT_KEY_USAGE,
       extension(OID.authorityKeyIdentifier, false, authorityKeyId),
     ]);
@@ -161,7 +181,12 @@ export class X509Ca {
    * refused (UPSTREAM_EXPIRING), so CA lifetimes never silently shrink. The key id is in the common name so
    * that successive CA certificates are told apart.
    */
-  static async create(context: X509CaContext, ttlMs: number = DEFAULT_CA_TTL_MS): Promise<X509Ca> {
+  static async create(
+    context: X509CaContext,
+    ttlMs: number = DEFAULT_CA_TTL_MS,
+    options: KeyOperationOptions = {},
+  ): Promise<X509Ca> {
+    throwIfAborted(options.signal, "making a CA certificate");
     const now = context.clock.nowMs();
     const { signer, upstream } = context;
     const key = signer.key;
@@ -200,12 +225,16 @@ export class X509Ca {
       key.spki,
       explicit(3, extensions),
     );
-    const signature = upstream === undefined ? await signer.sign(tbs) : upstream.sign(tbs);
+    const signature = upstream === undefined ? await signer.sign(tbs, options) : upstream.sign(tbs);
     return new X509Ca(context, seq(tbs, algorithm, bitString(signature)));
   }
 
-  /** Issues an X.509-SVID exactly as the SPIFFE X509-SVID specification describes it. */
-  async issue(request: X509SvidRequest): Promise<IssuedX509Svid> {
+  /**
+   * Issues an X.509-SVID exactly as the SPIFFE X509-SVID specification describes it. `options.signal`:
+   * the caller's deadline, checked first and passed on to the key store.
+   */
+  async issue(request: X509SvidRequest, options: KeyOperationOptions = {}): Promise<IssuedX509Svid> {
+    throwIfAborted(options.signal, "issuing an X.509-SVID");
     const { spiffeId } = request;
     const ttlMs = request.ttlMs ?? DEFAULT_X509_SVID_TTL_MS;
     checkSvidRequest(spiffeId, this.trustDomain, ttlMs);
@@ -241,13 +270,15 @@ export class X509Ca {
       explicit(
         3,
         seq(
+          SVID_BASIC_CONSTRAINTS,
+          SVID_KEY_USAGE[spki.type],
           this.#svidConstantExtensions,
           extension(OID.subjectKeyIdentifier, false, octetString(keyIdentifierOf(spki.keyBits))),
           extension(OID.subjectAltName, false, seq(...sans)),
         ),
       ),
     );
-    const signature = await this.signer.sign(tbs);
+    const signature = await this.signer.sign(tbs, options);
     return {
       certificate: seq(tbs, this.signer.algorithmIdentifier, bitString(signature)),
       caCertificate: this.certificate,
@@ -260,10 +291,20 @@ export class X509Ca {
   }
 }
 
-/** A random 128-bit serial: its DER INTEGER and its hex form. */
+/**
+ * A random positive serial of up to 128 bits (RFC 5280 4.1.2.2): the DER INTEGER written into the
+ * certificate, and its hex read back from those very bytes, so the two can never disagree (leading zero
+ * bytes are not part of the number; a sign byte before a set top bit is not either).
+ */
 function randomSerial(random: RandomSource): { der: Buffer; hex: string } {
-  const bytes = random.bytes(16);
-  return { der: unsignedInteger(bytes), hex: bytes.toString("hex") };
+  // Zero is not a positive serial: 16 zero bytes happen once in 2^128 draws, twice only from a broken source.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const der = unsignedInteger(random.bytes(16));
+    const value = new DerReader(der, "serial").read(TAG.integer, "serialNumber").value;
+    const hex = integerMagnitude(value).toString("hex");
+    if (hex !== "00") return { der, hex };
+  }
+  throw new IssuanceError("CA_RANDOM_FAILED", "the random source returned only zero bytes for a serial");
 }
 
 /** RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING's bytes. */
