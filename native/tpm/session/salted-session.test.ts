@@ -7,6 +7,8 @@ import { RecordingTransport } from "../../../test/tpm/recording-transport.js";
 import { SwtpmConnection } from "../../../test/tpm/swtpm-connection.js";
 import { create, createPrimary, flushContext, load, type LoadedObject } from "../commands/objects.js";
 import { sign } from "../commands/sign.js";
+import { OperationAbortedError } from "../../../common/errors.js";
+import { activateWithEk } from "../client/activate.js";
 import { openEk, releaseEk } from "../client/ek.js";
 import { createAk, createSrk, type KeyAlgorithm } from "../client/storage.js";
 import { agentKeyTemplateEccP256 } from "../client/templates.js";
@@ -160,21 +162,22 @@ describe("salted HMAC sessions with parameter encryption (swtpm)", () => {
         const bus = new RecordingTransport(tpm.transport);
         const sniffed = new Tpm(bus);
         const srk = await createSrk(sniffed);
-        await withTransient(sniffed, srk.handle, async () => {
-          const session = await SaltedSession.start(sniffed, srk);
-          bus.tamperWithNext((command, response) =>
-            command.readUInt32BE(6) === TPM_CC.Create ? tamper(response, 0) : undefined,
-          );
-          await assert.rejects(
-            create(sniffed, srk, agentKeyTemplateEccP256(), { session }),
-            (err: unknown) => err instanceof TpmSessionError && err.code === code,
-          );
-          assert.equal(session.isOpen, false);
-          // The session was flushed right away (FlushContext of its handle went out).
-          const last = bus.exchanges.at(-1);
-          assert.equal(last?.command.readUInt32BE(6), TPM_CC.FlushContext);
-          assert.equal(last?.command.readUInt32BE(10), session.handle);
-        });
+        await withTransient(sniffed, srk.handle, () =>
+          withSaltedSession(sniffed, srk, async (session) => {
+            bus.tamperWithNext((command, response) =>
+              command.readUInt32BE(6) === TPM_CC.Create ? tamper(response, 0) : undefined,
+            );
+            await assert.rejects(
+              create(sniffed, srk, agentKeyTemplateEccP256(), { session }),
+              (err: unknown) => err instanceof TpmSessionError && err.code === code,
+            );
+            assert.equal(session.isOpen, false);
+            // The session was flushed at once (FlushContext of its handle went out right after).
+            const last = bus.exchanges.at(-1);
+            assert.equal(last?.command.readUInt32BE(6), TPM_CC.FlushContext);
+            assert.equal(last?.command.readUInt32BE(10), session.handle);
+          }),
+        );
         assert.deepEqual(await leftoverHandles(tpm), []);
       });
     }
@@ -198,6 +201,35 @@ describe("salted HMAC sessions with parameter encryption (swtpm)", () => {
       );
       assert.deepEqual(await leftoverHandles(tpm), []);
     });
+  });
+
+  it("a deadline that passes mid-activation: nothing more is sent, and both sessions are flushed", async () => {
+    const bus = new RecordingTransport(tpm.transport);
+    const sniffed = new Tpm(bus);
+    const ek = await openEk(sniffed, { kind: "rsa2048" });
+    const srk = await createSrk(sniffed);
+    const ak = await withTransient(sniffed, srk.handle, async () => {
+      const created = await createAk(sniffed, srk.handle);
+      return load(sniffed, srk.handle, created.private, created.publicArea);
+    });
+    await withTransient(sniffed, ak.handle, async () => {
+      const deadline = new AbortController();
+      bus.tamperWithNext((command) => {
+        if (command.readUInt32BE(6) === TPM_CC.PolicySecret) deadline.abort();
+        return undefined;
+      });
+      const challenge = { credentialBlob: Buffer.alloc(10), secret: Buffer.alloc(10) };
+      await assert.rejects(
+        activateWithEk(
+          sniffed,
+          { ek, akHandle: ak.handle, akPublic: ak.public, challenge },
+          { signal: deadline.signal },
+        ),
+        OperationAbortedError,
+      );
+      assert.equal(bus.commandCodes().includes(TPM_CC.ActivateCredential), false);
+    });
+    assert.deepEqual(await leftoverHandles(tpm), []);
   });
 
   it("authorizes a hierarchy: CreatePrimary under the owner through the session", async () => {
