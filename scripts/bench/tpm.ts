@@ -56,6 +56,11 @@ function stats(samples: number[]): Stats {
   return { median: at(50), p99: at(99) };
 }
 
+/** Median and p99 as table cells. */
+function ms(s: Stats): [string, string] {
+  return [s.median.toFixed(2), s.p99.toFixed(2)];
+}
+
 async function timeOurs(n: number, op: () => Promise<void>, after?: () => Promise<void>): Promise<Stats> {
   // One untimed warm-up: swtpm's first use of a persistent key reads it from its NV file.
   await op();
@@ -198,14 +203,7 @@ async function saltedVersusPlain(tpm: Tpm, challenge: CredentialChallenge, ek: E
   ): Promise<void> => {
     const p = await timeOurs(N, plain);
     const q = await timeOurs(N, salted);
-    rows.push([
-      name,
-      p.median.toFixed(2),
-      p.p99.toFixed(2),
-      q.median.toFixed(2),
-      q.p99.toFixed(2),
-      `+${(q.median - p.median).toFixed(2)}`,
-    ]);
+    rows.push([name, ...ms(p), ...ms(q), `+${(q.median - p.median).toFixed(2)}`]);
   };
   try {
     await pair(
@@ -233,24 +231,13 @@ async function saltedVersusPlain(tpm: Tpm, challenge: CredentialChallenge, ek: E
         );
       },
     );
-    const ekStart = await timeOurs(N, async () => (await SaltedSession.start(tpm, ek)).flush());
-    const srkStart = await timeOurs(N, async () => (await SaltedSession.start(tpm, srkKey)).flush());
-    rows.push([
-      "StartAuthSession+FlushContext salted to RSA EK",
-      "",
-      "",
-      ekStart.median.toFixed(2),
-      ekStart.p99.toFixed(2),
-      "",
-    ]);
-    rows.push([
-      "StartAuthSession+FlushContext salted to ECC SRK",
-      "",
-      "",
-      srkStart.median.toFixed(2),
-      srkStart.p99.toFixed(2),
-      "",
-    ]);
+    for (const [name, key] of [
+      ["StartAuthSession+FlushContext salted to RSA EK", ek],
+      ["StartAuthSession+FlushContext salted to ECC SRK", srkKey],
+    ] as const) {
+      const t = await timeOurs(N, async () => (await SaltedSession.start(tpm, key)).flush());
+      rows.push([name, "", "", ...ms(t), ""]);
+    }
   } finally {
     await releaseEk(tpm, eccEk);
   }
@@ -442,10 +429,8 @@ async function main(): Promise<void> {
       const o = ours[name] as Stats;
       rows.push([
         name,
-        o.median.toFixed(2),
-        o.p99.toFixed(2),
-        net.median.toFixed(2),
-        net.p99.toFixed(2),
+        ...ms(o),
+        ...ms(net),
         net.median > 0.05 ? (o.median / net.median).toFixed(2) : "n/a (below noise)",
       ]);
     }

@@ -1,4 +1,7 @@
+import { cryptoRandom } from "../../common/random.js";
+import { Tpm } from "../../native/tpm/tpm.js";
 import type { TpmTransport } from "../../native/tpm/transport/transport.js";
+import { FaultyTransport } from "./transport-doubles.js";
 
 /** One command and the response to it, as they crossed the wire. */
 export interface Exchange {
@@ -11,32 +14,22 @@ export interface Exchange {
  * can change a response on its way back (a bus attacker), so tests can see what a discrete TPM's
  * bus would carry and what happens when it is tampered with.
  */
-export class RecordingTransport implements TpmTransport {
+export class BusRecorder {
   readonly exchanges: Exchange[] = [];
+  /** The transport to build a Tpm on: every exchange through it is recorded here. */
+  readonly transport: TpmTransport;
   #tamper: ((command: Buffer, response: Buffer) => Buffer | undefined) | undefined;
 
-  constructor(readonly inner: TpmTransport) {}
-
-  get endpoint(): string {
-    return this.inner.endpoint;
-  }
-
-  get hasResourceManager(): boolean {
-    return this.inner.hasResourceManager;
-  }
-
-  get generation(): number {
-    return this.inner.generation;
-  }
-
-  async send(command: Buffer, timeoutMs?: number): Promise<Buffer> {
-    const sent = Buffer.from(command);
-    const received = await this.inner.send(command, timeoutMs);
-    const changed = this.#tamper?.(sent, received);
-    if (changed !== undefined) this.#tamper = undefined;
-    const response = changed ?? received;
-    this.exchanges.push({ command: sent, response: Buffer.from(response) });
-    return response;
+  constructor(inner: TpmTransport) {
+    this.transport = new FaultyTransport(inner, async (command, forward) => {
+      const sent = Buffer.from(command);
+      const received = await forward(command);
+      const changed = this.#tamper?.(sent, received);
+      if (changed !== undefined) this.#tamper = undefined;
+      const response = changed ?? received;
+      this.exchanges.push({ command: sent, response: Buffer.from(response) });
+      return response;
+    });
   }
 
   /**
@@ -57,8 +50,17 @@ export class RecordingTransport implements TpmTransport {
   commandCodes(): number[] {
     return this.exchanges.map((e) => e.command.readUInt32BE(6));
   }
+}
 
-  close(): Promise<void> {
-    return this.inner.close();
-  }
+/** A Tpm on `inner`'s connection whose bus is recorded by `bus`. */
+export function sniffed(inner: TpmTransport): { bus: BusRecorder; tpm: Tpm } {
+  const bus = new BusRecorder(inner);
+  return { bus, tpm: new Tpm(bus.transport) };
+}
+
+/** 32 random bytes the TPM keeps as they are as an authValue (no trailing zero octet to trim). */
+export function secretBytes(): Buffer {
+  const v = cryptoRandom.bytes(32);
+  v[31] = 0xa5;
+  return v;
 }

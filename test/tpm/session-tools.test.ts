@@ -3,28 +3,19 @@ import assert from "node:assert/strict";
 import { createHash, verify } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { cryptoRandom } from "../../common/random.js";
 import { runOk } from "../fixtures/processes.js";
 import { activateWithEk } from "../../native/tpm/client/activate.js";
-import { openEk, releaseEk } from "../../native/tpm/client/ek.js";
-import { createAk, createSrk } from "../../native/tpm/client/storage.js";
+import { createSrk } from "../../native/tpm/client/storage.js";
 import { agentKeyTemplateEccP256 } from "../../native/tpm/client/templates.js";
 import { flushLeftovers, leftoverHandles, withTransient } from "../../native/tpm/client/transient.js";
 import { create, flushContext, load, type LoadedObject } from "../../native/tpm/commands/objects.js";
 import { TpmReader, TpmWriter } from "../../native/tpm/marshal.js";
 import { withSaltedSession } from "../../native/tpm/session/with-session.js";
 import { marshalTpm2bPublic, spkiFromTpmPublic, tpmObjectName } from "../../native/tpm/structures/public.js";
-import { Tpm } from "../../native/tpm/tpm.js";
 import { parseToolsCredentialFile } from "../../native/tpm/verifier/credential-file.js";
-import { RecordingTransport } from "./recording-transport.js";
+import { secretBytes, sniffed } from "./recording-transport.js";
+import { withEkAndAk } from "./ek-and-ak.js";
 import { SwtpmConnection } from "./swtpm-connection.js";
-
-/** 32 random bytes without a trailing zero octet (which an authValue would lose). */
-function secretBytes(): Buffer {
-  const v = cryptoRandom.bytes(32);
-  v[31] = 0x3c;
-  return v;
-}
 
 /** The payload of a file holding one marshalled TPM2B (tpm2-tools' -u / -r files). */
 function tpm2bPayload(file: Buffer): Buffer {
@@ -47,61 +38,35 @@ describe("salted sessions interoperate with tpm2-tools (swtpm)", () => {
   });
   after(() => conn?.stop());
 
-  function sniffed(): { bus: RecordingTransport; tpm: Tpm } {
-    const bus = new RecordingTransport(conn.tpm.transport);
-    return { bus, tpm: new Tpm(bus) };
-  }
-
   for (const kind of ["rsa2048", "eccP256"] as const) {
     it(`activates tpm2_makecredential's challenge through a session salted to the ${kind} EK`, async () => {
-      const { bus, tpm } = sniffed();
-      const ek = await openEk(tpm, { kind });
-      try {
-        const srk = await createSrk(tpm);
-        const ak = await withTransient(tpm, srk.handle, async () => {
-          const created = await createAk(tpm, srk.handle);
-          return load(tpm, srk.handle, created.private, created.publicArea);
+      const { bus, tpm } = sniffed(conn.tpm.transport);
+      await withEkAndAk(tpm, kind, async (ek, ak) => {
+        const secret = secretBytes();
+        await writeFile(join(conn.sw.dir, "ek.pub"), marshalTpm2bPublic(ek.public));
+        await writeFile(join(conn.sw.dir, "secret.bin"), secret);
+        await runOk(
+          "tpm2_makecredential",
+          ["-T", "none", "-u", "ek.pub", "-s", "secret.bin", "-n", ak.name.toString("hex"), "-o", "cred.bin"],
+          { cwd: conn.sw.dir },
+        );
+        const challenge = parseToolsCredentialFile(await readFile(join(conn.sw.dir, "cred.bin")));
+        const released = await activateWithEk(tpm, {
+          ek,
+          akHandle: ak.handle,
+          akPublic: ak.public,
+          challenge,
         });
-        await withTransient(tpm, ak.handle, async () => {
-          const secret = secretBytes();
-          await writeFile(join(conn.sw.dir, "ek.pub"), marshalTpm2bPublic(ek.public));
-          await writeFile(join(conn.sw.dir, "secret.bin"), secret);
-          await runOk(
-            "tpm2_makecredential",
-            [
-              "-T",
-              "none",
-              "-u",
-              "ek.pub",
-              "-s",
-              "secret.bin",
-              "-n",
-              ak.name.toString("hex"),
-              "-o",
-              "cred.bin",
-            ],
-            { cwd: conn.sw.dir },
-          );
-          const challenge = parseToolsCredentialFile(await readFile(join(conn.sw.dir, "cred.bin")));
-          const released = await activateWithEk(tpm, {
-            ek,
-            akHandle: ak.handle,
-            akPublic: ak.public,
-            challenge,
-          });
-          assert.deepEqual(released, secret);
-          assert.equal(bus.saw(secret), false, "the credential was on the bus");
-        });
-      } finally {
-        await releaseEk(tpm, ek);
-      }
+        assert.deepEqual(released, secret);
+        assert.equal(bus.saw(secret), false, "the credential was on the bus");
+      });
       assert.deepEqual(await leftoverHandles(tpm), []);
     });
   }
 
   it("tpm2_load and tpm2_sign use a key we created through the encrypted session, with its authValue", async () => {
     const userAuth = secretBytes();
-    const { bus, tpm } = sniffed();
+    const { bus, tpm } = sniffed(conn.tpm.transport);
     // swtpm has no resource manager: the SRK stays loaded for the tools after we disconnect.
     const srk = await createSrk(tpm);
     const created = await withSaltedSession(tpm, srk, (session) =>
@@ -134,7 +99,7 @@ describe("salted sessions interoperate with tpm2-tools (swtpm)", () => {
       ...["-a", "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|decrypt"],
       ...["-p", `hex:${parentAuth.toString("hex")}`, "-u", "p.pub", "-r", "p.priv"],
     ]);
-    const { bus, tpm } = sniffed();
+    const { bus, tpm } = sniffed(conn.tpm.transport);
     const dir = conn.sw.dir;
     const parentPublic = tpm2bPayload(await readFile(join(dir, "p.pub")));
     const parentPrivate = tpm2bPayload(await readFile(join(dir, "p.priv")));

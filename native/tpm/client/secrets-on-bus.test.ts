@@ -2,31 +2,25 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, verify } from "node:crypto";
 import { cryptoRandom } from "../../../common/random.js";
-import { RecordingTransport } from "../../../test/tpm/recording-transport.js";
+import { secretBytes, sniffed } from "../../../test/tpm/recording-transport.js";
+import { withEkAndAk } from "../../../test/tpm/ek-and-ak.js";
 import { SwtpmConnection } from "../../../test/tpm/swtpm-connection.js";
 import { TPM_RH } from "../constants.js";
 import { activateCredential } from "../commands/credential.js";
-import { create, createPrimary, flushContext, load, type LoadedObject } from "../commands/objects.js";
+import { create, createPrimary, flushContext, load } from "../commands/objects.js";
 import { policyOr, policySecret, startPolicySession } from "../commands/session.js";
 import { withSaltedSession } from "../session/with-session.js";
 import { spkiFromTpmPublic, type TpmtPublic } from "../structures/public.js";
 import { passwordAuth, policyAuth } from "../structures/sessions.js";
-import { Tpm } from "../tpm.js";
+import type { Tpm } from "../tpm.js";
 import type { CredentialChallenge } from "../verifier/credential-file.js";
 import { makeCredential } from "../verifier/make-credential.js";
 import { activateWithEk } from "./activate.js";
 import { agentKeyPublic, createAgentKeyBlob, signWithAgentKey, withAgentKey } from "./agent-key.js";
-import { openEk, releaseEk, type Ek } from "./ek.js";
+import type { Ek } from "./ek.js";
 import { createAgentKey, createSrk } from "./storage.js";
-import { agentKeyTemplateEccP256, akTemplateEccP256, srkTemplateEccP256 } from "./templates.js";
+import { agentKeyTemplateEccP256, srkTemplateEccP256 } from "./templates.js";
 import { leftoverHandles, withTransient } from "./transient.js";
-
-/** 32 random bytes the TPM keeps as they are (an authValue loses trailing zero octets). */
-function secretBytes(): Buffer {
-  const v = cryptoRandom.bytes(32);
-  v[31] = 0xa5;
-  return v;
-}
 
 /**
  * What a discrete TPM's bus would carry, recorded between our TPM stack and swtpm: the secrets
@@ -39,24 +33,6 @@ describe("secrets stay off the TPM bus (recording transport on swtpm)", () => {
     conn = await SwtpmConnection.start();
   });
   after(() => conn?.stop());
-
-  function sniffed(): { bus: RecordingTransport; tpm: Tpm } {
-    const bus = new RecordingTransport(conn.tpm.transport);
-    return { bus, tpm: new Tpm(bus) };
-  }
-
-  /**
-   * An AK (with `akAuth`, sent encrypted) loaded under a flushed-again SRK; the caller flushes it.
-   */
-  async function loadAk(tpm: Tpm, akAuth?: Uint8Array): Promise<LoadedObject> {
-    const srk = await createSrk(tpm);
-    return withTransient(tpm, srk.handle, () =>
-      withSaltedSession(tpm, srk, async (session) => {
-        const created = await create(tpm, srk, akTemplateEccP256(), { userAuth: akAuth, session });
-        return load(tpm, srk, created.private, created.publicArea, { session });
-      }),
-    );
-  }
 
   /** Activation as it was before sessions: plaintext passwords, certInfo in the clear. */
   async function plainActivation(
@@ -90,29 +66,23 @@ describe("secrets stay off the TPM bus (recording transport on swtpm)", () => {
 
   for (const kind of ["rsa2048", "eccP256", "eccP384"] as const) {
     it(`the credential released by activation (${kind} EK) crosses the bus encrypted`, async () => {
-      const { bus, tpm } = sniffed();
-      const ek = await openEk(tpm, { kind });
-      try {
-        const ak = await loadAk(tpm);
-        await withTransient(tpm, ak.handle, async () => {
-          const credential = secretBytes();
-          const challenge = challengeFor(ek, ak.public, credential);
-          const released = await activateWithEk(tpm, {
-            ek,
-            akHandle: ak.handle,
-            akPublic: ak.public,
-            challenge,
-          });
-          assert.deepEqual(released, credential);
-          assert.equal(bus.saw(credential), false, "the credential was on the bus");
-
-          const plain = await plainActivation(tpm, { ek, ak: ak.handle, challenge });
-          assert.deepEqual(plain, credential);
-          assert.equal(bus.saw(credential), true, "the plain activation should show the credential");
+      const { bus, tpm } = sniffed(conn.tpm.transport);
+      await withEkAndAk(tpm, kind, async (ek, ak) => {
+        const credential = secretBytes();
+        const challenge = challengeFor(ek, ak.public, credential);
+        const released = await activateWithEk(tpm, {
+          ek,
+          akHandle: ak.handle,
+          akPublic: ak.public,
+          challenge,
         });
-      } finally {
-        await releaseEk(tpm, ek);
-      }
+        assert.deepEqual(released, credential);
+        assert.equal(bus.saw(credential), false, "the credential was on the bus");
+
+        const plain = await plainActivation(tpm, { ek, ak: ak.handle, challenge });
+        assert.deepEqual(plain, credential);
+        assert.equal(bus.saw(credential), true, "the plain activation should show the credential");
+      });
       assert.deepEqual(await leftoverHandles(tpm), []);
     });
   }
@@ -122,27 +92,24 @@ describe("secrets stay off the TPM bus (recording transport on swtpm)", () => {
     const akAuth = secretBytes();
     await conn.tools("tpm2_changeauth", ["-c", "e", `hex:${endorsementAuth.toString("hex")}`]);
     try {
-      const { bus, tpm } = sniffed();
-      const ek = await openEk(tpm, { kind: "rsa2048" });
-      const ak = await loadAk(tpm, akAuth);
-      await withTransient(tpm, ak.handle, async () => {
-        const credential = secretBytes();
-        const challenge = challengeFor(ek, ak.public, credential);
-        const released = await activateWithEk(tpm, {
-          ek,
-          akHandle: ak.handle,
-          challenge,
-          endorsementAuth,
-          akAuth,
-        });
-        assert.deepEqual(released, credential);
-        assert.equal(bus.saw(endorsementAuth), false, "the endorsement password was on the bus");
-        assert.equal(bus.saw(akAuth), false, "the AK authValue was on the bus");
+      const { bus, tpm } = sniffed(conn.tpm.transport);
+      await withEkAndAk(
+        tpm,
+        "rsa2048",
+        async (ek, ak) => {
+          const credential = secretBytes();
+          const challenge = challengeFor(ek, ak.public, credential);
+          const args = { ek, akHandle: ak.handle, challenge, endorsementAuth, akAuth };
+          assert.deepEqual(await activateWithEk(tpm, args), credential);
+          assert.equal(bus.saw(endorsementAuth), false, "the endorsement password was on the bus");
+          assert.equal(bus.saw(akAuth), false, "the AK authValue was on the bus");
 
-        await plainActivation(tpm, { ek, ak: ak.handle, challenge, endorsementAuth, akAuth });
-        assert.equal(bus.saw(endorsementAuth), true);
-        assert.equal(bus.saw(akAuth), true);
-      });
+          await plainActivation(tpm, { ek, ak: ak.handle, challenge, endorsementAuth, akAuth });
+          assert.equal(bus.saw(endorsementAuth), true);
+          assert.equal(bus.saw(akAuth), true);
+        },
+        { akAuth },
+      );
       assert.deepEqual(await leftoverHandles(tpm), []);
     } finally {
       await conn.tools("tpm2_changeauth", ["-c", "e", "-p", `hex:${endorsementAuth.toString("hex")}`]);
@@ -155,7 +122,7 @@ describe("secrets stay off the TPM bus (recording transport on swtpm)", () => {
     const ownerAuth = secretBytes();
     await conn.tools("tpm2_changeauth", ["-c", "o", `hex:${ownerAuth.toString("hex")}`]);
     try {
-      const { bus, tpm } = sniffed();
+      const { bus, tpm } = sniffed(conn.tpm.transport);
       const srk = await createSrk(tpm, "eccP256", { ownerAuth });
       await flushContext(tpm, srk.handle);
       assert.deepEqual(srk.name, before.name);
@@ -173,7 +140,7 @@ describe("secrets stay off the TPM bus (recording transport on swtpm)", () => {
   });
 
   it("the agent key's private blob comes back encrypted; the key then loads and signs", async () => {
-    const { bus, tpm } = sniffed();
+    const { bus, tpm } = sniffed(conn.tpm.transport);
     const blob = await createAgentKeyBlob(tpm);
     assert.equal(bus.saw(blob.private), false, "the agent key's private blob was on the bus");
 
@@ -189,7 +156,7 @@ describe("secrets stay off the TPM bus (recording transport on swtpm)", () => {
   });
 
   it("a new key's authValue goes encrypted in TPM2_Create, and the key loads through the session", async () => {
-    const { bus, tpm } = sniffed();
+    const { bus, tpm } = sniffed(conn.tpm.transport);
     const userAuth = secretBytes();
     const srk = await createSrk(tpm);
     await withTransient(tpm, srk.handle, async () => {

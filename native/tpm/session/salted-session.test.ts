@@ -2,8 +2,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, verify } from "node:crypto";
 import { ecdsaSignatureToDer } from "../../../common/der/ecdsa-signature.js";
-import { cryptoRandom } from "../../../common/random.js";
-import { RecordingTransport } from "../../../test/tpm/recording-transport.js";
+import { secretBytes, sniffed } from "../../../test/tpm/recording-transport.js";
 import { SwtpmConnection } from "../../../test/tpm/swtpm-connection.js";
 import { create, createPrimary, flushContext, load, type LoadedObject } from "../commands/objects.js";
 import { sign } from "../commands/sign.js";
@@ -17,17 +16,10 @@ import { TPM_ALG, TPM_CC, TPM_RH } from "../constants.js";
 import { buildResponse, parseResponse } from "../framing.js";
 import { TPM_RC, isTpmError } from "../rc.js";
 import { spkiFromTpmPublic } from "../structures/public.js";
-import { Tpm } from "../tpm.js";
+import type { Tpm } from "../tpm.js";
 import { TpmSessionError, type TpmSessionErrorCode } from "./errors.js";
 import { SaltedSession, type SaltKey } from "./salted-session.js";
 import { withSaltedSession } from "./with-session.js";
-
-/** A userAuth the TPM keeps as is (no trailing zero octet to trim). */
-function authValue(): Buffer {
-  const v = cryptoRandom.bytes(32);
-  v[31] = 0x5a;
-  return v;
-}
 
 describe("salted HMAC sessions with parameter encryption (swtpm)", () => {
   let conn: SwtpmConnection;
@@ -45,7 +37,7 @@ describe("salted HMAC sessions with parameter encryption (swtpm)", () => {
    * with the TPM's.
    */
   async function createLoadAndSign(saltKey: SaltKey, parent: LoadedObject): Promise<void> {
-    const userAuth = authValue();
+    const userAuth = secretBytes();
     const key = await withSaltedSession(tpm, saltKey, async (session) => {
       const created = await create(tpm, parent, agentKeyTemplateEccP256(), { userAuth, session });
       return load(tpm, parent, created.private, created.publicArea, { session });
@@ -159,16 +151,15 @@ describe("salted HMAC sessions with parameter encryption (swtpm)", () => {
 
     for (const [what, code, tamper] of tampers) {
       it(`TPM2_Create answered with ${what}: ${code}`, async () => {
-        const bus = new RecordingTransport(tpm.transport);
-        const sniffed = new Tpm(bus);
-        const srk = await createSrk(sniffed);
-        await withTransient(sniffed, srk.handle, () =>
-          withSaltedSession(sniffed, srk, async (session) => {
+        const { bus, tpm: sniffedTpm } = sniffed(tpm.transport);
+        const srk = await createSrk(sniffedTpm);
+        await withTransient(sniffedTpm, srk.handle, () =>
+          withSaltedSession(sniffedTpm, srk, async (session) => {
             bus.tamperWithNext((command, response) =>
               command.readUInt32BE(6) === TPM_CC.Create ? tamper(response, 0) : undefined,
             );
             await assert.rejects(
-              create(sniffed, srk, agentKeyTemplateEccP256(), { session }),
+              create(sniffedTpm, srk, agentKeyTemplateEccP256(), { session }),
               (err: unknown) => err instanceof TpmSessionError && err.code === code,
             );
             assert.equal(session.isOpen, false);
@@ -183,17 +174,16 @@ describe("salted HMAC sessions with parameter encryption (swtpm)", () => {
     }
 
     it("TPM2_Load answered with a flipped Name bit: the loaded key is flushed too", async () => {
-      const bus = new RecordingTransport(tpm.transport);
-      const sniffed = new Tpm(bus);
-      const srk = await createSrk(sniffed);
-      await withTransient(sniffed, srk.handle, () =>
-        withSaltedSession(sniffed, srk, async (session) => {
-          const created = await create(sniffed, srk, agentKeyTemplateEccP256(), { session });
+      const { bus, tpm: sniffedTpm } = sniffed(tpm.transport);
+      const srk = await createSrk(sniffedTpm);
+      await withTransient(sniffedTpm, srk.handle, () =>
+        withSaltedSession(sniffedTpm, srk, async (session) => {
+          const created = await create(sniffedTpm, srk, agentKeyTemplateEccP256(), { session });
           bus.tamperWithNext((command, response) =>
             command.readUInt32BE(6) === TPM_CC.Load ? flipParameterByte(response, 1) : undefined,
           );
           await assert.rejects(
-            load(sniffed, srk, created.private, created.publicArea, { session }),
+            load(sniffedTpm, srk, created.private, created.publicArea, { session }),
             (err: unknown) =>
               err instanceof TpmSessionError && err.code === "TPM_SESSION_RESPONSE_HMAC_INVALID",
           );
@@ -204,15 +194,14 @@ describe("salted HMAC sessions with parameter encryption (swtpm)", () => {
   });
 
   it("a deadline that passes mid-activation: nothing more is sent, and both sessions are flushed", async () => {
-    const bus = new RecordingTransport(tpm.transport);
-    const sniffed = new Tpm(bus);
-    const ek = await openEk(sniffed, { kind: "rsa2048" });
-    const srk = await createSrk(sniffed);
-    const ak = await withTransient(sniffed, srk.handle, async () => {
-      const created = await createAk(sniffed, srk.handle);
-      return load(sniffed, srk.handle, created.private, created.publicArea);
+    const { bus, tpm: sniffedTpm } = sniffed(tpm.transport);
+    const ek = await openEk(sniffedTpm, { kind: "rsa2048" });
+    const srk = await createSrk(sniffedTpm);
+    const ak = await withTransient(sniffedTpm, srk.handle, async () => {
+      const created = await createAk(sniffedTpm, srk.handle);
+      return load(sniffedTpm, srk.handle, created.private, created.publicArea);
     });
-    await withTransient(sniffed, ak.handle, async () => {
+    await withTransient(sniffedTpm, ak.handle, async () => {
       const deadline = new AbortController();
       bus.tamperWithNext((command) => {
         if (command.readUInt32BE(6) === TPM_CC.PolicySecret) deadline.abort();
@@ -221,7 +210,7 @@ describe("salted HMAC sessions with parameter encryption (swtpm)", () => {
       const challenge = { credentialBlob: Buffer.alloc(10), secret: Buffer.alloc(10) };
       await assert.rejects(
         activateWithEk(
-          sniffed,
+          sniffedTpm,
           { ek, akHandle: ak.handle, akPublic: ak.public, challenge },
           { signal: deadline.signal },
         ),
