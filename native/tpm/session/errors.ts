@@ -14,6 +14,8 @@ import { HallmarkError, type ErrorCategory } from "../../../common/errors.js";
  * - TPM_SESSION_PARAMETER_UNSIZED: parameter encryption was asked for a parameter area that does
  *   not start with a sized buffer.
  * - TPM_SESSION_ENDED: the session was used after it was flushed or failed.
+ * - TPM_SESSION_BUSY: the session was given a second command while one was running (nonces roll
+ *   per command, so a session runs one at a time).
  */
 export type TpmSessionErrorCode =
   | "TPM_SESSION_RESPONSE_HMAC_INVALID"
@@ -21,7 +23,8 @@ export type TpmSessionErrorCode =
   | "TPM_SESSION_RESPONSE_INVALID"
   | "TPM_SESSION_SALT_KEY_UNSUPPORTED"
   | "TPM_SESSION_PARAMETER_UNSIZED"
-  | "TPM_SESSION_ENDED";
+  | "TPM_SESSION_ENDED"
+  | "TPM_SESSION_BUSY";
 
 const CATEGORY: Readonly<Record<TpmSessionErrorCode, ErrorCategory>> = {
   TPM_SESSION_RESPONSE_HMAC_INVALID: "internal",
@@ -30,6 +33,7 @@ const CATEGORY: Readonly<Record<TpmSessionErrorCode, ErrorCategory>> = {
   TPM_SESSION_SALT_KEY_UNSUPPORTED: "invalid_argument",
   TPM_SESSION_PARAMETER_UNSIZED: "invalid_argument",
   TPM_SESSION_ENDED: "failed_precondition",
+  TPM_SESSION_BUSY: "failed_precondition",
 };
 
 export class TpmSessionError extends HallmarkError<TpmSessionErrorCode> {

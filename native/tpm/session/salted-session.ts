@@ -95,19 +95,22 @@ export class SaltedSession {
   ): Promise<SaltedSession> {
     const hashAlg = options.hashAlg ?? TPM_ALG.SHA256;
     const { salt, encryptedSalt } = encryptSalt(key.public, tpm.random);
-    const nonceCaller = tpm.random.bytes(nonceSize(hashAlg));
-    const started = await startAuthSession(tpm, {
-      tpmKey: key.handle,
-      nonceCaller,
-      encryptedSalt,
-      sessionType: TPM_SE.HMAC,
-      symmetric: SYM_AES_128_CFB,
-      authHash: hashAlg,
-      signal: options.signal,
-    });
-    const sessionKey = sessionKeyFromSalt(hashAlg, salt, started.nonceTpm, nonceCaller);
-    salt.fill(0);
-    return new SaltedSession(tpm, started.handle, hashAlg, sessionKey, started.nonceTpm);
+    try {
+      const nonceCaller = tpm.random.bytes(nonceSize(hashAlg));
+      const started = await startAuthSession(tpm, {
+        tpmKey: key.handle,
+        nonceCaller,
+        encryptedSalt,
+        sessionType: TPM_SE.HMAC,
+        symmetric: SYM_AES_128_CFB,
+        authHash: hashAlg,
+        signal: options.signal,
+      });
+      const sessionKey = sessionKeyFromSalt(hashAlg, salt, started.nonceTpm, nonceCaller);
+      return new SaltedSession(tpm, started.handle, hashAlg, sessionKey, started.nonceTpm);
+    } finally {
+      salt.fill(0);
+    }
   }
 
   /** False once flushed, ended by the TPM, or failed: the session can run no more commands. */
@@ -132,7 +135,7 @@ export class SaltedSession {
     if (this.#busy) {
       // Nonces roll per command: two commands at once would each use a nonce the other replaces.
       throw new TpmSessionError(
-        "TPM_SESSION_ENDED",
+        "TPM_SESSION_BUSY",
         `session 0x${this.handle.toString(16)} is running another command`,
       );
     }
