@@ -15,7 +15,7 @@ import {
 import type { ParsedResponse } from "../framing.js";
 import { isTpmError } from "../rc.js";
 import type { Tpm } from "../tpm.js";
-import { TpmSessionError } from "./errors.js";
+import { TpmSessionError, type TpmSessionErrorCode } from "./errors.js";
 import { cryptFirstParameter } from "./parameter-encryption.js";
 import { encryptSalt } from "./salt.js";
 import { authHmac, sessionKeyFromSalt, sessionValue } from "./session-crypto.js";
@@ -199,36 +199,12 @@ export class SaltedSession {
       throw err;
     }
 
-    const refuse = async (
-      code: ConstructorParameters<typeof TpmSessionError>[0],
-      why: string,
-    ): Promise<never> => {
-      await this.#failClosed(res.handles);
-      throw new TpmSessionError(code, `${why}; the session was flushed and the response discarded`);
-    };
-    const mine = res.sessions[0];
-    if (mine === undefined || res.sessions.length !== 1 + others.length) {
-      return refuse(
-        "TPM_SESSION_RESPONSE_INVALID",
-        `the response carries ${res.sessions.length} session(s) for a command with ${1 + others.length}`,
-      );
-    }
-    if (mine.nonce.length === 0)
-      return refuse("TPM_SESSION_RESPONSE_INVALID", "the response carries no nonceTPM");
-    if (mine.hmac.length === 0)
-      return refuse("TPM_SESSION_RESPONSE_HMAC_MISSING", "the response carries no HMAC");
-    const expected = authHmac(
-      this.hashAlg,
+    const mine = await this.#checkResponse(res, {
+      code: cmd.code,
       key,
-      rpHash(this.hashAlg, 0, cmd.code, res.parameters),
-      mine.nonce,
       nonceCaller,
-      sessionAttributesToU8(mine.attributes),
-    );
-    if (!bytesEqual(expected, mine.hmac)) {
-      return refuse("TPM_SESSION_RESPONSE_HMAC_INVALID", "the response HMAC does not match the session key");
-    }
-
+      sessions: 1 + others.length,
+    });
     this.#nonceTpm = mine.nonce;
     if (!mine.attributes.continueSession) this.#end();
     return {
@@ -238,6 +214,44 @@ export class SaltedSession {
         : res.parameters,
       otherSessions: res.sessions.slice(1),
     };
+  }
+
+  /**
+   * This session's entry in the response, once its HMAC over rpHash (responseCode 0, the command
+   * code, the parameters as received) has been found to be the session key's, compared in
+   * constant time. Otherwise the response is refused and nothing it made is kept.
+   */
+  async #checkResponse(
+    res: ParsedResponse,
+    sent: { code: number; key: Buffer; nonceCaller: Buffer; sessions: number },
+  ): Promise<AuthResponse> {
+    const refuse = async (code: TpmSessionErrorCode, why: string): Promise<never> => {
+      await this.#failClosed(res.handles);
+      throw new TpmSessionError(code, `${why}; the session was flushed and the response discarded`);
+    };
+    const mine = res.sessions[0];
+    if (mine === undefined || res.sessions.length !== sent.sessions) {
+      return refuse(
+        "TPM_SESSION_RESPONSE_INVALID",
+        `the response carries ${res.sessions.length} session(s) for a command with ${sent.sessions}`,
+      );
+    }
+    if (mine.nonce.length === 0)
+      return refuse("TPM_SESSION_RESPONSE_INVALID", "the response carries no nonceTPM");
+    if (mine.hmac.length === 0)
+      return refuse("TPM_SESSION_RESPONSE_HMAC_MISSING", "the response carries no HMAC");
+    const expected = authHmac(
+      this.hashAlg,
+      sent.key,
+      rpHash(this.hashAlg, 0, sent.code, res.parameters),
+      mine.nonce,
+      sent.nonceCaller,
+      sessionAttributesToU8(mine.attributes),
+    );
+    if (!bytesEqual(expected, mine.hmac)) {
+      return refuse("TPM_SESSION_RESPONSE_HMAC_INVALID", "the response HMAC does not match the session key");
+    }
+    return mine;
   }
 
   /** A response the session key does not vouch for: nothing in it is used, nothing it made stays. */
