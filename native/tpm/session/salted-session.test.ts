@@ -9,6 +9,7 @@ import { sign } from "../commands/sign.js";
 import { OperationAbortedError } from "../../../common/errors.js";
 import { activateWithEk } from "../client/activate.js";
 import { openEk, releaseEk } from "../client/ek.js";
+import { TpmArgumentError } from "../commands/errors.js";
 import { createAk, createSrk, type KeyAlgorithm } from "../client/storage.js";
 import { agentKeyTemplateEccP256 } from "../client/templates.js";
 import { leftoverHandles, withTransient } from "../client/transient.js";
@@ -104,6 +105,20 @@ describe("salted HMAC sessions with parameter encryption (swtpm)", () => {
         (err: unknown) => err instanceof TpmSessionError && err.code === "TPM_SESSION_SALT_KEY_UNSUPPORTED",
       );
     });
+    assert.deepEqual(await leftoverHandles(tpm), []);
+  });
+
+  it("a session authorizing an object needs its Name; nothing is sent without it", async () => {
+    const srk = await createSrk(tpm);
+    await withTransient(tpm, srk.handle, () =>
+      withSaltedSession(tpm, srk, async (session) => {
+        await assert.rejects(
+          create(tpm, srk.handle, agentKeyTemplateEccP256(), { session }),
+          (err: unknown) => err instanceof TpmArgumentError && err.code === "TPM_NAME_REQUIRED",
+        );
+        assert.equal(session.isOpen, true);
+      }),
+    );
     assert.deepEqual(await leftoverHandles(tpm), []);
   });
 
