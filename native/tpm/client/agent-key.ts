@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../../../common/fs/atomic-write.js";
-import { HallmarkError } from "../../../common/errors.js";
+import { HallmarkError, throwIfAborted } from "../../../common/errors.js";
 import { TPM_ALG } from "../constants.js";
 import { load, type CreatedObject } from "../commands/objects.js";
 import { sign } from "../commands/sign.js";
@@ -8,7 +8,8 @@ import { unmarshalTpmtPublic, type TpmtPublic } from "../structures/public.js";
 import { ecdsaSignatureToDer } from "../../../common/der/ecdsa-signature.js";
 import type { TpmtSignature } from "../structures/signature.js";
 import type { Tpm } from "../tpm.js";
-import { createSrk, type KeyAlgorithm } from "./storage.js";
+import { withSaltedSession } from "../session/with-session.js";
+import { createAgentKey, createSrk, type KeyAlgorithm } from "./storage.js";
 import { withTransient } from "./transient.js";
 
 /**
@@ -102,14 +103,39 @@ export function agentKeyPublic(blob: AgentKeyBlob): TpmtPublic {
 }
 
 /**
+ * Makes a new agent key under the SRK, through a session salted to the SRK: the key's private
+ * blob comes back encrypted under the session key, and the TPM's answer is HMAC-checked. Costs
+ * one StartAuthSession (an ECDH or RSA decryption in the TPM) per key, not per signature.
+ */
+export async function createAgentKeyBlob(
+  tpm: Tpm,
+  opts: { srkAlgorithm?: KeyAlgorithm; ownerAuth?: Uint8Array; signal?: AbortSignal } = {},
+): Promise<AgentKeyBlob> {
+  const algorithm = opts.srkAlgorithm ?? "eccP256";
+  const { signal } = opts;
+  const srk = await createSrk(tpm, algorithm, { ownerAuth: opts.ownerAuth, signal });
+  return withTransient(tpm, srk.handle, () =>
+    withSaltedSession(
+      tpm,
+      srk,
+      async (session) =>
+        agentKeyBlobFrom(await createAgentKey(tpm, srk, { session, signal }), { algorithm, name: srk.name }),
+      { signal },
+    ),
+  );
+}
+
+/**
  * Loads the agent key (re-deriving the SRK, which is flushed again as soon as the key is in) and
- * runs `fn` with its handle; the key is flushed afterwards.
+ * runs `fn` with its handle; the key is flushed afterwards. The per-signature path: TPM2_Load
+ * carries nothing secret here (the private blob is sealed by the SRK, whose authValue is empty),
+ * so no salted session is started for it.
  */
 export async function withAgentKey<T>(
   tpm: Tpm,
   blob: AgentKeyBlob,
   fn: (handle: number) => Promise<T>,
-  opts: { ownerAuth?: Uint8Array } = {},
+  opts: { ownerAuth?: Uint8Array; signal?: AbortSignal } = {},
 ): Promise<T> {
   const srk = await createSrk(tpm, blob.srkAlgorithm, opts);
   const loaded = await withTransient(tpm, srk.handle, async () => {
@@ -120,7 +146,7 @@ export async function withAgentKey<T>(
         { category: "failed_precondition" },
       );
     }
-    return load(tpm, srk.handle, blob.private, blob.publicArea);
+    return load(tpm, srk.handle, blob.private, blob.publicArea, { signal: opts.signal });
   });
   return withTransient(tpm, loaded.handle, fn);
 }
@@ -135,6 +161,7 @@ export async function signWithAgentKey(
   tpm: Tpm,
   keyHandle: number,
   digest: Uint8Array,
+  options: { signal?: AbortSignal } = {},
 ): Promise<AgentSignature> {
   if (digest.length !== 32) {
     throw new AgentKeyError(
@@ -145,6 +172,8 @@ export async function signWithAgentKey(
       },
     );
   }
+  // TPM2_Sign (commands/sign.ts) takes no signal yet: a deadline already passed stops it here.
+  throwIfAborted(options.signal, "signing with the agent key");
   const signature = await sign(tpm, {
     keyHandle,
     digest,

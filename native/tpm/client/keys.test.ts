@@ -20,15 +20,15 @@ import type { Tpm } from "../tpm.js";
 import { parseToolsCredentialFile } from "../verifier/credential-file.js";
 import { activateWithEk } from "./activate.js";
 import {
-  agentKeyBlobFrom,
   agentKeyPublic,
+  createAgentKeyBlob,
   readAgentKeyBlob,
   saveAgentKeyBlob,
   signWithAgentKey,
   withAgentKey,
 } from "./agent-key.js";
 import { openEk, releaseEk } from "./ek.js";
-import { createAgentKey, createAk, createSrk, type KeyAlgorithm } from "./storage.js";
+import { createAk, createSrk, type KeyAlgorithm } from "./storage.js";
 import { ekTemplateEccP384High, ekTemplateRsa2048, srkTemplateEccP256 } from "./templates.js";
 import { flushLeftovers, leftoverHandles, withTransient } from "./transient.js";
 
@@ -204,10 +204,7 @@ describe("TPM keys against swtpm and tpm2-tools", () => {
   }
 
   it("keeps the agent key on disk only as TPM blobs, loads it again and signs verifiable DER signatures", async () => {
-    const srk = await createSrk(tpm);
-    const blob = await withTransient(tpm, srk.handle, async () =>
-      agentKeyBlobFrom(await createAgentKey(tpm, srk.handle), { algorithm: "eccP256", name: srk.name }),
-    );
+    const blob = await createAgentKeyBlob(tpm);
     const path = join(sw.dir, "agent-key.json");
     await saveAgentKeyBlob(path, blob);
     assert.equal((await stat(path)).mode & 0o777, 0o600);
@@ -243,10 +240,7 @@ describe("TPM keys against swtpm and tpm2-tools", () => {
   });
 
   it("refuses to load the agent key in another TPM", async () => {
-    const srk = await createSrk(tpm);
-    const blob = await withTransient(tpm, srk.handle, async () =>
-      agentKeyBlobFrom(await createAgentKey(tpm, srk.handle), { algorithm: "eccP256", name: srk.name }),
-    );
+    const blob = await createAgentKeyBlob(tpm);
     const other = await startSwtpm({ ekCertificates: false });
     const otherTpm = SwtpmConnection.open(other);
     try {

@@ -1,5 +1,13 @@
 import { TPM_RH } from "../constants.js";
-import { create, createPrimary, type CreatedObject, type LoadedObject } from "../commands/objects.js";
+import {
+  create,
+  createPrimary,
+  type AuthorizedHandle,
+  type CreatedObject,
+  type LoadedObject,
+} from "../commands/objects.js";
+import type { SaltedSession } from "../session/salted-session.js";
+import { withSaltedSession } from "../session/with-session.js";
 import type { Tpm } from "../tpm.js";
 import {
   agentKeyTemplateEccP256,
@@ -8,32 +16,65 @@ import {
   srkTemplateEccP256,
   srkTemplateRsa2048,
 } from "./templates.js";
+import { withTransient } from "./transient.js";
 
 export type KeyAlgorithm = "rsa2048" | "eccP256";
 
 /**
  * The SRK, re-derived with CreatePrimary from the standard template: the same key every time on
  * the same TPM (until the owner hierarchy is cleared), so nothing about it needs storing.
+ *
+ * An owner password never crosses the bus in the clear: with `ownerAuth` the command is
+ * authorized through a session salted to an ephemeral key in the NULL hierarchy (whose
+ * authorization is always empty), flushed again at once. Without one (most machines) the empty
+ * password is sent as is: there is nothing to hide, and this is the agent's per-signature path.
  */
-export function createSrk(
+export async function createSrk(
   tpm: Tpm,
   algorithm: KeyAlgorithm = "eccP256",
-  opts: { ownerAuth?: Uint8Array } = {},
+  opts: { ownerAuth?: Uint8Array; signal?: AbortSignal } = {},
 ): Promise<LoadedObject> {
   const template = algorithm === "rsa2048" ? srkTemplateRsa2048() : srkTemplateEccP256();
-  return createPrimary(tpm, TPM_RH.OWNER, template, { hierarchyAuth: opts.ownerAuth });
+  const { ownerAuth, signal } = opts;
+  if (ownerAuth === undefined || ownerAuth.every((b) => b === 0)) {
+    return createPrimary(tpm, TPM_RH.OWNER, template, { signal });
+  }
+  const saltKey = await createPrimary(tpm, TPM_RH.NULL, srkTemplateEccP256(), { signal });
+  return withTransient(tpm, saltKey.handle, () =>
+    withSaltedSession(
+      tpm,
+      saltKey,
+      (session) => createPrimary(tpm, TPM_RH.OWNER, template, { hierarchyAuth: ownerAuth, session, signal }),
+      { signal },
+    ),
+  );
+}
+
+/** Options of the key creations under the SRK. */
+export interface CreateUnderSrkOptions {
+  /**
+   * A session salted to the SRK (then `srk` is the SRK with its Name): the key's private blob
+   * comes back encrypted under the session key instead of in the clear.
+   */
+  readonly session?: SaltedSession;
+  readonly signal?: AbortSignal;
 }
 
 /** A fresh attestation key under the SRK (restricted signing: RSASSA-SHA256 or ECDSA-SHA256). */
 export function createAk(
   tpm: Tpm,
-  srkHandle: number,
+  srk: AuthorizedHandle,
   algorithm: KeyAlgorithm = "eccP256",
+  opts: CreateUnderSrkOptions = {},
 ): Promise<CreatedObject> {
-  return create(tpm, srkHandle, algorithm === "rsa2048" ? akTemplateRsa2048() : akTemplateEccP256());
+  return create(tpm, srk, algorithm === "rsa2048" ? akTemplateRsa2048() : akTemplateEccP256(), opts);
 }
 
 /** A fresh agent signing key under the SRK (unrestricted ECDSA P-256, bound to this TPM). */
-export function createAgentKey(tpm: Tpm, srkHandle: number): Promise<CreatedObject> {
-  return create(tpm, srkHandle, agentKeyTemplateEccP256());
+export function createAgentKey(
+  tpm: Tpm,
+  srk: AuthorizedHandle,
+  opts: CreateUnderSrkOptions = {},
+): Promise<CreatedObject> {
+  return create(tpm, srk, agentKeyTemplateEccP256(), opts);
 }

@@ -1,7 +1,7 @@
-import { TPM_CC } from "../constants.js";
+import { TPM_CC, TPM_HT, handleType } from "../constants.js";
 import { TpmWriter, type TpmReader } from "../marshal.js";
 import { readName, readTpm2b, writeTpm2b } from "../structures/buffers.js";
-import { passwordAuth } from "../structures/sessions.js";
+import { handleNamedBySelf, passwordAuth, type NamedHandle } from "../structures/sessions.js";
 import { readTicket, readTpm2bCreationData } from "../structures/tickets.js";
 import {
   nameFromPublicArea,
@@ -12,7 +12,8 @@ import {
 } from "../structures/public.js";
 import { writePcrSelectionList } from "../structures/pcr.js";
 import { readParameters, type Tpm } from "../tpm.js";
-import { TpmResponseError } from "./errors.js";
+import type { SaltedSession } from "../session/salted-session.js";
+import { TpmArgumentError, TpmResponseError } from "./errors.js";
 
 /** An object's public area as the TPM returned it: parsed, and the exact bytes its Name covers. */
 export interface ObjectPublic {
@@ -74,20 +75,95 @@ function skipCreationOutputs(r: TpmReader): void {
   readTicket(r, "creation", "creationTicket");
 }
 
-/** TPM2_CreatePrimary under `hierarchy` (TPM_RH_OWNER / ENDORSEMENT) with its (empty) password. */
+/**
+ * How a command authorizes its first handle (a hierarchy or a parent key): a plaintext password
+ * (TPM_RS_PW) or a salted session. Through a session the authValue only keys the HMAC, and the
+ * first parameter travels encrypted each way `encrypt` asks for.
+ */
+interface Authorization {
+  readonly password?: Uint8Array;
+  readonly session?: SaltedSession;
+  readonly encrypt: { readonly command: boolean; readonly response: boolean };
+}
+
+/** The entity a command authorizes: a bare handle, or a handle with the Name a session's cpHash needs. */
+export type AuthorizedHandle = number | NamedHandle;
+
+async function executeAuthorized(
+  tpm: Tpm,
+  spec: {
+    readonly code: number;
+    readonly handle: AuthorizedHandle;
+    readonly parameters: Buffer;
+    readonly responseHandles?: number;
+    readonly signal?: AbortSignal;
+  },
+  auth: Authorization,
+): Promise<{ handles: readonly number[]; parameters: Buffer }> {
+  const handle = typeof spec.handle === "number" ? spec.handle : spec.handle.handle;
+  if (!auth.session) {
+    return tpm.execute({
+      code: spec.code,
+      handles: [handle],
+      sessions: [passwordAuth(auth.password)],
+      parameters: spec.parameters,
+      responseHandles: spec.responseHandles,
+      signal: spec.signal,
+    });
+  }
+  const named = typeof spec.handle === "number" ? nameOfHandle(spec.handle) : spec.handle;
+  return auth.session.execute({
+    code: spec.code,
+    handles: [named],
+    authValue: auth.password,
+    parameters: spec.parameters,
+    encrypt: auth.encrypt,
+    responseHandles: spec.responseHandles,
+    signal: spec.signal,
+  });
+}
+
+/** A hierarchy is named by its handle; an object's Name must come with it (from its public area). */
+function nameOfHandle(handle: number): NamedHandle {
+  if (handleType(handle) !== TPM_HT.PERMANENT) {
+    throw new TpmArgumentError(
+      "TPM_NAME_REQUIRED",
+      `a session authorizing object 0x${handle.toString(16)} needs its Name: pass { handle, name }`,
+    );
+  }
+  return handleNamedBySelf(handle);
+}
+
+export interface CreateOptions {
+  /** The authValue of the new key (travels encrypted when a session is given). */
+  readonly userAuth?: Uint8Array;
+  /**
+   * Authorizes the hierarchy or parent through this salted session instead of a plaintext
+   * password: inSensitive (the new key's authValue) goes encrypted, and for TPM2_Create so does
+   * outPrivate on the way back.
+   */
+  readonly session?: SaltedSession;
+  readonly signal?: AbortSignal;
+}
+
+/** TPM2_CreatePrimary under `hierarchy` (TPM_RH_OWNER / ENDORSEMENT / NULL), authorized by its authValue. */
 export async function createPrimary(
   tpm: Tpm,
   hierarchy: number,
   template: TpmtPublic,
-  opts: { hierarchyAuth?: Uint8Array; userAuth?: Uint8Array } = {},
+  opts: CreateOptions & { hierarchyAuth?: Uint8Array } = {},
 ): Promise<LoadedObject> {
-  const res = await tpm.execute({
-    code: TPM_CC.CreatePrimary,
-    handles: [hierarchy],
-    sessions: [passwordAuth(opts.hierarchyAuth)],
-    parameters: creationParameters(template, opts.userAuth),
-    responseHandles: 1,
-  });
+  const res = await executeAuthorized(
+    tpm,
+    {
+      code: TPM_CC.CreatePrimary,
+      handle: hierarchy,
+      parameters: creationParameters(template, opts.userAuth),
+      responseHandles: 1,
+      signal: opts.signal,
+    },
+    { password: opts.hierarchyAuth, session: opts.session, encrypt: { command: true, response: false } },
+  );
   return finishWithNewHandle(tpm, res.handles[0] as number, (handle) => {
     const out = readParameters(res.parameters, "TPM2_CreatePrimary", (r) => {
       const p = readTpm2bPublicWithBytes(r, "outPublic");
@@ -98,19 +174,26 @@ export async function createPrimary(
   });
 }
 
-/** TPM2_Create: a new key under a loaded storage parent (password-authorized). */
+/**
+ * TPM2_Create: a new key under a loaded storage parent. With a session, `parent` carries the
+ * parent's Name ({ handle, name }: a LoadedObject will do).
+ */
 export async function create(
   tpm: Tpm,
-  parentHandle: number,
+  parent: AuthorizedHandle,
   template: TpmtPublic,
-  opts: { parentAuth?: Uint8Array; userAuth?: Uint8Array } = {},
+  opts: CreateOptions & { parentAuth?: Uint8Array } = {},
 ): Promise<CreatedObject> {
-  const res = await tpm.execute({
-    code: TPM_CC.Create,
-    handles: [parentHandle],
-    sessions: [passwordAuth(opts.parentAuth)],
-    parameters: creationParameters(template, opts.userAuth),
-  });
+  const res = await executeAuthorized(
+    tpm,
+    {
+      code: TPM_CC.Create,
+      handle: parent,
+      parameters: creationParameters(template, opts.userAuth),
+      signal: opts.signal,
+    },
+    { password: opts.parentAuth, session: opts.session, encrypt: { command: true, response: true } },
+  );
   const out = readParameters(res.parameters, "TPM2_Create", (r) => {
     const priv = readTpm2b(r, "PRIVATE", "outPrivate");
     const p = readTpm2bPublicWithBytes(r, "outPublic");
@@ -120,24 +203,32 @@ export async function create(
   return { ...out, name: nameFromPublicArea(out.public.nameAlg, out.publicArea) };
 }
 
-/** TPM2_Load: brings a Create'd key back under its parent; returns its transient handle. */
+/**
+ * TPM2_Load: brings a Create'd key back under its parent; returns its transient handle. The
+ * private blob is sealed by the parent already, so a session matters for a parent with an
+ * authValue (and makes the returned Name one the session key vouches for).
+ */
 export async function load(
   tpm: Tpm,
-  parentHandle: number,
+  parent: AuthorizedHandle,
   privateBlob: Uint8Array,
   publicArea: Uint8Array,
-  opts: { parentAuth?: Uint8Array } = {},
+  opts: { parentAuth?: Uint8Array; session?: SaltedSession; signal?: AbortSignal } = {},
 ): Promise<LoadedObject> {
   const w = new TpmWriter();
   writeTpm2b(w, "PRIVATE", privateBlob, "inPrivate");
   w.sized(publicArea);
-  const res = await tpm.execute({
-    code: TPM_CC.Load,
-    handles: [parentHandle],
-    sessions: [passwordAuth(opts.parentAuth)],
-    parameters: w.toBuffer(),
-    responseHandles: 1,
-  });
+  const res = await executeAuthorized(
+    tpm,
+    {
+      code: TPM_CC.Load,
+      handle: parent,
+      parameters: w.toBuffer(),
+      responseHandles: 1,
+      signal: opts.signal,
+    },
+    { password: opts.parentAuth, session: opts.session, encrypt: { command: true, response: false } },
+  );
   return finishWithNewHandle(tpm, res.handles[0] as number, (handle) => {
     const reported = readParameters(res.parameters, "TPM2_Load", (r) => readName(r, "name"));
     const pub = unmarshalTpmtPublic(publicArea);
@@ -150,8 +241,9 @@ export async function load(
 export async function readPublic(
   tpm: Tpm,
   handle: number,
+  options: { signal?: AbortSignal } = {},
 ): Promise<ObjectPublic & { qualifiedName: Buffer }> {
-  const res = await tpm.execute({ code: TPM_CC.ReadPublic, handles: [handle] });
+  const res = await tpm.execute({ code: TPM_CC.ReadPublic, handles: [handle], signal: options.signal });
   const out = readParameters(res.parameters, "TPM2_ReadPublic", (r) => {
     const p = readTpm2bPublicWithBytes(r, "outPublic");
     return { ...p, name: readName(r, "name"), qualifiedName: readName(r, "qualifiedName") };

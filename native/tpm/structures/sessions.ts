@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { TpmReader } from "../marshal.js";
 import { TpmFormatError, TpmWriter } from "../marshal.js";
-import { TPM_RS_PW, describeAlg, nodeHashName } from "../constants.js";
+import { TPM_HT, TPM_RS_PW, describeAlg, handleType, nodeHashName } from "../constants.js";
 import { readTpm2b, writeTpm2b } from "./buffers.js";
 import { flagCodec } from "./flags.js";
 
@@ -160,4 +160,35 @@ export function rpHash(
   head.writeUInt32BE(responseCode >>> 0, 0);
   head.writeUInt32BE(commandCode >>> 0, 4);
   return hasher(hashAlg).update(head).update(parameters).digest();
+}
+
+/** A handle of a command together with its Name, which cpHash covers (Part 1, 16 and 18.7). */
+export interface NamedHandle {
+  readonly handle: number;
+  readonly name: Uint8Array;
+}
+
+/** Handle types whose Name is the handle itself: PCRs, sessions and permanent handles. */
+const NAMED_BY_HANDLE: ReadonlySet<number> = new Set([
+  TPM_HT.PCR,
+  TPM_HT.HMAC_SESSION,
+  TPM_HT.POLICY_SESSION,
+  TPM_HT.PERMANENT,
+]);
+
+/**
+ * A PCR, session or permanent handle (a hierarchy such as TPM_RH_ENDORSEMENT) with its Name: the
+ * handle as a big-endian UINT32 (Part 1, 16). Objects and NV indexes are named by their public
+ * area instead, so they are refused here.
+ */
+export function handleNamedBySelf(handle: number): NamedHandle {
+  if (!NAMED_BY_HANDLE.has(handleType(handle))) {
+    throw new TpmFormatError(
+      "handle",
+      `0x${handle.toString(16).padStart(8, "0")} is named by its public area, not by its handle`,
+    );
+  }
+  const name = Buffer.alloc(4);
+  name.writeUInt32BE(handle >>> 0);
+  return { handle, name };
 }
