@@ -7,7 +7,7 @@ import { ManualClock } from "../../common/clock.js";
 import { createSoftHsm, type SoftHsmFixture } from "../../test/fixtures/softhsm.js";
 import { Pkcs11KeyManager } from "./key-manager.js";
 import { Pkcs11Module } from "./module.js";
-import { SignWorkers } from "./sign-workers.js";
+import { TokenThreads } from "./token-threads.js";
 
 const ECDSA = { mechanism: pkcs11js.CKM_ECDSA };
 
@@ -19,7 +19,7 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   assert.fail(`timed out waiting for ${what}`);
 }
 
-describe("SignWorkers", () => {
+describe("TokenThreads", () => {
   let hsm: SoftHsmFixture;
   let module: Pkcs11Module;
   let km: Pkcs11KeyManager;
@@ -59,7 +59,7 @@ describe("SignWorkers", () => {
     verify("sha256", Buffer.from("m"), { key: publicKey, dsaEncoding: "ieee-p1363" }, sig);
 
   it("a job queued before a session reset is refused as stale, never run on the replaced session", async () => {
-    const workers = new SignWorkers(hsm.modulePath, 1, () => slot);
+    const workers = new TokenThreads(hsm.modulePath, 1, () => slot);
     try {
       // Posted while the thread is still starting, so it is certainly still queued at the reset.
       const queued = workers.sign(ECDSA, keyHandle, digest, 64);
@@ -74,21 +74,21 @@ describe("SignWorkers", () => {
 
   it("a thread that cannot start fails its jobs typed and is restarted lazily, with backoff, up to a cap", async () => {
     const clock = new ManualClock();
-    const workers = new SignWorkers("/nonexistent/libpkcs11.so", 1, () => slot, {
+    const workers = new TokenThreads("/nonexistent/libpkcs11.so", 1, () => slot, {
       clock,
       maxRespawns: 3,
       respawnBackoffMs: 100,
     });
     try {
       const first = workers.sign(ECDSA, keyHandle, digest, 64);
-      await assert.rejects(first, { code: "PKCS11_SIGNER_FAILED", message: /a signing thread stopped/ });
+      await assert.rejects(first, { code: "PKCS11_SIGNER_FAILED", message: /a token thread stopped/ });
       await until(() => workers.liveThreads === 0, "the thread to die");
       await sleep(100);
       assert.equal(workers.spawnCount, 1, "no restart from the failure listener: no tight loop");
       // Within the backoff: no restart, a typed refusal.
       await assert.rejects(workers.sign(ECDSA, keyHandle, digest, 64), {
         code: "PKCS11_SIGNER_FAILED",
-        message: /no signing thread is running: .*nonexistent/,
+        message: /no token thread is running: .*nonexistent/,
       });
       assert.equal(workers.spawnCount, 1);
       clock.advance(100);
