@@ -39,7 +39,7 @@ export interface Pkcs11Config {
    * leaves C_SignInit on the event loop.
    */
   signWith?: SignWith;
-  /** Signing threads for "worker-threads" (default: the number of CPUs, at most 4). */
+  /** Token threads (signing, and finding, listing, deleting keys) for "worker-threads" (default: the number of CPUs, at most 4). */
   signThreads?: number;
   /**
    * How long a caller waits for a signature before PKCS11_SIGN_TIMEOUT (default 10 000 ms), so a hung

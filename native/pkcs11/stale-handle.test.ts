@@ -6,6 +6,7 @@ import { run } from "../../test/fixtures/processes.js";
 import { Pkcs11KeyManager, type HsmKey, type Pkcs11Config } from "./key-manager.js";
 import { Pkcs11Module } from "./module.js";
 import { childScript } from "./testdata/child-script.js";
+import { recordCalls } from "./testdata/module-calls.js";
 
 const PIN_ENV = "HALLMARK_TEST_PIN";
 
@@ -45,54 +46,46 @@ describe("a stale key handle", () => {
   };
 
   /**
-   * What a session reset or a new login would show: the key manager's own C_Login and C_CloseSession calls
-   * on the module it shares with this test. Each call still goes through to the module; only counted.
+   * Runs `body` and checks that the key manager neither closed a session nor logged in again meanwhile:
+   * no C_Login or C_CloseSession of its own on the module it shares with this test, no recovery counted.
    */
-  const watchResets = (): { count: () => number; stop: () => void } => {
-    const api = module.api;
-    const calls: string[] = [];
-    const login = api.C_Login.bind(api);
-    const closeSession = api.C_CloseSession.bind(api);
-    // Own properties over the prototype's methods, deleted again by stop().
-    api.C_Login = (...args: Parameters<typeof login>): void => {
-      calls.push("C_Login");
-      login(...args);
-    };
-    api.C_CloseSession = (...args: Parameters<typeof closeSession>): void => {
-      calls.push("C_CloseSession");
-      closeSession(...args);
-    };
-    return {
-      count: () => calls.length,
-      stop: () => {
-        Reflect.deleteProperty(api, "C_Login");
-        Reflect.deleteProperty(api, "C_CloseSession");
-      },
-    };
-  };
+  async function withoutSessionReset(km: Pkcs11KeyManager, body: () => Promise<void>): Promise<void> {
+    const recoveries = km.recoveries;
+    const record = recordCalls(module.api, ["C_Login", "C_CloseSession"]);
+    try {
+      await body();
+    } finally {
+      record.stop();
+    }
+    assert.deepEqual(record.calls, [], "no session was closed and no login redone");
+    assert.equal(km.recoveries, recoveries);
+  }
+
+  /** A key manager that signed with key `id`, whose handle another process has since made stale. */
+  async function signedThenChanged(
+    id: string,
+    mode: "move" | "replace" | "delete",
+    signWith?: Pkcs11Config["signWith"],
+  ): Promise<{ km: Pkcs11KeyManager; key: HsmKey }> {
+    const km = await open(signWith);
+    const key = await km.generateKey({ id });
+    assert.ok(verifies(key, await km.sign(key, message)), "signs with the handle it found first");
+    await editInAnotherProcess(id, mode);
+    return { km, key };
+  }
 
   const verifies = (key: HsmKey, signature: Buffer): boolean =>
     verify("sha256", message, { key: key.publicKey, dsaEncoding: "ieee-p1363" }, signature);
 
   for (const signWith of ["worker-threads", "libuv-threadpool"] as const) {
     it(`to the same key under a new handle: found again and signed with, no session reset or login (${signWith})`, async () => {
-      const km = await open(signWith);
+      const { km, key } = await signedThenChanged(`moved-${signWith}`, "move", signWith);
       try {
-        const id = `moved-${signWith}`;
-        const key = await km.generateKey({ id });
-        assert.ok(verifies(key, await km.sign(key, message)), "signs with the handle it found first");
-        await editInAnotherProcess(id, "move");
-        const recoveries = km.recoveries;
-        const resets = watchResets();
-        try {
+        await withoutSessionReset(km, async () => {
           const signatures = await Promise.all([km.sign(key, message), km.sign(key, message)]);
           for (const signature of signatures) assert.ok(verifies(key, signature));
-          assert.equal(resets.count(), 0, "no session was closed and no login redone");
-        } finally {
-          resets.stop();
-        }
-        assert.equal(km.recoveries, recoveries);
-        assert.deepEqual((await km.getKey(id)).spki, key.spki);
+        });
+        assert.deepEqual((await km.getKey(key.id)).spki, key.spki);
       } finally {
         await km.close();
       }
@@ -100,24 +93,15 @@ describe("a stale key handle", () => {
   }
 
   it("to a key replaced under the same CKA_ID: refused with PKCS11_KEY_CHANGED, never signed with the other key", async () => {
-    const km = await open();
+    const { km, key } = await signedThenChanged("replaced", "replace");
     try {
-      const key = await km.generateKey({ id: "replaced" });
-      await km.sign(key, message);
-      await editInAnotherProcess("replaced", "replace");
-      const recoveries = km.recoveries;
-      const resets = watchResets();
-      try {
-        await assert.rejects(km.sign(key, message), {
+      await withoutSessionReset(km, () =>
+        assert.rejects(km.sign(key, message), {
           code: "PKCS11_KEY_CHANGED",
           category: "failed_precondition",
           message: /CKA_ID "replaced" on token "hallmark-stale" has another public key/,
-        });
-        assert.equal(resets.count(), 0, "no session was closed and no login redone");
-      } finally {
-        resets.stop();
-      }
-      assert.equal(km.recoveries, recoveries);
+        }),
+      );
       // What the token holds under the id now is the new key, and it is what the key manager finds.
       const now = await km.getKey("replaced");
       assert.notDeepEqual(now.spki, key.spki);
@@ -130,23 +114,14 @@ describe("a stale key handle", () => {
   });
 
   it("to a key deleted by another application: PKCS11_KEY_NOT_FOUND, no session reset or login", async () => {
-    const km = await open();
+    const { km, key } = await signedThenChanged("deleted", "delete");
     try {
-      const key = await km.generateKey({ id: "deleted" });
-      await km.sign(key, message);
-      await editInAnotherProcess("deleted", "delete");
-      const recoveries = km.recoveries;
-      const resets = watchResets();
-      try {
-        await assert.rejects(km.sign(key, message), {
+      await withoutSessionReset(km, () =>
+        assert.rejects(km.sign(key, message), {
           code: "PKCS11_KEY_NOT_FOUND",
           message: /token "hallmark-stale" has no private key with CKA_ID "deleted"/,
-        });
-        assert.equal(resets.count(), 0, "no session was closed and no login redone");
-      } finally {
-        resets.stop();
-      }
-      assert.equal(km.recoveries, recoveries);
+        }),
+      );
     } finally {
       await km.close();
     }
@@ -158,14 +133,33 @@ describe("a stale key handle", () => {
       const key = await km.generateKey({ id: "session-lost" });
       await km.sign(key, message);
       module.api.C_CloseAllSessions(module.findSlot(hsm.tokenLabel));
-      const resets = watchResets();
+      const record = recordCalls(module.api, ["C_Login", "C_CloseSession"]);
       try {
         assert.ok(verifies(key, await km.sign(key, message)));
-        assert.ok(resets.count() > 0, "the check above would see a reset");
       } finally {
-        resets.stop();
+        record.stop();
       }
+      assert.ok(record.calls.includes("C_Login"), "what withoutSessionReset looks for shows a recovery");
       assert.equal(km.recoveries, 1);
+    } finally {
+      await km.close();
+    }
+  });
+
+  it("a private key out of sight because the login went with the sessions is not taken for gone: login again", async () => {
+    const km = await open();
+    try {
+      await km.generateKey({ id: "behind-login" });
+      const other = await open();
+      try {
+        // Before `other` opened a session on a token thread: those sessions open logged out and see no private key.
+        module.api.C_CloseAllSessions(module.findSlot(hsm.tokenLabel));
+        const key = await other.getKey("behind-login");
+        assert.ok(verifies(key, await other.sign(key, message)));
+        assert.equal(other.recoveries, 1);
+      } finally {
+        await other.close();
+      }
     } finally {
       await km.close();
     }

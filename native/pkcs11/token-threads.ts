@@ -37,6 +37,17 @@ function closeSession() {
   try { api.C_CloseSession(session); } catch {}
   session = undefined;
 }
+// CKS_RO_USER_FUNCTIONS, CKS_RW_USER_FUNCTIONS (pkcs11js does not export the CKS_* values).
+const LOGGED_IN_STATES = [1, 3];
+/**
+ * A session that is not logged in (the login was lost with the token's other sessions) sees no private
+ * objects: a search there would find nothing and a private key handle would look stale. Refused as what it
+ * is, so that the key manager logs in again instead of concluding the key is gone.
+ */
+function requireLogin() {
+  if (LOGGED_IN_STATES.includes(api.C_GetSessionInfo(session).state)) return;
+  throw Object.assign(new Error("CKR_USER_NOT_LOGGED_IN"), { code: 0x101 });
+}
 // Buffers arrive as plain Uint8Arrays (structured clone).
 const buf = (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 const template = (attributes) =>
@@ -47,6 +58,7 @@ function run(job) {
       api.C_SignInit(session, job.mechanism, buf(job.key));
       return api.C_Sign(session, buf(job.data), Buffer.alloc(job.outLength));
     case "find": {
+      requireLogin();
       api.C_FindObjectsInit(session, template(job.template));
       try {
         const found = [];
@@ -88,7 +100,14 @@ parentPort.on("message", (job) => {
     }
     if (sessionGeneration !== job.generation) {
       closeSession();
+      sessionGeneration = -1;
       session = api.C_OpenSession(job.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+      try {
+        requireLogin();
+      } catch (err) {
+        closeSession();
+        throw err;
+      }
       sessionGeneration = job.generation;
     }
     parentPort.postMessage({ id: job.id, result: run(job) });
