@@ -276,27 +276,20 @@ describe("Pkcs11KeyManager on SoftHSM2", () => {
   }
 
   for (const signWith of ["worker-threads", "libuv-threadpool"] as const) {
-    it(`signs many requests at once on ${signWith} without stalling the event loop`, async () => {
+    // That the event loop stays free while the token works is shown with a token that does not answer, in
+    // off-loop.test.ts: counting loop turns here depended on how fast the token was.
+    it(`signs many requests at once on ${signWith}, each signature its own`, async () => {
       const signer = await Pkcs11KeyManager.open({ ...config, signWith }, { module, env: env() });
       const key = await signer.getKey("gen-ec-p256");
-      let turns = 0;
-      let ticking = true;
-      const tick = (): void => {
-        turns++;
-        if (ticking) setImmediate(tick);
-      };
-      setImmediate(tick);
       const signatures = await Promise.all(
         Array.from({ length: 200 }, (_, i) => signer.sign(key, Buffer.from(`m${i}`))),
       );
-      ticking = false;
       await signer.close();
       signatures.forEach((sig, i) =>
         assert.ok(
           verify("sha256", Buffer.from(`m${i}`), { key: key.publicKey, dsaEncoding: "ieee-p1363" }, sig),
         ),
       );
-      assert.ok(turns > 1, "other work ran while the token signed");
     });
   }
 

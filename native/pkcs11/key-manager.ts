@@ -272,29 +272,26 @@ export class Pkcs11KeyManager {
     this.#handles.clear();
   }
 
-  /** One generation for a caller that may stop waiting: a key generated for nobody is destroyed again. */
+  /**
+   * One generation for a caller that may stop waiting: a key generated for nobody is destroyed again, as
+   * part of the same operation, so close() waits for that too.
+   */
   async #generateFor(
     wait: CallerWait<HsmKey>,
     request: GenerateKeyRequest,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    let key: HsmKey;
     try {
-      key = await this.#connection.run(`generating key "${request.id}"`, () =>
-        this.#generateKey(request, signal),
-      );
+      await this.#connection.run(`generating key "${request.id}"`, async () => {
+        const key = await this.#generateKey(request, signal);
+        if (wait.deliver(key)) return;
+        this.#handles.forget(key.id);
+        // Best effort: if the token is gone meanwhile the key stays, like the leftover of a crash.
+        await this.#objects.destroyKeyPair(key.id).catch(() => undefined);
+      });
     } catch (err) {
       wait.fail(err);
-      return;
     }
-    if (wait.deliver(key)) return;
-    this.#handles.forget(key.id);
-    // Best effort: if it fails (closed meanwhile, token gone), the key stays like any leftover of a crash.
-    await this.#connection
-      .run(`discarding key "${key.id}" generated for a caller that stopped waiting`, () =>
-        this.#objects.destroyKeyPair(key.id),
-      )
-      .catch(() => undefined);
   }
 
   async #generateKey(request: GenerateKeyRequest, signal: AbortSignal | undefined): Promise<HsmKey> {
