@@ -7,6 +7,7 @@ import { ManualClock } from "../../common/clock.js";
 import { createSoftHsm, type SoftHsmFixture } from "../../test/fixtures/softhsm.js";
 import { Pkcs11KeyManager } from "./key-manager.js";
 import { Pkcs11Module } from "./module.js";
+import { isStaleHandle } from "./errors.js";
 import { TokenThreads } from "./token-threads.js";
 
 const ECDSA = { mechanism: pkcs11js.CKM_ECDSA };
@@ -109,6 +110,39 @@ describe("TokenThreads", () => {
       assert.equal(workers.spawnCount, 3);
     } finally {
       await workers.close();
+    }
+  });
+
+  it("finds every match past one batch, reads attributes (undefined for one the object lacks) and destroys", async () => {
+    const threads = new TokenThreads(hsm.modulePath, 1, () => slot);
+    const template = [{ type: pkcs11js.CKA_LABEL, value: "batch" }];
+    const session = module.api.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+    try {
+      for (let i = 0; i < 40; i++)
+        module.api.C_CreateObject(session, [
+          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_DATA },
+          { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_VALUE, value: Buffer.from([i]) },
+          ...template,
+        ]);
+      const handles = await threads.findObjects(template);
+      assert.equal(handles.length, 40, "more than one C_FindObjects batch of 32");
+      const [label, value, modulus] = await threads.readAttributes(handles[0]!, [
+        pkcs11js.CKA_LABEL,
+        pkcs11js.CKA_VALUE,
+        pkcs11js.CKA_MODULUS,
+      ]);
+      assert.equal(label?.toString(), "batch");
+      assert.equal(value?.length, 1);
+      assert.equal(modulus, undefined, "a data object has no CKA_MODULUS");
+      for (const handle of handles) await threads.destroyObject(handle);
+      assert.deepEqual(await threads.findObjects(template), []);
+      await assert.rejects(threads.readAttributes(handles[0]!, [pkcs11js.CKA_LABEL]), (err) =>
+        isStaleHandle(err),
+      );
+    } finally {
+      module.api.C_CloseSession(session);
+      await threads.close();
     }
   });
 });
