@@ -1,16 +1,61 @@
 import pkcs11js from "pkcs11js";
 import { HallmarkError, type ErrorCategory } from "../../common/errors.js";
 
+/** Every code a Pkcs11Error carries; README.md says what each means to an operator. */
+export type Pkcs11ErrorCode =
+  // Loading and reaching the token.
+  | "PKCS11_MODULE_LOAD_FAILED"
+  | "PKCS11_MODULE_INIT_FAILED"
+  | "PKCS11_NOT_INITIALIZED"
+  | "PKCS11_TOKEN_NOT_FOUND"
+  | "PKCS11_TOKEN_AMBIGUOUS"
+  | "PKCS11_TOKEN_ABSENT"
+  | "PKCS11_DEVICE_REMOVED"
+  | "PKCS11_DEVICE_ERROR"
+  | "PKCS11_BAD_CONFIG"
+  // The PIN and the login.
+  | "PKCS11_PIN_MISSING"
+  | "PKCS11_PIN_FILE_PERMISSIONS"
+  | "PKCS11_PIN_INCORRECT"
+  | "PKCS11_PIN_LOCKED"
+  | "PKCS11_PIN_EXPIRED"
+  | "PKCS11_PIN_INVALID"
+  | "PKCS11_NOT_LOGGED_IN"
+  // Sessions and object handles.
+  | "PKCS11_SESSION_INVALID"
+  | "PKCS11_SESSION_STALE"
+  | "PKCS11_HANDLE_INVALID"
+  // Keys on the token.
+  | "PKCS11_BAD_KEY_ID"
+  | "PKCS11_KEY_NOT_FOUND"
+  | "PKCS11_KEY_EXISTS"
+  | "PKCS11_KEY_CHANGED"
+  | "PKCS11_KEY_UNSAFE"
+  | "PKCS11_KEY_AMBIGUOUS"
+  | "PKCS11_KEY_INCOMPLETE"
+  | "PKCS11_KEY_MISMATCH"
+  | "PKCS11_KEY_UNSUPPORTED"
+  | "PKCS11_BAD_PUBLIC_KEY"
+  | "PKCS11_ATTRIBUTE_SENSITIVE"
+  // Signing.
+  | "PKCS11_SCHEME_MISMATCH"
+  | "PKCS11_MECHANISM_UNSUPPORTED"
+  | "PKCS11_SIGN_TIMEOUT"
+  | "PKCS11_SIGNER_FAILED"
+  // The key manager itself, and anything the module reports that has no code of its own.
+  | "PKCS11_CLOSED"
+  | "PKCS11_FAILED";
+
 /**
  * Every failure of the HSM boundary, with a code that says what went wrong in terms an operator can act on
  * (wrong PIN, token absent, module missing) rather than a bare CKR_* number.
  */
-export class Pkcs11Error extends HallmarkError {
+export class Pkcs11Error extends HallmarkError<Pkcs11ErrorCode> {
   /** The CKR_* name reported by the module, when the failure came from the module. */
   readonly ckr: string | undefined;
 
   constructor(
-    code: string,
+    code: Pkcs11ErrorCode,
     message: string,
     options: { category?: ErrorCategory; cause?: unknown; ckr?: string } = {},
   ) {
@@ -32,15 +77,24 @@ const SESSION_LOST = new Set([
   "CKR_DEVICE_REMOVED",
   "CKR_TOKEN_NOT_PRESENT",
   "CKR_USER_NOT_LOGGED_IN",
-  "CKR_OBJECT_HANDLE_INVALID",
-  "CKR_KEY_HANDLE_INVALID",
 ]);
+
+/**
+ * Return values that say one object handle is no longer valid (the object was destroyed, or replaced by
+ * another application): the sessions and the login are fine, only that object must be found again.
+ */
+const HANDLE_STALE = new Set(["CKR_OBJECT_HANDLE_INVALID", "CKR_KEY_HANDLE_INVALID"]);
 
 export function isSessionLost(err: unknown): boolean {
   // A signing thread refused a job queued before a recovery: a fresh session is already there.
   if (err instanceof Pkcs11Error) return err.code === "PKCS11_SESSION_STALE";
   const name = ckrName(err);
   return name !== undefined && SESSION_LOST.has(name);
+}
+
+export function isStaleHandle(err: unknown): boolean {
+  const name = ckrName(err);
+  return name !== undefined && HANDLE_STALE.has(name);
 }
 
 /** Maps a module error to a typed Pkcs11Error; `doing` names the operation for the message. */
@@ -104,6 +158,13 @@ export function mapPkcs11Error(err: unknown, doing: string): Pkcs11Error {
       return new Pkcs11Error(
         "PKCS11_SESSION_INVALID",
         `${doing}: the session is no longer valid (${ckr})`,
+        opts("unavailable"),
+      );
+    case "CKR_OBJECT_HANDLE_INVALID":
+    case "CKR_KEY_HANDLE_INVALID":
+      return new Pkcs11Error(
+        "PKCS11_HANDLE_INVALID",
+        `${doing}: the object is no longer on the token under this handle (${ckr})`,
         opts("unavailable"),
       );
     case "CKR_USER_NOT_LOGGED_IN":

@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { constants, generateKeyPairSync, verify } from "node:crypto";
 import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import pkcs11js from "pkcs11js";
 import { createSoftHsm, type SoftHsmFixture } from "../../test/fixtures/softhsm.js";
 import { run } from "../../test/fixtures/processes.js";
@@ -13,15 +12,9 @@ import { Pkcs11Error } from "./errors.js";
 import { ManualClock } from "../../common/clock.js";
 import { ecdsaRawToDer } from "../../common/der/ecdsa-signature.js";
 import type { KeyType } from "./key-spec.js";
+import { childScript } from "./testdata/child-script.js";
 
 const PIN_ENV = "HALLMARK_TEST_PIN";
-
-/** Node arguments to run a script next to this file, from source (through tsx) or from compiled output. */
-function childScript(name: string): string[] {
-  const fromSource = import.meta.url.endsWith(".ts");
-  const path = fileURLToPath(new URL(`${name}${fromSource ? ".ts" : ".js"}`, import.meta.url));
-  return fromSource ? ["--import", "tsx", path] : [path];
-}
 
 describe("Pkcs11KeyManager on SoftHSM2", () => {
   let hsm: SoftHsmFixture;
@@ -129,7 +122,7 @@ describe("Pkcs11KeyManager on SoftHSM2", () => {
     const child = await run(
       process.execPath,
       [
-        ...childScript("testdata/sign-in-child"),
+        ...childScript("sign-in-child"),
         hsm.modulePath,
         hsm.tokenLabel,
         "gen-ec-p256",
@@ -154,7 +147,7 @@ describe("Pkcs11KeyManager on SoftHSM2", () => {
   it("an open key manager does not keep its process alive, but a signature in flight does", async () => {
     const child = await run(
       process.execPath,
-      [...childScript("testdata/exit-child"), hsm.modulePath, hsm.tokenLabel, "gen-ec-p256"],
+      [...childScript("exit-child"), hsm.modulePath, hsm.tokenLabel, "gen-ec-p256"],
       {
         env: { ...hsm.env, [PIN_ENV]: hsm.pin },
         // A process kept alive by the key manager is killed: code null.
@@ -168,7 +161,7 @@ describe("Pkcs11KeyManager on SoftHSM2", () => {
   it("close() during an RSA key generation waits for it instead of finalising under it (no crash)", async () => {
     const child = await run(
       process.execPath,
-      [...childScript("testdata/close-child"), hsm.modulePath, hsm.tokenLabel, "closing-rsa"],
+      [...childScript("close-child"), hsm.modulePath, hsm.tokenLabel, "closing-rsa"],
       { env: { ...hsm.env, [PIN_ENV]: hsm.pin }, timeoutMs: 60_000 },
     );
     assert.equal(child.code, 0, `the child must exit normally, not die by a signal: ${child.stderr}`);
@@ -283,27 +276,20 @@ describe("Pkcs11KeyManager on SoftHSM2", () => {
   }
 
   for (const signWith of ["worker-threads", "libuv-threadpool"] as const) {
-    it(`signs many requests at once on ${signWith} without stalling the event loop`, async () => {
+    // That the event loop stays free while the token works is shown with a token that does not answer, in
+    // off-loop.test.ts: counting loop turns here depended on how fast the token was.
+    it(`signs many requests at once on ${signWith}, each signature its own`, async () => {
       const signer = await Pkcs11KeyManager.open({ ...config, signWith }, { module, env: env() });
       const key = await signer.getKey("gen-ec-p256");
-      let turns = 0;
-      let ticking = true;
-      const tick = (): void => {
-        turns++;
-        if (ticking) setImmediate(tick);
-      };
-      setImmediate(tick);
       const signatures = await Promise.all(
         Array.from({ length: 200 }, (_, i) => signer.sign(key, Buffer.from(`m${i}`))),
       );
-      ticking = false;
       await signer.close();
       signatures.forEach((sig, i) =>
         assert.ok(
           verify("sha256", Buffer.from(`m${i}`), { key: key.publicKey, dsaEncoding: "ieee-p1363" }, sig),
         ),
       );
-      assert.ok(turns > 1, "other work ran while the token signed");
     });
   }
 

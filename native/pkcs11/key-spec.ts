@@ -1,5 +1,12 @@
 import { createHash, createPublicKey, type KeyObject } from "node:crypto";
 import pkcs11js from "pkcs11js";
+import {
+  CURVES,
+  curveByNodeName,
+  curveByOidDer,
+  type Curve,
+  type CurveName,
+} from "../../common/crypto/curves.js";
 import { Pkcs11Error } from "./errors.js";
 
 /** The key kinds the server keeps on the token. */
@@ -10,58 +17,75 @@ export const KEY_TYPES: readonly KeyType[] = ["ec-p256", "ec-p384", "rsa-2048", 
 /** How a signature is made; ECDSA returns the token's raw r||s (what JWS wants), see common/der/ecdsa-signature.ts for DER. */
 export type SignatureScheme = "ecdsa-sha256" | "ecdsa-sha384" | "rsa-pkcs1-sha256" | "rsa-pss-sha256";
 
-interface EcCurve {
-  readonly jwkCurve: "P-256" | "P-384";
-  /** DER of the named-curve OID, as CKA_EC_PARAMS carries it. */
-  readonly params: Buffer;
-  /** Length of one coordinate in bytes. */
-  readonly size: number;
+export type EcKeyType = "ec-p256" | "ec-p384";
+export type RsaKeyType = "rsa-2048" | "rsa-3072";
+
+interface EcKeySpec {
+  readonly kind: "ec";
+  readonly curve: Curve;
+  readonly defaultScheme: SignatureScheme;
 }
 
-const CURVES: Record<"ec-p256" | "ec-p384", EcCurve> = {
-  "ec-p256": { jwkCurve: "P-256", params: Buffer.from("06082a8648ce3d030107", "hex"), size: 32 },
-  "ec-p384": { jwkCurve: "P-384", params: Buffer.from("06052b81040022", "hex"), size: 48 },
+interface RsaKeySpec {
+  readonly kind: "rsa";
+  readonly bits: 2048 | 3072;
+  readonly defaultScheme: SignatureScheme;
+}
+
+/** What each key type is: its curve (from the one curve table) or modulus size, and how it signs by default. */
+const KEY_SPECS: Readonly<Record<EcKeyType, EcKeySpec> & Record<RsaKeyType, RsaKeySpec>> = {
+  "ec-p256": { kind: "ec", curve: CURVES["P-256"], defaultScheme: "ecdsa-sha256" },
+  "ec-p384": { kind: "ec", curve: CURVES["P-384"], defaultScheme: "ecdsa-sha384" },
+  "rsa-2048": { kind: "rsa", bits: 2048, defaultScheme: "rsa-pkcs1-sha256" },
+  "rsa-3072": { kind: "rsa", bits: 3072, defaultScheme: "rsa-pkcs1-sha256" },
 };
 
 export function isKeyType(value: string): value is KeyType {
   return (KEY_TYPES as readonly string[]).includes(value);
 }
 
-export function isEcKeyType(type: KeyType): type is "ec-p256" | "ec-p384" {
-  return type === "ec-p256" || type === "ec-p384";
+export function isEcKeyType(type: KeyType): type is EcKeyType {
+  return KEY_SPECS[type].kind === "ec";
 }
 
-export function curveOf(type: "ec-p256" | "ec-p384"): EcCurve {
-  return CURVES[type];
+/** The curve of an EC key type. */
+export function ecCurveOf(type: EcKeyType): Curve {
+  return KEY_SPECS[type].curve;
 }
 
-export function rsaBitsOf(type: "rsa-2048" | "rsa-3072"): number {
-  return type === "rsa-2048" ? 2048 : 3072;
+export function rsaBitsOf(type: RsaKeyType): 2048 | 3072 {
+  return KEY_SPECS[type].bits;
+}
+
+/**
+ * server/ca/spki.ts reads a curve under these names; a view of the one curve table until it reads
+ * common/crypto/curves.ts itself.
+ */
+export function curveOf(type: EcKeyType): Curve & { readonly params: Buffer; readonly jwkCurve: CurveName } {
+  const curve = ecCurveOf(type);
+  return { ...curve, params: curve.oidDer, jwkCurve: curve.name };
+}
+
+/** The EC key type on `curve`, or undefined for a curve no key type uses. */
+export function ecKeyTypeOfCurve(curve: Curve | undefined): EcKeyType | undefined {
+  if (curve === undefined) return undefined;
+  return (["ec-p256", "ec-p384"] as const).find((type) => KEY_SPECS[type].curve === curve);
+}
+
+/** The EC key type whose curve has this CKA_EC_PARAMS (DER of the namedCurve OID). */
+export function ecKeyTypeFromParams(params: Buffer): EcKeyType | undefined {
+  return ecKeyTypeOfCurve(curveByOidDer(params));
 }
 
 /** The scheme a key signs with unless asked otherwise. */
 export function defaultScheme(type: KeyType): SignatureScheme {
-  switch (type) {
-    case "ec-p256":
-      return "ecdsa-sha256";
-    case "ec-p384":
-      return "ecdsa-sha384";
-    case "rsa-2048":
-    case "rsa-3072":
-      return "rsa-pkcs1-sha256";
-  }
+  return KEY_SPECS[type].defaultScheme;
 }
 
 export function schemeFitsKey(scheme: SignatureScheme, type: KeyType): boolean {
   if (scheme === "ecdsa-sha256") return type === "ec-p256";
   if (scheme === "ecdsa-sha384") return type === "ec-p384";
   return type === "rsa-2048" || type === "rsa-3072";
-}
-
-export function ecKeyTypeFromParams(params: Buffer): "ec-p256" | "ec-p384" | undefined {
-  if (params.equals(CURVES["ec-p256"].params)) return "ec-p256";
-  if (params.equals(CURVES["ec-p384"].params)) return "ec-p384";
-  return undefined;
 }
 
 /** The digest a scheme signs over, as node:crypto names it. */
@@ -97,42 +121,35 @@ export function tokenInputFor(scheme: SignatureScheme, data: Buffer): Buffer {
   return data;
 }
 
-/** Upper bound of the signature length, for the output buffer. */
+/** Length of a signature (raw r||s for ECDSA), for the output buffer. */
 export function signatureSize(type: KeyType): number {
-  switch (type) {
-    case "ec-p256":
-      return 64;
-    case "ec-p384":
-      return 96;
-    case "rsa-2048":
-      return 256;
-    case "rsa-3072":
-      return 384;
-  }
+  const spec = KEY_SPECS[type];
+  // ECDSA: raw r||s, one coordinate size each.
+  return spec.kind === "ec" ? 2 * spec.curve.size : spec.bits / 8;
 }
 
 /**
  * CKA_EC_POINT is specified as a DER OCTET STRING holding the uncompressed point, but some modules return
  * the bare point; the length tells which.
  */
-export function ecPointFromAttribute(type: "ec-p256" | "ec-p384", value: Buffer): Buffer {
-  const size = curveOf(type).size;
+export function ecPointFromAttribute(type: EcKeyType, value: Buffer): Buffer {
+  const { size, name } = ecCurveOf(type);
   const pointLen = 1 + 2 * size;
   if (value.length === pointLen && value[0] === 0x04) return value;
   if (value.length === pointLen + 2 && value[0] === 0x04 && value[1] === pointLen && value[2] === 0x04)
     return value.subarray(2);
   throw new Pkcs11Error(
     "PKCS11_BAD_PUBLIC_KEY",
-    `the token returned a CKA_EC_POINT of ${value.length} bytes, not an uncompressed ${curveOf(type).jwkCurve} point`,
+    `the token returned a CKA_EC_POINT of ${value.length} bytes, not an uncompressed ${name} point`,
   );
 }
 
-export function ecPublicKey(type: "ec-p256" | "ec-p384", point: Buffer): KeyObject {
-  const size = curveOf(type).size;
+export function ecPublicKey(type: EcKeyType, point: Buffer): KeyObject {
+  const { size, name } = ecCurveOf(type);
   return createPublicKey({
     key: {
       kty: "EC",
-      crv: curveOf(type).jwkCurve,
+      crv: name,
       x: point.subarray(1, 1 + size).toString("base64url"),
       y: point.subarray(1 + size).toString("base64url"),
     },
@@ -150,14 +167,10 @@ export function rsaPublicKey(modulus: Buffer, exponent: Buffer): KeyObject {
 /** The key type of a public key given as a KeyObject (e.g. from a CSR), or undefined if it is none we issue for. */
 export function keyTypeOfPublicKey(key: KeyObject): KeyType | undefined {
   const details = key.asymmetricKeyDetails;
-  if (key.asymmetricKeyType === "ec") {
-    if (details?.namedCurve === "prime256v1") return "ec-p256";
-    if (details?.namedCurve === "secp384r1") return "ec-p384";
-    return undefined;
-  }
-  if (key.asymmetricKeyType === "rsa") {
-    if (details?.modulusLength === 2048) return "rsa-2048";
-    if (details?.modulusLength === 3072) return "rsa-3072";
-  }
+  if (key.asymmetricKeyType === "ec") return ecKeyTypeOfCurve(curveByNodeName(details?.namedCurve));
+  if (key.asymmetricKeyType === "rsa")
+    return (["rsa-2048", "rsa-3072"] as const).find(
+      (type) => KEY_SPECS[type].bits === details?.modulusLength,
+    );
   return undefined;
 }

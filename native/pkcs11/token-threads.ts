@@ -2,12 +2,14 @@ import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 import pkcs11js from "pkcs11js";
 import { systemClock, type Clock } from "../../common/clock.js";
+import { abortError } from "../../common/errors.js";
 import { Pkcs11Error } from "./errors.js";
 
 /**
- * The code each signing thread runs. A token's C_SignInit can cost more than C_Sign (SoftHSM decrypts the
- * key from its store: ~40 µs against ~25 µs), and pkcs11js only offers C_Sign asynchronously, so on the
- * libuv threadpool the event loop still pays for every C_SignInit. These threads make both calls.
+ * The code each token thread runs. pkcs11js offers no asynchronous C_FindObjects, C_GetAttributeValue or
+ * C_DestroyObject, and only C_SignAsync without C_SignInit (which can cost more than C_Sign: SoftHSM
+ * decrypts the key from its store, ~40 µs against ~25 µs), so every call that may wait on the token is
+ * made here: a network HSM that takes seconds to answer stalls a thread, never the event loop.
  *
  * Each thread owns its session: it opens it itself and nobody else ever holds the handle, so two threads
  * can never share one. Sessions belong to a generation; a job carries the generation it was posted in and
@@ -35,6 +37,57 @@ function closeSession() {
   try { api.C_CloseSession(session); } catch {}
   session = undefined;
 }
+// CKS_RO_USER_FUNCTIONS, CKS_RW_USER_FUNCTIONS (pkcs11js does not export the CKS_* values).
+const LOGGED_IN_STATES = [1, 3];
+/**
+ * A session that is not logged in (the login was lost with the token's other sessions) sees no private
+ * objects: a search there would find nothing and a private key handle would look stale. Refused as what it
+ * is, so that the key manager logs in again instead of concluding the key is gone.
+ */
+function requireLogin() {
+  if (LOGGED_IN_STATES.includes(api.C_GetSessionInfo(session).state)) return;
+  throw Object.assign(new Error("CKR_USER_NOT_LOGGED_IN"), { code: 0x101 });
+}
+// Buffers arrive as plain Uint8Arrays (structured clone).
+const buf = (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+const template = (attributes) =>
+  attributes.map((a) => (a.value instanceof Uint8Array ? { type: a.type, value: buf(a.value) } : a));
+function run(job) {
+  switch (job.op) {
+    case "sign":
+      api.C_SignInit(session, job.mechanism, buf(job.key));
+      return api.C_Sign(session, buf(job.data), Buffer.alloc(job.outLength));
+    case "find": {
+      requireLogin();
+      api.C_FindObjectsInit(session, template(job.template));
+      try {
+        const found = [];
+        for (;;) {
+          const batch = api.C_FindObjects(session, 32);
+          found.push(...batch);
+          if (batch.length < 32) return found;
+        }
+      } finally {
+        api.C_FindObjectsFinal(session);
+      }
+    }
+    case "attributes":
+      // One at a time: an attribute the object does not have must not hide the others.
+      return job.types.map((type) => {
+        try {
+          return api.C_GetAttributeValue(session, buf(job.handle), [{ type }])[0].value ?? null;
+        } catch (err) {
+          if (String(err && err.message).startsWith("CKR_ATTRIBUTE_TYPE_INVALID")) return null;
+          throw err;
+        }
+      });
+    case "destroy":
+      api.C_DestroyObject(session, buf(job.handle));
+      return true;
+    default:
+      throw new Error("unknown token thread job " + job.op);
+  }
+}
 parentPort.on("message", (job) => {
   if (job.close) {
     closeSession();
@@ -47,28 +100,40 @@ parentPort.on("message", (job) => {
     }
     if (sessionGeneration !== job.generation) {
       closeSession();
+      sessionGeneration = -1;
       session = api.C_OpenSession(job.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+      try {
+        requireLogin();
+      } catch (err) {
+        closeSession();
+        throw err;
+      }
       sessionGeneration = job.generation;
     }
-    api.C_SignInit(session, job.mechanism, job.key);
-    const signature = api.C_Sign(session, job.data, Buffer.alloc(job.outLength));
-    parentPort.postMessage({ id: job.id, signature });
+    parentPort.postMessage({ id: job.id, result: run(job) });
   } catch (err) {
     parentPort.postMessage({ id: job.id, error: { message: String(err && err.message), code: Number(err && err.code) || 0 } });
   }
 });
 `;
 
+/** What a thread is asked to do, on its own session. */
+type JobRequest =
+  | { op: "sign"; mechanism: pkcs11js.Mechanism; key: pkcs11js.Handle; data: Buffer; outLength: number }
+  | { op: "find"; template: pkcs11js.Template }
+  | { op: "attributes"; handle: pkcs11js.Handle; types: readonly number[] }
+  | { op: "destroy"; handle: pkcs11js.Handle };
+
 interface Job {
-  resolve: (signature: Buffer) => void;
+  resolve: (result: unknown) => void;
   reject: (err: unknown) => void;
 }
 
-interface SignThread {
-  /** Undefined while the thread is dead: it is started again on a later signature, after `retryAt`. */
+interface TokenThread {
+  /** Undefined while the thread is dead: it is started again on a later job, after `retryAt`. */
   worker: Worker | undefined;
   pending: Map<number, Job>;
-  /** Failures since the last signature this thread delivered; at `maxRespawns` it stays dead. */
+  /** Failures since the last job this thread answered; at `maxRespawns` it stays dead. */
   failures: number;
   retryAt: number;
   lastError: unknown;
@@ -76,12 +141,12 @@ interface SignThread {
 
 interface Reply {
   id: number;
-  signature?: Uint8Array;
+  result?: unknown;
   stale?: true;
   error?: { message: string; code: number };
 }
 
-export interface SignWorkersOptions {
+export interface TokenThreadsOptions {
   clock?: Clock;
   /** Consecutive failures after which a thread is not started again (default 5). */
   maxRespawns?: number;
@@ -91,8 +156,11 @@ export interface SignWorkersOptions {
 
 const MAX_BACKOFF_MS = 30_000;
 
-/** A few threads that each sign on a session of their own; jobs go to the least busy one. */
-export class SignWorkers {
+/**
+ * A few threads that each make PKCS#11 calls on a session of their own: signatures, object searches,
+ * attribute reads and deletions. Jobs go to the least busy one.
+ */
+export class TokenThreads {
   readonly #modulePath: string;
   readonly #slot: () => pkcs11js.Handle;
   readonly #clock: Clock;
@@ -100,7 +168,7 @@ export class SignWorkers {
   readonly #backoffMs: number;
   /** The session generation, shared with every thread: bumped when the token's sessions are gone. */
   readonly #generation = new Int32Array(new SharedArrayBuffer(4));
-  #threads: SignThread[] = [];
+  #threads: TokenThread[] = [];
   #nextId = 0;
   #spawns = 0;
   #closed = false;
@@ -109,12 +177,12 @@ export class SignWorkers {
     modulePath: string,
     count: number,
     slot: () => pkcs11js.Handle,
-    options: SignWorkersOptions = {},
+    options: TokenThreadsOptions = {},
   ) {
     if (!Number.isInteger(count) || count < 1) {
       throw new Pkcs11Error(
         "PKCS11_BAD_CONFIG",
-        `the number of signing threads must be a positive integer, not ${count}`,
+        `the number of token threads must be a positive integer, not ${count}`,
         { category: "invalid_argument" },
       );
     }
@@ -124,7 +192,7 @@ export class SignWorkers {
     this.#maxRespawns = options.maxRespawns ?? 5;
     this.#backoffMs = options.respawnBackoffMs ?? 100;
     for (let i = 0; i < count; i++) {
-      const thread: SignThread = {
+      const thread: TokenThread = {
         worker: undefined,
         pending: new Map(),
         failures: 0,
@@ -146,12 +214,40 @@ export class SignWorkers {
     return this.#threads.filter((t) => t.worker !== undefined).length;
   }
 
-  sign(
+  /** C_SignInit and C_Sign with the private key `key`; `outLength` is the signature's size. */
+  async sign(
     mechanism: pkcs11js.Mechanism,
     key: pkcs11js.Handle,
     data: Buffer,
     outLength: number,
+    signal?: AbortSignal,
   ): Promise<Buffer> {
+    return asBuffer(await this.#post({ op: "sign", mechanism, key, data, outLength }, signal));
+  }
+
+  /** Every object matching `template` (C_FindObjectsInit, C_FindObjects until done, C_FindObjectsFinal). */
+  async findObjects(template: pkcs11js.Template, signal?: AbortSignal): Promise<pkcs11js.Handle[]> {
+    const handles = (await this.#post({ op: "find", template }, signal)) as Uint8Array[];
+    return handles.map(asBuffer);
+  }
+
+  /** The values of `types` on one object, in order; undefined for an attribute the object does not have. */
+  async readAttributes(
+    handle: pkcs11js.Handle,
+    types: readonly number[],
+    signal?: AbortSignal,
+  ): Promise<(Buffer | undefined)[]> {
+    const values = (await this.#post({ op: "attributes", handle, types }, signal)) as (Uint8Array | null)[];
+    return values.map((value) => (value === null ? undefined : asBuffer(value)));
+  }
+
+  async destroyObject(handle: pkcs11js.Handle, signal?: AbortSignal): Promise<void> {
+    await this.#post({ op: "destroy", handle }, signal);
+  }
+
+  /** Hands a job to the least busy thread; a signal that has already fired sends nothing to the token. */
+  #post(request: JobRequest, signal: AbortSignal | undefined): Promise<unknown> {
+    if (signal?.aborted) return Promise.reject(abortError(signal, `the PKCS#11 ${request.op} call`));
     if (this.#closed)
       return Promise.reject(
         new Pkcs11Error("PKCS11_CLOSED", "the key manager is closed", { category: "failed_precondition" }),
@@ -160,7 +256,7 @@ export class SignWorkers {
     // Dead threads come back lazily, one attempt per backoff period, so a thread that cannot start never spins.
     for (const t of this.#threads)
       if (t.worker === undefined && t.failures < this.#maxRespawns && t.retryAt <= now) this.#start(t);
-    let thread: SignThread | undefined;
+    let thread: TokenThread | undefined;
     for (const t of this.#threads)
       if (t.worker !== undefined && (thread === undefined || t.pending.size < thread.pending.size))
         thread = t;
@@ -170,7 +266,7 @@ export class SignWorkers {
       return Promise.reject(
         new Pkcs11Error(
           "PKCS11_SIGNER_FAILED",
-          `no signing thread is running${last === undefined ? "" : `: ${describe(last)}`}`,
+          `no token thread is running${last === undefined ? "" : `: ${describe(last)}`}`,
           { category: "unavailable", cause: last },
         ),
       );
@@ -182,13 +278,10 @@ export class SignWorkers {
       if (pending.size === 0) worker.ref();
       pending.set(id, { resolve, reject });
       worker.postMessage({
+        ...request,
         id,
         generation: Atomics.load(this.#generation, 0),
         slot: this.#slot(),
-        mechanism,
-        key,
-        data,
-        outLength,
       });
     });
   }
@@ -223,7 +316,7 @@ export class SignWorkers {
     );
   }
 
-  #start(thread: SignThread): void {
+  #start(thread: TokenThread): void {
     let worker: Worker;
     try {
       const pkcs11jsPath = createRequire(import.meta.url).resolve("pkcs11js");
@@ -246,7 +339,7 @@ export class SignWorkers {
         job.reject(
           new Pkcs11Error(
             "PKCS11_SESSION_STALE",
-            "the signature was queued on a session that has been replaced",
+            "the PKCS#11 call was queued on a session that has been replaced",
             {
               category: "unavailable",
             },
@@ -257,8 +350,7 @@ export class SignWorkers {
         job.reject(new pkcs11js.Pkcs11Error(`${reply.error.message}:${reply.error.code}`));
       } else {
         thread.failures = 0;
-        const sig = reply.signature!;
-        job.resolve(Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength));
+        job.resolve(reply.result);
       }
     });
     worker.on("error", (err) => this.#failed(thread, worker, err));
@@ -269,9 +361,9 @@ export class SignWorkers {
 
   /**
    * A thread stopped ("error" and "exit" both come, once each): its jobs fail now, and it is started again
-   * only by a later signature after a backoff, never from here, so nothing thrown here can escape a listener.
+   * only by a later job after a backoff, never from here, so nothing thrown here can escape a listener.
    */
-  #failed(thread: SignThread, worker: Worker | undefined, err: unknown): void {
+  #failed(thread: TokenThread, worker: Worker | undefined, err: unknown): void {
     if (this.#closed || thread.worker !== worker) return;
     thread.worker = undefined;
     if (worker !== undefined) worker.terminate().catch(() => undefined);
@@ -281,7 +373,7 @@ export class SignWorkers {
       this.#clock.nowMs() + Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2 ** (thread.failures - 1));
     failAll(
       thread,
-      new Pkcs11Error("PKCS11_SIGNER_FAILED", `a signing thread stopped: ${describe(err)}`, {
+      new Pkcs11Error("PKCS11_SIGNER_FAILED", `a token thread stopped: ${describe(err)}`, {
         category: "unavailable",
         cause: err,
       }),
@@ -289,9 +381,14 @@ export class SignWorkers {
   }
 }
 
-function failAll(thread: SignThread, err: Error): void {
+function failAll(thread: TokenThread, err: Error): void {
   for (const job of thread.pending.values()) job.reject(err);
   thread.pending.clear();
+}
+
+function asBuffer(bytes: unknown): Buffer {
+  const view = bytes as Uint8Array;
+  return Buffer.from(view.buffer, view.byteOffset, view.byteLength);
 }
 
 function describe(err: unknown): string {
