@@ -35,7 +35,7 @@ const FLUSHED_BY_RESET = new Set([0x02, 0x03, 0x80]);
  * resource manager was reset: the resource manager flushed it, and its number may now belong to
  * another object, so the command is not sent.
  */
-export class TpmStaleHandleError extends HallmarkError {
+export class TpmStaleHandleError extends HallmarkError<"TPM_STALE_HANDLE"> {
   readonly handle: number;
 
   constructor(endpoint: string, handle: number, obtainedIn: number, now: number) {
