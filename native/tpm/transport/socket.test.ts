@@ -82,7 +82,7 @@ describe("SocketTransport against swtpm", () => {
     try {
       // A hung TPM: our own fixture's swtpm, frozen by its pid, answers nothing until thawed.
       process.kill(pid, "SIGSTOP");
-      await assert.rejects(t.send(getRandom(8), 200), (err: unknown) => {
+      await assert.rejects(t.send(getRandom(8), { timeoutMs: 200 }), (err: unknown) => {
         assert.ok(err instanceof TpmTimeoutError);
         assert.equal(err.code, "TPM_TIMEOUT");
         assert.equal(err.category, "deadline_exceeded");
@@ -166,7 +166,7 @@ describe("SocketTransport against misbehaving peers", () => {
     });
     const t = new SocketTransport({ kind: "unix", path: peer.path });
     try {
-      await assert.rejects(t.send(getRandom(8), 2000), (err: unknown) => {
+      await assert.rejects(t.send(getRandom(8), { timeoutMs: 2000 }), (err: unknown) => {
         assert.ok(err instanceof TpmTransportError);
         assert.equal(err.code, "TPM_BAD_RESPONSE");
         return true;
@@ -188,7 +188,7 @@ describe("SocketTransport against misbehaving peers", () => {
     });
     const t = new SocketTransport({ kind: "unix", path: peer.path });
     try {
-      const response = await t.send(getRandom(0), 2000);
+      const response = await t.send(getRandom(0), { timeoutMs: 2000 });
       assert.equal(response.toString("hex"), "80010000000c000000000000");
     } finally {
       await t.close();
@@ -202,7 +202,7 @@ describe("SocketTransport against misbehaving peers", () => {
     });
     const t = new SocketTransport({ kind: "unix", path: peer.path });
     try {
-      await assert.rejects(t.send(getRandom(8), 2000), /mid-response/);
+      await assert.rejects(t.send(getRandom(8), { timeoutMs: 2000 }), /mid-response/);
     } finally {
       await t.close();
       await peer.close();
@@ -211,7 +211,7 @@ describe("SocketTransport against misbehaving peers", () => {
 
   it("reports a socket nobody listens on as a connection failure", async () => {
     const t = new SocketTransport({ kind: "unix", path: join(dir.dir, "nobody.sock") });
-    await assert.rejects(t.send(getRandom(8), 2000), (err: unknown) => {
+    await assert.rejects(t.send(getRandom(8), { timeoutMs: 2000 }), (err: unknown) => {
       assert.ok(err instanceof TpmTransportError);
       assert.match(err.message, /cannot connect/);
       return true;
@@ -230,8 +230,8 @@ describe("SocketTransport against misbehaving peers", () => {
     });
     const t = new SocketTransport({ kind: "unix", path: peer.path });
     try {
-      await t.send(getRandom(0), 2000);
-      await assert.rejects(t.send(getRandom(1), 2000), (err: unknown) => {
+      await t.send(getRandom(0), { timeoutMs: 2000 });
+      await assert.rejects(t.send(getRandom(1), { timeoutMs: 2000 }), (err: unknown) => {
         assert.ok(err instanceof TpmOutcomeUnknownError);
         assert.equal(err.code, "TPM_OUTCOME_UNKNOWN");
         assert.match(err.message, /may or may not have run/);
@@ -240,7 +240,7 @@ describe("SocketTransport against misbehaving peers", () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
       assert.equal(received.length, 2, "the command reached the peer once");
       // The next command goes out on a fresh connection.
-      await t.send(getRandom(2), 2000);
+      await t.send(getRandom(2), { timeoutMs: 2000 });
       assert.equal(received.length, 3);
     } finally {
       await t.close();
@@ -256,9 +256,9 @@ describe("SocketTransport against misbehaving peers", () => {
     });
     const t = new SocketTransport({ kind: "unix", path: peer.path });
     try {
-      await t.send(getRandom(0), 2000);
+      await t.send(getRandom(0), { timeoutMs: 2000 });
       await new Promise((resolve) => setTimeout(resolve, 50));
-      await t.send(getRandom(0), 2000);
+      await t.send(getRandom(0), { timeoutMs: 2000 });
       assert.equal(connections, 2);
     } finally {
       await t.close();
@@ -280,8 +280,8 @@ describe("SocketTransport against misbehaving peers", () => {
   it("fails commands queued behind close()", async () => {
     const peer = await fakePeer("silent.sock", () => undefined);
     const t = new SocketTransport({ kind: "unix", path: peer.path });
-    const first = t.send(getRandom(8), 5000);
-    const second = t.send(getRandom(8), 5000);
+    const first = t.send(getRandom(8), { timeoutMs: 5000 });
+    const second = t.send(getRandom(8), { timeoutMs: 5000 });
     await new Promise((resolve) => setTimeout(resolve, 50));
     await t.close();
     await assert.rejects(first, TpmTransportClosedError);
