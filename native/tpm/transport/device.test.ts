@@ -4,6 +4,7 @@ import { mkdtemp, open, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { setTimeout as delay } from "node:timers/promises";
 import { join } from "node:path";
+import { OperationAbortedError } from "../../../common/errors.js";
 import { runOk, trackTempDir } from "../../../test/fixtures/processes.js";
 import { DeviceTransport, type OpenDeviceFile } from "./device.js";
 import { TpmTimeoutError, TpmTransportError } from "./errors.js";
@@ -154,7 +155,7 @@ describe("DeviceTransport", () => {
       await assert.rejects(t.send(stalled, { timeoutMs: 150 }), TpmTimeoutError);
       const cmd = frame(0x8001, 12, Buffer.from([7, 7]));
       await assert.rejects(t.send(cmd, { timeoutMs: 150 }), (err: unknown) => {
-        assert.ok(err instanceof TpmTransportError);
+        assert.ok(err instanceof TpmTransportError, `expected a TpmTransportError, got ${String(err)}`);
         assert.equal(err.code, "TPM_DEVICE_BUSY");
         assert.match(err.message, /not sent/);
         return true;
@@ -169,6 +170,73 @@ describe("DeviceTransport", () => {
     }
   });
 
+  it("takes a command whose signal fires while it waits its turn out of the queue: it is never written", async () => {
+    const fifo = join(dir, "queued");
+    await runOk("mkfifo", [fifo]);
+    const device = new ExclusiveDevice();
+    const t = new DeviceTransport(fifo, { openFile: device.open });
+    try {
+      const stalled = frame(0x8001, 20, Buffer.from([1, 2]));
+      const first = t.send(stalled, { timeoutMs: 5000 });
+      const controller = new AbortController();
+      const queued = t.send(frame(0x8001, 12, Buffer.from([5, 5])), {
+        timeoutMs: 5000,
+        signal: controller.signal,
+      });
+      controller.abort();
+      await assert.rejects(queued, (err: unknown) => {
+        assert.ok(
+          err instanceof OperationAbortedError,
+          `expected a OperationAbortedError, got ${String(err)}`,
+        );
+        assert.equal(err.code, "CANCELLED");
+        assert.match(err.message, /not sent: it was still queued/);
+        return true;
+      });
+      await writeInto(fifo, Buffer.alloc(8, 0xee));
+      assert.equal((await first).length, 20, "the command ahead of it is answered");
+      const cmd = frame(0x8001, 12, Buffer.from([7, 7]));
+      assert.deepEqual(await t.send(cmd, { timeoutMs: 5000 }), cmd);
+      assert.deepEqual(device.written, [stalled, cmd]);
+      assert.equal(t.generation, 0, "dropping a queued command costs no reset");
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("frees the caller of a command on the wire when its deadline passes, and its late answer reaches nobody", async () => {
+    const fifo = join(dir, "deadline");
+    await runOk("mkfifo", [fifo]);
+    const device = new ExclusiveDevice();
+    const t = new DeviceTransport(fifo, { openFile: device.open });
+    try {
+      const stalled = frame(0x8001, 20, Buffer.from([1, 2]));
+      // The transport's own limit is far off: only the caller's deadline can end the wait early.
+      await assert.rejects(
+        t.send(stalled, { timeoutMs: 3000, signal: AbortSignal.timeout(100) }),
+        (err: unknown) => {
+          assert.ok(
+            err instanceof OperationAbortedError,
+            `expected a OperationAbortedError, got ${String(err)}`,
+          );
+          assert.equal(err.code, "DEADLINE_EXCEEDED");
+          assert.equal(err.category, "deadline_exceeded");
+          assert.match(err.message, /sent, not answered: it may or may not have run/);
+          return true;
+        },
+      );
+      assert.equal(t.generation, 1, "the file is given up like after a timeout");
+      const cmd = frame(0x8001, 12, Buffer.from([7, 7]));
+      const next = t.send(cmd, { timeoutMs: 5000 });
+      await writeInto(fifo, Buffer.alloc(8, 0xee));
+      assert.deepEqual(await next, cmd);
+      assert.deepEqual(device.written, [stalled, cmd], "the abandoned command was not sent again");
+      assert.equal(device.refusedOpens, 0);
+    } finally {
+      await t.close();
+    }
+  });
+
   it("refuses an absurd response size", async () => {
     const fifo = join(dir, "huge");
     await runOk("mkfifo", [fifo]);
@@ -177,7 +245,7 @@ describe("DeviceTransport", () => {
       await assert.rejects(
         t.send(frame(0x8001, 70_000, Buffer.alloc(2)), { timeoutMs: 2000 }),
         (err: unknown) => {
-          assert.ok(err instanceof TpmTransportError);
+          assert.ok(err instanceof TpmTransportError, `expected a TpmTransportError, got ${String(err)}`);
           assert.equal(err.code, "TPM_BAD_RESPONSE");
           return true;
         },

@@ -2,7 +2,9 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
 import { readFile } from "node:fs/promises";
+import { setTimeout as delay } from "node:timers/promises";
 import { join } from "node:path";
+import { OperationAbortedError } from "../../../common/errors.js";
 import { runOk } from "../../../test/fixtures/processes.js";
 import { startTcpRelay } from "../../../test/tpm/transport-doubles.js";
 import { startSwtpm, type SwtpmFixture } from "../../../test/fixtures/swtpm.js";
@@ -83,13 +85,44 @@ describe("SocketTransport against swtpm", () => {
       // A hung TPM: our own fixture's swtpm, frozen by its pid, answers nothing until thawed.
       process.kill(pid, "SIGSTOP");
       await assert.rejects(t.send(getRandom(8), { timeoutMs: 200 }), (err: unknown) => {
-        assert.ok(err instanceof TpmTimeoutError);
+        assert.ok(err instanceof TpmTimeoutError, `expected a TpmTimeoutError, got ${String(err)}`);
         assert.equal(err.code, "TPM_TIMEOUT");
         assert.equal(err.category, "deadline_exceeded");
         return true;
       });
       process.kill(pid, "SIGCONT");
       // The late answer to the timed-out command must not be taken for this one's.
+      assert.equal(randomBytesOf(await t.send(getRandom(4))).length, 4);
+      assert.equal(randomBytesOf(await t.send(getRandom(5))).length, 5);
+    } finally {
+      process.kill(pid, "SIGCONT");
+      await t.close();
+    }
+  });
+
+  it("frees the caller of a command on the wire when its signal fires, and the late answer reaches nobody", async () => {
+    const t = new SocketTransport({ kind: "unix", path: tpm.socketPath });
+    const pid = await swtpmPid(tpm.socketPath);
+    try {
+      assert.equal(randomBytesOf(await t.send(getRandom(2))).length, 2);
+      const before = t.generation;
+      process.kill(pid, "SIGSTOP");
+      const controller = new AbortController();
+      const pending = t.send(getRandom(8), { timeoutMs: 3000, signal: controller.signal });
+      setTimeout(() => controller.abort(), 100);
+      await assert.rejects(pending, (err: unknown) => {
+        assert.ok(
+          err instanceof OperationAbortedError,
+          `expected a OperationAbortedError, got ${String(err)}`,
+        );
+        assert.equal(err.code, "CANCELLED");
+        assert.equal(err.category, "cancelled");
+        assert.match(err.message, /may or may not have run/);
+        return true;
+      });
+      assert.equal(t.generation, before + 1, "the connection was reset");
+      process.kill(pid, "SIGCONT");
+      // swtpm answers the abandoned GetRandom(8) on the dropped connection; these get their own.
       assert.equal(randomBytesOf(await t.send(getRandom(4))).length, 4);
       assert.equal(randomBytesOf(await t.send(getRandom(5))).length, 5);
     } finally {
@@ -167,7 +200,7 @@ describe("SocketTransport against misbehaving peers", () => {
     const t = new SocketTransport({ kind: "unix", path: peer.path });
     try {
       await assert.rejects(t.send(getRandom(8), { timeoutMs: 2000 }), (err: unknown) => {
-        assert.ok(err instanceof TpmTransportError);
+        assert.ok(err instanceof TpmTransportError, `expected a TpmTransportError, got ${String(err)}`);
         assert.equal(err.code, "TPM_BAD_RESPONSE");
         return true;
       });
@@ -212,7 +245,7 @@ describe("SocketTransport against misbehaving peers", () => {
   it("reports a socket nobody listens on as a connection failure", async () => {
     const t = new SocketTransport({ kind: "unix", path: join(dir.dir, "nobody.sock") });
     await assert.rejects(t.send(getRandom(8), { timeoutMs: 2000 }), (err: unknown) => {
-      assert.ok(err instanceof TpmTransportError);
+      assert.ok(err instanceof TpmTransportError, `expected a TpmTransportError, got ${String(err)}`);
       assert.match(err.message, /cannot connect/);
       return true;
     });
@@ -232,7 +265,10 @@ describe("SocketTransport against misbehaving peers", () => {
     try {
       await t.send(getRandom(0), { timeoutMs: 2000 });
       await assert.rejects(t.send(getRandom(1), { timeoutMs: 2000 }), (err: unknown) => {
-        assert.ok(err instanceof TpmOutcomeUnknownError);
+        assert.ok(
+          err instanceof TpmOutcomeUnknownError,
+          `expected a TpmOutcomeUnknownError, got ${String(err)}`,
+        );
         assert.equal(err.code, "TPM_OUTCOME_UNKNOWN");
         assert.match(err.message, /may or may not have run/);
         return true;
@@ -242,6 +278,47 @@ describe("SocketTransport against misbehaving peers", () => {
       // The next command goes out on a fresh connection.
       await t.send(getRandom(2), { timeoutMs: 2000 });
       assert.equal(received.length, 3);
+    } finally {
+      await t.close();
+      await peer.close();
+    }
+  });
+
+  it("never sends a command whose signal fired while it waited its turn, nor one whose signal had already fired", async () => {
+    const received: Buffer[] = [];
+    let answerFirst = (): void => undefined;
+    const peer = await fakePeer("held.sock", (sock, cmd) => {
+      received.push(cmd);
+      const answer = (): void => void sock.write(Buffer.from("80010000000c000000000000", "hex"));
+      if (received.length === 1) answerFirst = answer;
+      else answer();
+    });
+    const t = new SocketTransport({ kind: "unix", path: peer.path });
+    try {
+      const first = t.send(getRandom(1), { timeoutMs: 5000 });
+      const controller = new AbortController();
+      const queued = t.send(getRandom(2), { timeoutMs: 5000, signal: controller.signal });
+      while (received.length === 0) await delay(5);
+      controller.abort();
+      await assert.rejects(queued, (err: unknown) => {
+        assert.ok(
+          err instanceof OperationAbortedError,
+          `expected a OperationAbortedError, got ${String(err)}`,
+        );
+        assert.equal(err.code, "CANCELLED");
+        assert.match(err.message, /not sent: it was still queued/);
+        return true;
+      });
+      await assert.rejects(t.send(getRandom(4), { signal: AbortSignal.abort() }), OperationAbortedError);
+      answerFirst();
+      await first;
+      await t.send(getRandom(3), { timeoutMs: 5000 });
+      assert.deepEqual(
+        received.map((cmd) => cmd.readUInt16BE(10)),
+        [1, 3],
+        "only the commands nobody cancelled reached the TPM",
+      );
+      assert.equal(t.generation, 0, "dropping a queued command costs no reset");
     } finally {
       await t.close();
       await peer.close();
