@@ -10,7 +10,7 @@ import { TPM_RC, TpmError } from "./rc.js";
 import { TpmFormatError } from "./marshal.js";
 import { passwordAuth } from "./structures/sessions.js";
 import { Tpm, TpmStaleHandleError } from "./tpm.js";
-import { ScriptedTransport } from "../../test/tpm/transport-doubles.js";
+import { abortedWith, ScriptedTransport } from "../../test/tpm/transport-doubles.js";
 
 describe("Tpm.execute", () => {
   it("sends a TPM_ST_NO_SESSIONS command and returns the parameter area", async () => {
@@ -75,12 +75,7 @@ describe("Tpm.execute", () => {
       parameters: Buffer.from([1]),
       signal: controller.signal,
     });
-    const rejected = assert.rejects(pending, (err: unknown) => {
-      assert.ok(err instanceof OperationAbortedError, `expected a OperationAbortedError, got ${String(err)}`);
-      assert.equal(err.code, "CANCELLED");
-      assert.match(err.message, /^TPM2_SelfTest/);
-      return true;
-    });
+    const rejected = assert.rejects(pending, abortedWith("CANCELLED", /^TPM2_SelfTest \(not sent again/));
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(t.sent.length, 1);
     controller.abort();
@@ -184,15 +179,7 @@ describe("Tpm.execute against swtpm", () => {
       process.kill(pid, "SIGSTOP"); // a hung TPM: our own fixture's swtpm, frozen by its pid
       await assert.rejects(
         tpm.execute({ ...getRandom(8), signal: AbortSignal.timeout(100) }),
-        (err: unknown) => {
-          assert.ok(
-            err instanceof OperationAbortedError,
-            `expected a OperationAbortedError, got ${String(err)}`,
-          );
-          assert.equal(err.code, "DEADLINE_EXCEEDED");
-          assert.equal(err.category, "deadline_exceeded");
-          return true;
-        },
+        abortedWith("DEADLINE_EXCEEDED", /^TPM command to unix:.*may or may not have run/),
       );
       process.kill(pid, "SIGCONT");
       const answered = await tpm.execute(getRandom(4));

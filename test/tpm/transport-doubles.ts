@@ -1,5 +1,6 @@
 import { connect, createServer } from "node:net";
-import { abortError } from "../../common/errors.js";
+import { abortError, OperationAbortedError } from "../../common/errors.js";
+import assert from "node:assert/strict";
 import type { SendOptions, TpmTransport } from "../../native/tpm/transport/transport.js";
 
 /** The command code of a marshalled command (bytes 6..9 of its header). */
@@ -74,6 +75,20 @@ export class FaultyTransport implements TpmTransport {
   close(): Promise<void> {
     return this.inner.close();
   }
+}
+
+/**
+ * An `assert.rejects` check: the caller was freed by its signal with `code`, and the message says
+ * what became of the command (`message`).
+ */
+export function abortedWith(code: OperationAbortedError["code"], message: RegExp): (err: unknown) => true {
+  return (err) => {
+    assert.ok(err instanceof OperationAbortedError, `expected an OperationAbortedError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    assert.equal(err.category, code === "CANCELLED" ? "cancelled" : "deadline_exceeded");
+    assert.match(err.message, message);
+    return true;
+  };
 }
 
 /** A response with its last parameter byte flipped (the parameter area of a sessions response). */

@@ -4,8 +4,8 @@ import { mkdtemp, open, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { setTimeout as delay } from "node:timers/promises";
 import { join } from "node:path";
-import { OperationAbortedError } from "../../../common/errors.js";
 import { runOk, trackTempDir } from "../../../test/fixtures/processes.js";
+import { abortedWith } from "../../../test/tpm/transport-doubles.js";
 import { DeviceTransport, type OpenDeviceFile } from "./device.js";
 import { TpmTimeoutError, TpmTransportError } from "./errors.js";
 
@@ -124,15 +124,21 @@ describe("DeviceTransport", () => {
     }
   });
 
-  it("waits for a timed-out command's read to return before opening /dev/tpm0 again, and never hands its answer on", async () => {
-    const fifo = join(dir, "one-open");
+  /** A transport over a fresh FIFO standing in for /dev/tpm0 (see ExclusiveDevice). */
+  async function overExclusiveDevice(name: string) {
+    const fifo = join(dir, name);
     await runOk("mkfifo", [fifo]);
     const device = new ExclusiveDevice();
-    const t = new DeviceTransport(fifo, { openFile: device.open });
+    return { fifo, device, t: new DeviceTransport(fifo, { openFile: device.open }) };
+  }
+  // Its header announces 20 bytes and the echo carries 12: the read stalls until 8 more arrive.
+  const stalled = frame(0x8001, 20, Buffer.from([1, 2]));
+  const cmd = frame(0x8001, 12, Buffer.from([7, 7]));
+
+  it("waits for a timed-out command's read to return before opening /dev/tpm0 again, and never hands its answer on", async () => {
+    const { fifo, device, t } = await overExclusiveDevice("one-open");
     try {
-      const stalled = frame(0x8001, 20, Buffer.from([1, 2])); // announces 20 bytes, carries 12
       await assert.rejects(t.send(stalled, { timeoutMs: 150 }), TpmTimeoutError);
-      const cmd = frame(0x8001, 12, Buffer.from([7, 7]));
       const next = t.send(cmd, { timeoutMs: 5000 });
       // Time for a transport that reopened at once to be refused; then the stalled answer ends.
       await delay(100);
@@ -146,14 +152,9 @@ describe("DeviceTransport", () => {
   });
 
   it("does not send a command while the device is still busy with an abandoned one, waiting only its own time limit", async () => {
-    const fifo = join(dir, "busy");
-    await runOk("mkfifo", [fifo]);
-    const device = new ExclusiveDevice();
-    const t = new DeviceTransport(fifo, { openFile: device.open });
+    const { fifo, device, t } = await overExclusiveDevice("busy");
     try {
-      const stalled = frame(0x8001, 20, Buffer.from([1, 2]));
       await assert.rejects(t.send(stalled, { timeoutMs: 150 }), TpmTimeoutError);
-      const cmd = frame(0x8001, 12, Buffer.from([7, 7]));
       await assert.rejects(t.send(cmd, { timeoutMs: 150 }), (err: unknown) => {
         assert.ok(err instanceof TpmTransportError, `expected a TpmTransportError, got ${String(err)}`);
         assert.equal(err.code, "TPM_DEVICE_BUSY");
@@ -171,12 +172,8 @@ describe("DeviceTransport", () => {
   });
 
   it("takes a command whose signal fires while it waits its turn out of the queue: it is never written", async () => {
-    const fifo = join(dir, "queued");
-    await runOk("mkfifo", [fifo]);
-    const device = new ExclusiveDevice();
-    const t = new DeviceTransport(fifo, { openFile: device.open });
+    const { fifo, device, t } = await overExclusiveDevice("queued");
     try {
-      const stalled = frame(0x8001, 20, Buffer.from([1, 2]));
       const first = t.send(stalled, { timeoutMs: 5000 });
       const controller = new AbortController();
       const queued = t.send(frame(0x8001, 12, Buffer.from([5, 5])), {
@@ -184,18 +181,9 @@ describe("DeviceTransport", () => {
         signal: controller.signal,
       });
       controller.abort();
-      await assert.rejects(queued, (err: unknown) => {
-        assert.ok(
-          err instanceof OperationAbortedError,
-          `expected a OperationAbortedError, got ${String(err)}`,
-        );
-        assert.equal(err.code, "CANCELLED");
-        assert.match(err.message, /not sent: it was still queued/);
-        return true;
-      });
+      await assert.rejects(queued, abortedWith("CANCELLED", /not sent: it was still queued/));
       await writeInto(fifo, Buffer.alloc(8, 0xee));
       assert.equal((await first).length, 20, "the command ahead of it is answered");
-      const cmd = frame(0x8001, 12, Buffer.from([7, 7]));
       assert.deepEqual(await t.send(cmd, { timeoutMs: 5000 }), cmd);
       assert.deepEqual(device.written, [stalled, cmd]);
       assert.equal(t.generation, 0, "dropping a queued command costs no reset");
@@ -205,28 +193,14 @@ describe("DeviceTransport", () => {
   });
 
   it("frees the caller of a command on the wire when its deadline passes, and its late answer reaches nobody", async () => {
-    const fifo = join(dir, "deadline");
-    await runOk("mkfifo", [fifo]);
-    const device = new ExclusiveDevice();
-    const t = new DeviceTransport(fifo, { openFile: device.open });
+    const { fifo, device, t } = await overExclusiveDevice("deadline");
     try {
-      const stalled = frame(0x8001, 20, Buffer.from([1, 2]));
       // The transport's own limit is far off: only the caller's deadline can end the wait early.
       await assert.rejects(
         t.send(stalled, { timeoutMs: 3000, signal: AbortSignal.timeout(100) }),
-        (err: unknown) => {
-          assert.ok(
-            err instanceof OperationAbortedError,
-            `expected a OperationAbortedError, got ${String(err)}`,
-          );
-          assert.equal(err.code, "DEADLINE_EXCEEDED");
-          assert.equal(err.category, "deadline_exceeded");
-          assert.match(err.message, /sent, not answered: it may or may not have run/);
-          return true;
-        },
+        abortedWith("DEADLINE_EXCEEDED", /sent, not answered: it may or may not have run/),
       );
       assert.equal(t.generation, 1, "the file is given up like after a timeout");
-      const cmd = frame(0x8001, 12, Buffer.from([7, 7]));
       const next = t.send(cmd, { timeoutMs: 5000 });
       await writeInto(fifo, Buffer.alloc(8, 0xee));
       assert.deepEqual(await next, cmd);
