@@ -5,7 +5,7 @@ import { HallmarkError } from "../../common/errors.js";
  * a value outside its type's range, or trailing bytes. `field` names the structure member so a
  * reader can find it in TCG TPM 2.0 Part 2.
  */
-export class TpmFormatError extends HallmarkError {
+export class TpmFormatError extends HallmarkError<"TPM_FORMAT"> {
   readonly field: string;
 
   constructor(field: string, message: string) {

@@ -277,7 +277,7 @@ function categoryOf(d: DecodedRc): ErrorCategory {
 }
 
 /** A TPM command that the TPM answered with a non-success response code. */
-export class TpmError extends HallmarkError {
+export class TpmError extends HallmarkError<"TPM_RC"> {
   readonly rc: number;
   readonly rcName: string;
   readonly baseRc: number;

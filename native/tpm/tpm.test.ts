@@ -1,13 +1,16 @@
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ManualClock } from "../../common/clock.js";
+import { OperationAbortedError } from "../../common/errors.js";
+import { startSwtpm, type SwtpmFixture } from "../../test/fixtures/swtpm.js";
+import { SocketTransport } from "./transport/socket.js";
 import { buildResponse } from "./framing.js";
 import { TPM_CC } from "./constants.js";
 import { TPM_RC, TpmError } from "./rc.js";
 import { TpmFormatError } from "./marshal.js";
 import { passwordAuth } from "./structures/sessions.js";
 import { Tpm, TpmStaleHandleError } from "./tpm.js";
-import { ScriptedTransport } from "../../test/tpm/transport-doubles.js";
+import { abortedWith, ScriptedTransport } from "../../test/tpm/transport-doubles.js";
 
 describe("Tpm.execute", () => {
   it("sends a TPM_ST_NO_SESSIONS command and returns the parameter area", async () => {
@@ -22,7 +25,7 @@ describe("Tpm.execute", () => {
     await assert.rejects(
       new Tpm(t).execute({ code: TPM_CC.ReadPublic, handles: [0x81000001] }),
       (err: unknown) => {
-        assert.ok(err instanceof TpmError);
+        assert.ok(err instanceof TpmError, `expected a TpmError, got ${String(err)}`);
         assert.match(err.message, /^TPM2_ReadPublic failed/);
         return true;
       },
@@ -59,6 +62,45 @@ describe("Tpm.execute", () => {
     assert.equal(t.sent.length, 6);
   });
 
+  it("stops sending a command again after TPM_RC_RETRY once its signal fires", async () => {
+    const clock = new ManualClock();
+    const t = new ScriptedTransport([
+      buildResponse({ responseCode: TPM_RC.RETRY }),
+      buildResponse({ responseCode: TPM_RC.RETRY }),
+      buildResponse({ parameters: Buffer.alloc(0) }),
+    ]);
+    const controller = new AbortController();
+    const pending = new Tpm(t, { clock }).execute({
+      code: TPM_CC.SelfTest,
+      parameters: Buffer.from([1]),
+      signal: controller.signal,
+    });
+    const rejected = assert.rejects(pending, abortedWith("CANCELLED", /^TPM2_SelfTest \(not sent again/));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(t.sent.length, 1);
+    controller.abort();
+    // A retry loop that ignored the signal would send again as these pauses pass.
+    for (let i = 0; i < 5; i++) {
+      clock.advance(1000);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await rejected;
+    assert.equal(t.sent.length, 1, "nothing was sent after the signal fired");
+  });
+
+  it("sends nothing when its signal has already fired", async () => {
+    const t = new ScriptedTransport([buildResponse({})]);
+    await assert.rejects(
+      new Tpm(t).execute({
+        code: TPM_CC.SelfTest,
+        parameters: Buffer.from([1]),
+        signal: AbortSignal.abort(),
+      }),
+      OperationAbortedError,
+    );
+    assert.equal(t.sent.length, 0);
+  });
+
   it("under a resource manager, refuses a handle obtained before a connection reset, naming it", async () => {
     const loaded = () => buildResponse({ handles: [0x80000000], parameters: Buffer.alloc(0) });
     const ok = buildResponse({ parameters: Buffer.alloc(0) });
@@ -70,7 +112,7 @@ describe("Tpm.execute", () => {
     t.generation++; // the device was reopened after a timeout: the resource manager flushed it
     assert.equal(tpm.generation, 1);
     await assert.rejects(tpm.execute({ code: TPM_CC.ReadPublic, handles: [0x80000000] }), (err: unknown) => {
-      assert.ok(err instanceof TpmStaleHandleError);
+      assert.ok(err instanceof TpmStaleHandleError, `expected a TpmStaleHandleError, got ${String(err)}`);
       assert.equal(err.code, "TPM_STALE_HANDLE");
       assert.match(err.message, /0x80000000 was obtained before the connection to scripted was reset/);
       return true;
@@ -115,5 +157,36 @@ describe("Tpm.execute", () => {
     assert.equal(t.sent.length, 2);
     assert.equal(t.sent[1]?.readUInt32BE(6), TPM_CC.FlushContext);
     assert.equal(t.sent[1]?.readUInt32BE(10), 0x80000001);
+  });
+});
+
+describe("Tpm.execute against swtpm", () => {
+  let sw: SwtpmFixture;
+  before(async () => {
+    sw = await startSwtpm({ ekCertificates: false });
+  });
+  after(() => sw.stop());
+
+  const getRandom = (n: number) => ({ code: TPM_CC.GetRandom, parameters: Buffer.from([0, n]) });
+
+  it("hands its caller's signal to the transport: a deadline frees the caller of a command the TPM has not answered", async () => {
+    // The per-command limit is far off: only the caller's deadline can end the wait early.
+    const tpm = new Tpm(new SocketTransport({ kind: "unix", path: sw.socketPath }), { timeoutMs: 3000 });
+    const pid = sw.pid();
+    assert.ok(pid !== undefined);
+    try {
+      await tpm.execute(getRandom(8));
+      process.kill(pid, "SIGSTOP"); // a hung TPM: our own fixture's swtpm, frozen by its pid
+      await assert.rejects(
+        tpm.execute({ ...getRandom(8), signal: AbortSignal.timeout(100) }),
+        abortedWith("DEADLINE_EXCEEDED", /^TPM command to unix:.*may or may not have run/),
+      );
+      process.kill(pid, "SIGCONT");
+      const answered = await tpm.execute(getRandom(4));
+      assert.equal(answered.parameters.readUInt16BE(0), 4, "the next command gets its own answer");
+    } finally {
+      process.kill(pid, "SIGCONT");
+      await tpm.close();
+    }
   });
 });

@@ -1,11 +1,12 @@
 import { unmarshalExact } from "./structures/codec.js";
 import { systemClock, type Clock } from "../../common/clock.js";
-import { HallmarkError, throwIfAborted } from "../../common/errors.js";
-import { TPM_CC } from "./constants.js";
+import { HallmarkError, abortError, throwIfAborted } from "../../common/errors.js";
+import { TPM_CC, commandName } from "./constants.js";
 import { cryptoRandom, type RandomSource } from "../../common/random.js";
 import { buildCommand, parseResponse, type CommandSpec, type ParsedResponse } from "./framing.js";
 import { TpmFormatError, TpmWriter, type TpmReader } from "./marshal.js";
 import { isRetryable, isTpmError } from "./rc.js";
+import { watchLimits } from "./transport/limits.js";
 import type { TpmTransport } from "./transport/transport.js";
 
 export interface TpmOptions {
@@ -19,7 +20,10 @@ export interface TpmOptions {
 export interface ExecuteSpec extends CommandSpec {
   /** How many handles the response carries (1 for CreatePrimary, Load, StartAuthSession). */
   readonly responseHandles?: number;
-  /** The caller's deadline: an aborted signal means the command is not sent. */
+  /**
+   * The caller's deadline: an aborted signal means the command is not sent, and one that fires
+   * later frees the caller at once (see TpmTransport.send) and ends any retrying.
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -35,7 +39,7 @@ const FLUSHED_BY_RESET = new Set([0x02, 0x03, 0x80]);
  * resource manager was reset: the resource manager flushed it, and its number may now belong to
  * another object, so the command is not sent.
  */
-export class TpmStaleHandleError extends HallmarkError {
+export class TpmStaleHandleError extends HallmarkError<"TPM_STALE_HANDLE"> {
   readonly handle: number;
 
   constructor(endpoint: string, handle: number, obtainedIn: number, now: number) {
@@ -86,7 +90,8 @@ export class Tpm {
    * a reset compare `generation` themselves.)
    */
   async execute(spec: ExecuteSpec): Promise<ParsedResponse> {
-    throwIfAborted(spec.signal, `TPM command 0x${spec.code.toString(16)}`);
+    const doing = commandName(spec.code);
+    throwIfAborted(spec.signal, doing);
     this.#refuseStaleHandles(spec);
     const command = buildCommand(spec);
     const opts = {
@@ -95,7 +100,10 @@ export class Tpm {
       command: spec.code,
     };
     for (let attempt = 0; ; attempt++) {
-      const response = await this.transport.send(command, this.#timeoutMs);
+      const response = await this.transport.send(command, {
+        timeoutMs: this.#timeoutMs,
+        signal: spec.signal,
+      });
       const generation = this.transport.generation;
       if (spec.code === TPM_CC.FlushContext && spec.parameters && spec.parameters.length >= 4) {
         this.#handleGenerations.delete(Buffer.from(spec.parameters).readUInt32BE(0));
@@ -107,13 +115,20 @@ export class Tpm {
       } catch (err) {
         if (err instanceof TpmFormatError) await this.#flushUnparsedHandle(response, opts.handleCount);
         if (!isTpmError(err) || !isRetryable(err.rc) || attempt >= MAX_RETRIES) throw err;
-        await this.#clock.sleep(RETRY_PAUSE_MS * (attempt + 1));
+        await this.#pauseBeforeRetry(RETRY_PAUSE_MS * (attempt + 1), spec.signal, doing);
       }
     }
   }
 
   close(): Promise<void> {
     return this.transport.close();
+  }
+
+  /** Waits `pauseMs` on the injected clock; a signal that fires meanwhile ends the wait and the command. */
+  async #pauseBeforeRetry(pauseMs: number, signal: AbortSignal | undefined, doing: string): Promise<void> {
+    const why = await watchLimits(this.#clock, { timeoutMs: pauseMs, signal }).reached;
+    if (why.kind === "aborted")
+      throw abortError(why.signal, `${doing} (not sent again after TPM_RC_RETRY or a like warning)`);
   }
 
   /**

@@ -1,5 +1,7 @@
 import { connect, createServer } from "node:net";
-import type { TpmTransport } from "../../native/tpm/transport/transport.js";
+import { abortError, OperationAbortedError } from "../../common/errors.js";
+import assert from "node:assert/strict";
+import type { SendOptions, TpmTransport } from "../../native/tpm/transport/transport.js";
 
 /** The command code of a marshalled command (bytes 6..9 of its header). */
 export function commandCodeOf(command: Buffer): number {
@@ -25,7 +27,11 @@ export class ScriptedTransport implements TpmTransport {
     this.hasResourceManager = opts.hasResourceManager ?? false;
   }
 
-  send(command: Buffer): Promise<Buffer> {
+  /** Keeps the transport contract on signals: one already aborted means nothing is sent. */
+  send(command: Buffer, options: SendOptions = {}): Promise<Buffer> {
+    if (options.signal?.aborted) {
+      return Promise.reject(abortError(options.signal, "scripted TPM command (not sent)"));
+    }
     this.sent.push(command);
     const next = this.responses.shift();
     return next ? Promise.resolve(next) : Promise.reject(new Error("no more responses"));
@@ -61,14 +67,28 @@ export class FaultyTransport implements TpmTransport {
     return this.inner.generation;
   }
 
-  send(command: Buffer, timeoutMs?: number): Promise<Buffer> {
+  send(command: Buffer, options?: SendOptions): Promise<Buffer> {
     this.sent.push(command);
-    return this.intercept(command, (c) => this.inner.send(c, timeoutMs));
+    return this.intercept(command, (c) => this.inner.send(c, options));
   }
 
   close(): Promise<void> {
     return this.inner.close();
   }
+}
+
+/**
+ * An `assert.rejects` check: the caller was freed by its signal with `code`, and the message says
+ * what became of the command (`message`).
+ */
+export function abortedWith(code: OperationAbortedError["code"], message: RegExp): (err: unknown) => true {
+  return (err) => {
+    assert.ok(err instanceof OperationAbortedError, `expected an OperationAbortedError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    assert.equal(err.category, code === "CANCELLED" ? "cancelled" : "deadline_exceeded");
+    assert.match(err.message, message);
+    return true;
+  };
 }
 
 /** A response with its last parameter byte flipped (the parameter area of a sessions response). */

@@ -2,9 +2,11 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
 import { readFile } from "node:fs/promises";
+import { setTimeout as delay } from "node:timers/promises";
 import { join } from "node:path";
+import { OperationAbortedError } from "../../../common/errors.js";
 import { runOk } from "../../../test/fixtures/processes.js";
-import { startTcpRelay } from "../../../test/tpm/transport-doubles.js";
+import { abortedWith, startTcpRelay } from "../../../test/tpm/transport-doubles.js";
 import { startSwtpm, type SwtpmFixture } from "../../../test/fixtures/swtpm.js";
 import {
   TpmOutcomeUnknownError,
@@ -13,6 +15,7 @@ import {
   TpmTransportError,
 } from "./errors.js";
 import { SocketTransport } from "./socket.js";
+import type { SendOptions } from "./transport.js";
 
 /** TPM2_GetRandom(bytesRequested) marshalled by hand: this file tests bytes on a wire, not commands. */
 function getRandom(n: number): Buffer {
@@ -76,27 +79,49 @@ describe("SocketTransport against swtpm", () => {
     }
   });
 
-  it("times out a command the TPM never answers, then works on a fresh connection", async () => {
-    const t = new SocketTransport({ kind: "unix", path: tpm.socketPath });
-    const pid = await swtpmPid(tpm.socketPath);
-    try {
-      // A hung TPM: our own fixture's swtpm, frozen by its pid, answers nothing until thawed.
-      process.kill(pid, "SIGSTOP");
-      await assert.rejects(t.send(getRandom(8), 200), (err: unknown) => {
-        assert.ok(err instanceof TpmTimeoutError);
+  /** The two ways a caller stops waiting for a command the TPM has and does not answer. */
+  const waysToStopWaiting = [
+    {
+      when: "its time limit passes",
+      options: (): SendOptions => ({ timeoutMs: 200 }),
+      check: (err: unknown) => {
+        assert.ok(err instanceof TpmTimeoutError, `expected a TpmTimeoutError, got ${String(err)}`);
         assert.equal(err.code, "TPM_TIMEOUT");
         assert.equal(err.category, "deadline_exceeded");
         return true;
-      });
-      process.kill(pid, "SIGCONT");
-      // The late answer to the timed-out command must not be taken for this one's.
-      assert.equal(randomBytesOf(await t.send(getRandom(4))).length, 4);
-      assert.equal(randomBytesOf(await t.send(getRandom(5))).length, 5);
-    } finally {
-      process.kill(pid, "SIGCONT");
-      await t.close();
-    }
-  });
+      },
+    },
+    {
+      when: "its signal fires",
+      options: (): SendOptions => {
+        const controller = new AbortController();
+        setTimeout(() => controller.abort(), 100);
+        return { timeoutMs: 3000, signal: controller.signal };
+      },
+      check: abortedWith("CANCELLED", /sent, not answered: it may or may not have run/),
+    },
+  ];
+
+  for (const { when, options, check } of waysToStopWaiting) {
+    it(`frees the caller of a command the TPM never answers when ${when}, and the late answer reaches nobody`, async () => {
+      const t = new SocketTransport({ kind: "unix", path: tpm.socketPath });
+      const pid = await swtpmPid(tpm.socketPath);
+      try {
+        assert.equal(randomBytesOf(await t.send(getRandom(2))).length, 2);
+        // A hung TPM: our own fixture's swtpm, frozen by its pid, answers nothing until thawed.
+        process.kill(pid, "SIGSTOP");
+        await assert.rejects(t.send(getRandom(8), options()), check);
+        assert.equal(t.generation, 1, "the connection was reset");
+        process.kill(pid, "SIGCONT");
+        // swtpm answers the abandoned GetRandom(8) on the dropped connection; these get their own.
+        assert.equal(randomBytesOf(await t.send(getRandom(4))).length, 4);
+        assert.equal(randomBytesOf(await t.send(getRandom(5))).length, 5);
+      } finally {
+        process.kill(pid, "SIGCONT");
+        await t.close();
+      }
+    });
+  }
 
   it("reconnects after swtpm is restarted under it", async () => {
     const t = new SocketTransport({ kind: "unix", path: tpm.socketPath });
@@ -166,8 +191,8 @@ describe("SocketTransport against misbehaving peers", () => {
     });
     const t = new SocketTransport({ kind: "unix", path: peer.path });
     try {
-      await assert.rejects(t.send(getRandom(8), 2000), (err: unknown) => {
-        assert.ok(err instanceof TpmTransportError);
+      await assert.rejects(t.send(getRandom(8), { timeoutMs: 2000 }), (err: unknown) => {
+        assert.ok(err instanceof TpmTransportError, `expected a TpmTransportError, got ${String(err)}`);
         assert.equal(err.code, "TPM_BAD_RESPONSE");
         return true;
       });
@@ -188,7 +213,7 @@ describe("SocketTransport against misbehaving peers", () => {
     });
     const t = new SocketTransport({ kind: "unix", path: peer.path });
     try {
-      const response = await t.send(getRandom(0), 2000);
+      const response = await t.send(getRandom(0), { timeoutMs: 2000 });
       assert.equal(response.toString("hex"), "80010000000c000000000000");
     } finally {
       await t.close();
@@ -202,7 +227,7 @@ describe("SocketTransport against misbehaving peers", () => {
     });
     const t = new SocketTransport({ kind: "unix", path: peer.path });
     try {
-      await assert.rejects(t.send(getRandom(8), 2000), /mid-response/);
+      await assert.rejects(t.send(getRandom(8), { timeoutMs: 2000 }), /mid-response/);
     } finally {
       await t.close();
       await peer.close();
@@ -211,8 +236,8 @@ describe("SocketTransport against misbehaving peers", () => {
 
   it("reports a socket nobody listens on as a connection failure", async () => {
     const t = new SocketTransport({ kind: "unix", path: join(dir.dir, "nobody.sock") });
-    await assert.rejects(t.send(getRandom(8), 2000), (err: unknown) => {
-      assert.ok(err instanceof TpmTransportError);
+    await assert.rejects(t.send(getRandom(8), { timeoutMs: 2000 }), (err: unknown) => {
+      assert.ok(err instanceof TpmTransportError, `expected a TpmTransportError, got ${String(err)}`);
       assert.match(err.message, /cannot connect/);
       return true;
     });
@@ -230,9 +255,12 @@ describe("SocketTransport against misbehaving peers", () => {
     });
     const t = new SocketTransport({ kind: "unix", path: peer.path });
     try {
-      await t.send(getRandom(0), 2000);
-      await assert.rejects(t.send(getRandom(1), 2000), (err: unknown) => {
-        assert.ok(err instanceof TpmOutcomeUnknownError);
+      await t.send(getRandom(0), { timeoutMs: 2000 });
+      await assert.rejects(t.send(getRandom(1), { timeoutMs: 2000 }), (err: unknown) => {
+        assert.ok(
+          err instanceof TpmOutcomeUnknownError,
+          `expected a TpmOutcomeUnknownError, got ${String(err)}`,
+        );
         assert.equal(err.code, "TPM_OUTCOME_UNKNOWN");
         assert.match(err.message, /may or may not have run/);
         return true;
@@ -240,8 +268,41 @@ describe("SocketTransport against misbehaving peers", () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
       assert.equal(received.length, 2, "the command reached the peer once");
       // The next command goes out on a fresh connection.
-      await t.send(getRandom(2), 2000);
+      await t.send(getRandom(2), { timeoutMs: 2000 });
       assert.equal(received.length, 3);
+    } finally {
+      await t.close();
+      await peer.close();
+    }
+  });
+
+  it("never sends a command whose signal fired while it waited its turn, nor one whose signal had already fired", async () => {
+    const received: Buffer[] = [];
+    let answerFirst = (): void => undefined;
+    const peer = await fakePeer("held.sock", (sock, cmd) => {
+      received.push(cmd);
+      const answer = (): void => void sock.write(Buffer.from("80010000000c000000000000", "hex"));
+      if (received.length === 1) answerFirst = answer;
+      else answer();
+    });
+    const t = new SocketTransport({ kind: "unix", path: peer.path });
+    try {
+      const first = t.send(getRandom(1), { timeoutMs: 5000 });
+      const controller = new AbortController();
+      const queued = t.send(getRandom(2), { timeoutMs: 5000, signal: controller.signal });
+      while (received.length === 0) await delay(5);
+      controller.abort();
+      await assert.rejects(queued, abortedWith("CANCELLED", /not sent: it was still queued/));
+      await assert.rejects(t.send(getRandom(4), { signal: AbortSignal.abort() }), OperationAbortedError);
+      answerFirst();
+      await first;
+      await t.send(getRandom(3), { timeoutMs: 5000 });
+      assert.deepEqual(
+        received.map((cmd) => cmd.readUInt16BE(10)),
+        [1, 3],
+        "only the commands nobody cancelled reached the TPM",
+      );
+      assert.equal(t.generation, 0, "dropping a queued command costs no reset");
     } finally {
       await t.close();
       await peer.close();
@@ -256,9 +317,9 @@ describe("SocketTransport against misbehaving peers", () => {
     });
     const t = new SocketTransport({ kind: "unix", path: peer.path });
     try {
-      await t.send(getRandom(0), 2000);
+      await t.send(getRandom(0), { timeoutMs: 2000 });
       await new Promise((resolve) => setTimeout(resolve, 50));
-      await t.send(getRandom(0), 2000);
+      await t.send(getRandom(0), { timeoutMs: 2000 });
       assert.equal(connections, 2);
     } finally {
       await t.close();
@@ -280,8 +341,8 @@ describe("SocketTransport against misbehaving peers", () => {
   it("fails commands queued behind close()", async () => {
     const peer = await fakePeer("silent.sock", () => undefined);
     const t = new SocketTransport({ kind: "unix", path: peer.path });
-    const first = t.send(getRandom(8), 5000);
-    const second = t.send(getRandom(8), 5000);
+    const first = t.send(getRandom(8), { timeoutMs: 5000 });
+    const second = t.send(getRandom(8), { timeoutMs: 5000 });
     await new Promise((resolve) => setTimeout(resolve, 50));
     await t.close();
     await assert.rejects(first, TpmTransportClosedError);

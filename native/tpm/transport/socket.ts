@@ -1,15 +1,16 @@
 import { connect, type Socket } from "node:net";
-import { systemClock, type Clock, type TimerHandle } from "../../../common/clock.js";
+import { systemClock, type Clock } from "../../../common/clock.js";
+import { throwIfAborted } from "../../../common/errors.js";
 import {
   TpmEndpointError,
   TpmOutcomeUnknownError,
-  TpmTimeoutError,
   TpmTransportClosedError,
   TpmTransportError,
 } from "./errors.js";
+import { unansweredError, watchLimits, type CommandLimits } from "./limits.js";
 import { ResponseAssembler } from "./response-frame.js";
 import { SerialQueue } from "./serial-queue.js";
-import { DEFAULT_COMMAND_TIMEOUT_MS, type TpmTransport } from "./transport.js";
+import { DEFAULT_COMMAND_TIMEOUT_MS, type SendOptions, type TpmTransport } from "./transport.js";
 
 /** Where a TPM simulator listens for raw TPM commands (swtpm's `--server`). */
 export type SocketTarget =
@@ -18,7 +19,7 @@ export type SocketTarget =
 
 export interface SocketTransportOptions {
   clock?: Clock;
-  /** Used when `send` is given no timeout. */
+  /** Used when `send` is given no `timeoutMs`. */
   defaultTimeoutMs?: number;
 }
 
@@ -49,8 +50,10 @@ function describe(target: SocketTarget): string {
  * was found closed before writing (a fresh one is used instead), or the write itself failed.
  * Once the command has been written, a connection that closes before any of the response
  * arrived fails with TpmOutcomeUnknownError: the TPM may have run it, and running TPM2_Create,
- * TPM2_NV_Increment or TPM2_PCR_Extend twice is not harmless. Every connection given up after
- * use raises `generation`.
+ * TPM2_NV_Increment or TPM2_PCR_Extend twice is not harmless. A command whose caller stops
+ * waiting after it was written (its time limit, its signal) costs the connection, so that the late
+ * answer reaches nobody; swtpm serves one connection at a time and takes the next command only
+ * once it has answered this one. Every connection given up after use raises `generation`.
  */
 export class SocketTransport implements TpmTransport {
   readonly endpoint: string;
@@ -78,8 +81,12 @@ export class SocketTransport implements TpmTransport {
     return this.#generation;
   }
 
-  send(command: Buffer, timeoutMs = this.#defaultTimeoutMs): Promise<Buffer> {
-    return this.#queue.run(() => this.#exchangeWithRetry(command, timeoutMs));
+  send(command: Buffer, options: SendOptions = {}): Promise<Buffer> {
+    const limits = { timeoutMs: options.timeoutMs ?? this.#defaultTimeoutMs, signal: options.signal };
+    return this.#queue.run(() => this.#exchangeWithRetry(command, limits), {
+      signal: limits.signal,
+      doing: `TPM command to ${this.endpoint} (not sent: it was still queued)`,
+    });
   }
 
   close(): Promise<void> {
@@ -88,26 +95,30 @@ export class SocketTransport implements TpmTransport {
     return Promise.resolve();
   }
 
-  async #exchangeWithRetry(command: Buffer, timeoutMs: number): Promise<Buffer> {
+  async #exchangeWithRetry(command: Buffer, limits: CommandLimits): Promise<Buffer> {
     try {
-      return await this.#exchange(command, timeoutMs);
+      return await this.#exchange(command, limits);
     } catch (err) {
       // The command never left us whole (a peer that restarted refuses the write): one fresh
       // connection is the reconnect. Anything later may have run on the TPM and is not repeated.
       if (err instanceof CommandNotSentError && !this.#closed) {
-        return this.#exchange(command, timeoutMs);
+        throwIfAborted(
+          limits.signal,
+          `TPM command to ${this.endpoint} (not sent: the connection had closed)`,
+        );
+        return this.#exchange(command, limits);
       }
       throw err;
     }
   }
 
-  async #exchange(command: Buffer, timeoutMs: number): Promise<Buffer> {
+  async #exchange(command: Buffer, limits: CommandLimits): Promise<Buffer> {
     if (this.#closed) throw new TpmTransportClosedError(this.endpoint);
     return new Promise<Buffer>((resolve, reject) => {
-      let timer: TimerHandle | null = null;
+      const watch = watchLimits(this.#clock, limits);
       const settle = (fn: () => void): void => {
-        timer?.cancel();
-        this.#pending = null;
+        watch.cancel();
+        if (this.#pending === pending) this.#pending = null;
         fn();
       };
       const pending: PendingExchange = {
@@ -117,12 +128,12 @@ export class SocketTransport implements TpmTransport {
         reject: (err) => settle(() => reject(err)),
       };
       this.#pending = pending;
-      timer = this.#clock.setTimer(() => {
+      void watch.reached.then((why) => {
         // A late response would be read as the answer to the next command: the connection goes.
-        const err = new TpmTimeoutError(this.endpoint, timeoutMs);
-        this.#pending?.reject(err);
+        const err = unansweredError(this.endpoint, why);
+        pending.reject(err);
         this.#drop(err);
-      }, timeoutMs);
+      });
       const socket = this.#usableSocket() ?? this.#open();
       socket.write(command, (err) => {
         pending.written = err ? "failed" : "done";

@@ -21,10 +21,24 @@ export interface TpmTransport {
    * reset loses nothing by itself (swtpm restarted under us does, and then says TPM_RC_HANDLE).
    */
   readonly generation: number;
-  /** Sends one command; commands from concurrent callers run one at a time, in call order. */
-  send(command: Buffer, timeoutMs?: number): Promise<Buffer>;
+  /**
+   * Sends one command; commands from concurrent callers run one at a time, in call order. A
+   * signal that fires while the command waits its turn takes it out of the queue: it is never
+   * sent. Once written, neither the signal nor the time limit can stop the TPM's work, and a TPM
+   * must not get a second command before it answers the first: the caller is freed at once
+   * (OperationAbortedError, or TpmTimeoutError), the connection is reset (`generation` goes up) so
+   * the late answer reaches nobody, and the command is not sent again.
+   */
+  send(command: Buffer, options?: SendOptions): Promise<Buffer>;
   /** Closes the connection; commands already queued fail with TpmTransportClosedError. */
   close(): Promise<void>;
+}
+
+export interface SendOptions {
+  /** This command's time limit; the transport's default when absent. */
+  readonly timeoutMs?: number;
+  /** The caller's deadline or cancellation. */
+  readonly signal?: AbortSignal;
 }
 
 /** A TPM command may take seconds (RSA key generation on a slow chip); this is the default limit. */
