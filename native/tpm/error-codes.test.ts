@@ -27,7 +27,10 @@ const codeUnions: [
   Same<TpmTransportClosedError["code"], "TPM_TRANSPORT_CLOSED">,
   Same<TpmOutcomeUnknownError["code"], "TPM_OUTCOME_UNKNOWN">,
   Same<TpmEndpointError["code"], "TPM_ENDPOINT_INVALID">,
-  Same<TpmArgumentError["code"], "TPM_RANDOM_LENGTH" | "TPM_NV_CHUNK_SIZE" | "TPM_NV_READ_SIZE">,
+  Same<
+    TpmArgumentError["code"],
+    "TPM_RANDOM_LENGTH" | "TPM_NV_CHUNK_SIZE" | "TPM_NV_READ_SIZE" | "TPM_NAME_REQUIRED"
+  >,
   Same<TpmResponseError["code"], "TPM_NAME_MISMATCH" | "TPM_NV_READ_SHORT" | "TPM_RANDOM_EMPTY">,
 ] = [true, true, true, true, true, true, true, true, true, true];
 

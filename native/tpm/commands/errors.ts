@@ -4,8 +4,10 @@ import { HallmarkError } from "../../../common/errors.js";
  * - TPM_RANDOM_LENGTH: a GetRandom length outside 0..65535.
  * - TPM_NV_CHUNK_SIZE: an NV read chunk size that is not positive.
  * - TPM_NV_READ_SIZE: an NV read of more or fewer bytes than the index holds.
+ * - TPM_NAME_REQUIRED: a session-authorized command was given a handle without its Name.
  */
-export type TpmArgumentErrorCode = "TPM_RANDOM_LENGTH" | "TPM_NV_CHUNK_SIZE" | "TPM_NV_READ_SIZE";
+export type TpmArgumentErrorCode =
+  "TPM_RANDOM_LENGTH" | "TPM_NV_CHUNK_SIZE" | "TPM_NV_READ_SIZE" | "TPM_NAME_REQUIRED";
 
 /** A command function was called with a value the TPM command cannot take; nothing was sent. */
 export class TpmArgumentError extends HallmarkError<TpmArgumentErrorCode> {
