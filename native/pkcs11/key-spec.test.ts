@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { CURVES } from "../../common/crypto/curves.js";
-import { curveOf, ecCurveOf, ecKeyTypeFromParams, keyTypeOfPublicKey, signatureSize } from "./key-spec.js";
+import { ecCurveOf, ecKeyTypeFromParams, keyTypeOfPublicKey, signatureSize } from "./key-spec.js";
 
 describe("key types on the one curve table (common/crypto/curves.ts)", () => {
   it("EC key types are P-256 and P-384, found again from CKA_EC_PARAMS", () => {
@@ -29,12 +29,5 @@ describe("key types on the one curve table (common/crypto/curves.ts)", () => {
       (["ec-p256", "ec-p384", "rsa-2048", "rsa-3072"] as const).map(signatureSize),
       [64, 96, 256, 384],
     );
-  });
-
-  it("curveOf keeps the names server/ca reads, with the table's values", () => {
-    const view = curveOf("ec-p384");
-    assert.equal(view.jwkCurve, "P-384");
-    assert.equal(view.params, CURVES["P-384"].oidDer);
-    assert.equal(view.size, 48);
   });
 });

@@ -1,12 +1,6 @@
 import { createHash, createPublicKey, type KeyObject } from "node:crypto";
 import pkcs11js from "pkcs11js";
-import {
-  CURVES,
-  curveByNodeName,
-  curveByOidDer,
-  type Curve,
-  type CurveName,
-} from "../../common/crypto/curves.js";
+import { CURVES, curveByNodeName, curveByOidDer, type Curve } from "../../common/crypto/curves.js";
 import { Pkcs11Error } from "./errors.js";
 
 /** The key kinds the server keeps on the token. */
@@ -55,15 +49,6 @@ export function ecCurveOf(type: EcKeyType): Curve {
 
 export function rsaBitsOf(type: RsaKeyType): 2048 | 3072 {
   return KEY_SPECS[type].bits;
-}
-
-/**
- * server/ca/spki.ts reads a curve under these names; a view of the one curve table until it reads
- * common/crypto/curves.ts itself.
- */
-export function curveOf(type: EcKeyType): Curve & { readonly params: Buffer; readonly jwkCurve: CurveName } {
-  const curve = ecCurveOf(type);
-  return { ...curve, params: curve.oidDer, jwkCurve: curve.name };
 }
 
 /** The EC key type on `curve`, or undefined for a curve no key type uses. */
