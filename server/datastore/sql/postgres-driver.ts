@@ -114,7 +114,9 @@ export class PostgresDriver implements SqlDriver {
       try {
         return await fn((program) => this.#transaction(client, "BEGIN", program));
       } finally {
-        await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]);
+        // If this fails the connection is gone, and the server dropped the session lock with it;
+        // the migration's own outcome is what the caller must see.
+        await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]).catch(() => undefined);
       }
     });
   }
