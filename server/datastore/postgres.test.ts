@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import pg from "pg";
 import { startPostgres, type PostgresFixture } from "../../test/fixtures/postgres.js";
 import type { RevisionFeed } from "./datastore.js";
+import { openDatastore } from "./open.js";
 import { openPostgresDatastore } from "./postgres.js";
 import { describeDatastoreSuite, newEntry, rejectsWith } from "./testing/datastore-suite.js";
 
@@ -137,6 +138,20 @@ describe("PostgreSQL datastore shared by two servers", () => {
       }
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it("is what openDatastore opens for postgres settings", async () => {
+    const ds = await openDatastore({
+      kind: "postgres",
+      connectionString: await fixture.createDatabase(),
+      poolSize: 3,
+    });
+    try {
+      assert.equal(ds.backend, "postgres");
+      assert.equal((await ds.createEntry(newEntry("/web", ["unix:uid:1"]))).revision, 1);
+    } finally {
+      await ds.close();
     }
   });
 

@@ -4,6 +4,7 @@ import { mkdtemp, stat, writeFile, chmod } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { fixtureTempRoot, trackTempDir } from "../../test/fixtures/processes.js";
+import { openDatastore } from "./open.js";
 import { openSqliteDatastore } from "./sqlite.js";
 import { describeDatastoreSuite, newEntry, rejectsWith } from "./testing/datastore-suite.js";
 
@@ -63,6 +64,18 @@ describe("SQLite datastore file", () => {
       } finally {
         raw.close();
       }
+    } finally {
+      await ds.close();
+    }
+  });
+
+  it("is what openDatastore opens for sqlite settings", async () => {
+    const path = join(dir, "from-settings.sqlite3");
+    const ds = await openDatastore({ kind: "sqlite", path });
+    try {
+      assert.equal(ds.backend, "sqlite");
+      await ds.createEntry(newEntry("/web", ["unix:uid:1"]));
+      assert.equal((await stat(path)).mode & 0o777, 0o600);
     } finally {
       await ds.close();
     }

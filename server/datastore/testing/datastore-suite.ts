@@ -939,6 +939,19 @@ export function describeDatastoreSuite(backend: DatastoreTestBackend): void {
       });
     });
 
+    it("reports a row changed outside hallmark as CORRUPT rather than guessing", () =>
+      withDatastore(async (ds, db) => {
+        const entry = await ds.createEntry(newEntry("/web", ["unix:uid:1"]));
+        await db.rawSql(
+          `UPDATE registration_entries SET spiffe_id = 'not-a-spiffe-id' WHERE id = '${entry.id}'`,
+        );
+        const err = await rejectsWith(ds.getEntry(entry.id), "CORRUPT", new RegExp(entry.id));
+        assert.equal(err.category, "internal");
+        await rejectsWith(ds.listEntries(), "CORRUPT");
+        await db.rawSql("UPDATE changes SET record = '{\"id\": 1}'");
+        await rejectsWith(ds.changesSince(0), "CORRUPT", /entry change record/);
+      }));
+
     it("refuses calls after close with CLOSED", async () => {
       const db = await backend.newDatabase();
       const ds = await db.open();
