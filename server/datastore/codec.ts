@@ -171,11 +171,12 @@ export function nodeRowParams(node: AttestedNode): SqlParam[] {
 }
 
 /**
- * Decodes rows and change-log records. SPIFFE IDs repeat across records (parents above all), and a
- * SpiffeId is immutable, so one decoder parses each distinct ID once.
+ * Decodes rows and change-log records. Parent IDs repeat (every entry of an agent names it), and a
+ * SpiffeId is immutable, so one decoder parses each distinct parent once; an entry's own ID is
+ * mostly unique, and caching those would only hold memory.
  */
 export class RecordDecoder {
-  readonly #ids = new Map<string, SpiffeId>();
+  readonly #parents = new Map<string, SpiffeId>();
 
   entryFromRow(row: Row): RegistrationEntry {
     return this.#decode("registration entry row", row.id, () =>
@@ -210,8 +211,8 @@ export class RecordDecoder {
   #entry(f: Readonly<Record<string, unknown>>): RegistrationEntry {
     return Object.freeze({
       id: str(f.id, "id"),
-      spiffeId: this.#id(f.spiffe_id, "spiffe_id"),
-      parentId: this.#id(f.parent_id, "parent_id"),
+      spiffeId: SpiffeId.parse(str(f.spiffe_id, "spiffe_id")),
+      parentId: this.#parentId(f.parent_id),
       selectors: selectors(f.selectors),
       x509SvidTtlMs: optionalInt(f.x509_svid_ttl_ms, "x509_svid_ttl_ms"),
       jwtSvidTtlMs: optionalInt(f.jwt_svid_ttl_ms, "jwt_svid_ttl_ms"),
@@ -228,7 +229,7 @@ export class RecordDecoder {
   #node(f: Readonly<Record<string, unknown>>, agentKey: unknown): AttestedNode {
     if (!Buffer.isBuffer(agentKey) || agentKey.length === 0) throw new Error("agent_key is not bytes");
     return Object.freeze({
-      spiffeId: this.#id(f.spiffe_id, "spiffe_id"),
+      spiffeId: SpiffeId.parse(str(f.spiffe_id, "spiffe_id")),
       ekHash: str(f.ek_hash, "ek_hash"),
       agentKey: Buffer.from(agentKey),
       svidSerial: str(f.svid_serial, "svid_serial"),
@@ -241,12 +242,12 @@ export class RecordDecoder {
     });
   }
 
-  #id(value: unknown, field: string): SpiffeId {
-    const text = str(value, field);
-    let id = this.#ids.get(text);
+  #parentId(value: unknown): SpiffeId {
+    const text = str(value, "parent_id");
+    let id = this.#parents.get(text);
     if (id === undefined) {
       id = SpiffeId.parse(text);
-      this.#ids.set(text, id);
+      this.#parents.set(text, id);
     }
     return id;
   }
