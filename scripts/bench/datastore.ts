@@ -3,6 +3,7 @@
 // list in pages, one parent's entries (an agent's Sync initial state) and a selector lookup.
 // Run: node --import tsx scripts/bench/datastore.ts [entries=100000] [single-creates=2000] [batch=1000]
 import { mkdtemp } from "node:fs/promises";
+import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { SpiffeId } from "../../common/spiffe/index.js";
 import type { Datastore, NewEntry } from "../../server/datastore/index.js";
@@ -159,6 +160,12 @@ try {
   removeDir();
 }
 
+// Figures are wall-clock: on a shared machine they move with its load, so the load goes with them.
+console.log(
+  `${cpus().length} CPUs, load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" ")}`,
+);
 const width = Math.max(...results.map((r) => r.measure.length));
 for (const r of results) console.log(`${r.backend.padEnd(11)} ${r.measure.padEnd(width)}  ${r.value}`);
 console.log(

@@ -14,7 +14,7 @@ import type {
   RevisionFeed,
 } from "./datastore.js";
 import { checkNewEntry, type EntryUpdate, type NewEntry, type RegistrationEntry } from "./entry.js";
-import { DatastoreError, corrupt, invalidRecord, isDatastoreError } from "./errors.js";
+import { DatastoreError, invalidRecord, isDatastoreError } from "./errors.js";
 import { checkNodeAttestation, type AttestedNode, type NodeAttestation } from "./node.js";
 import { RecordDecoder } from "./codec.js";
 import {
@@ -38,7 +38,8 @@ import { decodePageToken } from "./pagination.js";
 import { migrate } from "./schema/migrate.js";
 import type { Migration } from "./schema/migrations.js";
 import type { SqlDriver } from "./sql/driver.js";
-import { sql, type Program } from "./sql/program.js";
+import type { Program } from "./sql/program.js";
+import { selectKeyJournal, upsertKeyJournal } from "./key-journal-sql.js";
 import {
   checkBoolean,
   checkEntryId,
@@ -223,32 +224,14 @@ export class SqlDatastore implements Datastore {
   }
 
   loadKeyJournal(name: string): Promise<unknown> {
-    return this.#call(async () => {
-      const key = checkJournalName(name);
-      const rows = await this.#driver.read(sql("SELECT state FROM ca_key_journals WHERE name = ?", [key]));
-      const text = rows[0]?.state;
-      if (text === undefined) return undefined;
-      try {
-        if (typeof text !== "string") throw new Error("the state column is not text");
-        return JSON.parse(text) as unknown;
-      } catch (err) {
-        throw corrupt(`CA key journal ${JSON.stringify(key)}`, err);
-      }
-    });
+    return this.#call(() => this.#driver.read(selectKeyJournal(checkJournalName(name))));
   }
 
   saveKeyJournal(name: string, state: KeyJournalState): Promise<void> {
-    return this.#call(async () => {
+    return this.#call(() => {
       const key = checkJournalName(name);
       if (typeof state !== "object" || state === null) throw invalidRecord("CA key journal", "not an object");
-      const text = JSON.stringify(state);
-      await this.#driver.write(
-        sql(
-          "INSERT INTO ca_key_journals (name, state, updated_at_ms) VALUES (?, ?, ?) " +
-            "ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at_ms = excluded.updated_at_ms",
-          [key, text, this.#clock.nowMs()],
-        ),
-      );
+      return this.#driver.write(upsertKeyJournal(key, state, this.#clock.nowMs()));
     });
   }
 
