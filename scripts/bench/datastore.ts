@@ -7,7 +7,8 @@ import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { SpiffeId } from "../../common/spiffe/index.js";
 import type { Datastore, NewEntry } from "../../server/datastore/index.js";
-import { openPostgresDatastore, openSqliteDatastore, parseSelector } from "../../server/datastore/index.js";
+import { openPostgresDatastore, openSqliteDatastore } from "../../server/datastore/index.js";
+import { parseSelector } from "../../common/selector.js";
 import { startPostgres } from "../../test/fixtures/postgres.js";
 import { fixtureTempRoot, trackTempDir } from "../../test/fixtures/processes.js";
 

@@ -8,7 +8,7 @@ import { SpiffeId } from "../../common/spiffe/index.js";
 import { corrupt } from "./errors.js";
 import type { RegistrationEntry } from "./entry.js";
 import type { AttestedNode } from "./node.js";
-import type { Selector } from "./selector.js";
+import type { Selector } from "../../common/selector.js";
 import type { Row, SqlParam } from "./sql/program.js";
 
 /** A selector set as stored: `[[type, value], ...]` in canonical order. */

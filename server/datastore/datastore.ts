@@ -4,7 +4,7 @@ import type { KeyJournalState } from "../ca/key-journal.js";
 import type { EntryUpdate, NewEntry, RegistrationEntry } from "./entry.js";
 import type { DatastoreError } from "./errors.js";
 import type { AttestedNode, NodeAttestation } from "./node.js";
-import type { Selector, SelectorMatch } from "./selector.js";
+import type { Selector, SelectorMatch } from "../../common/selector.js";
 
 /**
  * Where the server keeps what must outlive it: registration entries, attested nodes, the CA key

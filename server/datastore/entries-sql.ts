@@ -13,7 +13,7 @@ import { DatastoreError, isDatastoreError, notFound } from "./errors.js";
 import type { WriteContext } from "./changes-sql.js";
 import { readPage } from "./pagination.js";
 import { ENTRY_SELECTOR_TABLES, selectorCondition } from "./selector-match.js";
-import type { Selector } from "./selector.js";
+import type { Selector } from "../../common/selector.js";
 import { chunks, sql, valuesPlaceholders, type Program, type SqlParam } from "./sql/program.js";
 
 /** A new entry checked and given its ID, ready to insert. */

@@ -14,15 +14,6 @@ export type {
 } from "./datastore.js";
 export type { EntryContent, EntryUpdate, NewEntry, RegistrationEntry } from "./entry.js";
 export type { AttestedNode, NodeAttestation } from "./node.js";
-export {
-  InvalidSelectorError,
-  SELECTOR_MATCHES,
-  canonicalSelectorSet,
-  formatSelector,
-  parseSelector,
-  type Selector,
-  type SelectorMatch,
-} from "./selector.js";
 export { DatastoreError, SchemaTooNewError, isDatastoreError, type DatastoreErrorCode } from "./errors.js";
 export { DatastoreKeyJournal, type DatastoreKeyJournalOptions } from "./key-journal.js";
 export { openDatastore, type DatastoreSettings } from "./open.js";

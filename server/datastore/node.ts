@@ -1,5 +1,5 @@
 import type { SpiffeId } from "../../common/spiffe/index.js";
-import type { Selector } from "./selector.js";
+import type { Selector } from "../../common/selector.js";
 import { invalidRecord } from "./errors.js";
 import {
   checkEkHash,

@@ -1,7 +1,7 @@
 import type { SelectorFilter } from "./datastore.js";
 import { selectorSetKey } from "./codec.js";
 import { invalidRecord } from "./errors.js";
-import { SELECTOR_MATCHES } from "./selector.js";
+import { SELECTOR_MATCHES } from "../../common/selector.js";
 import type { SqlParam } from "./sql/program.js";
 import { checkSelectorSet } from "./validate.js";
 

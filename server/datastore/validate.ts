@@ -7,7 +7,7 @@ import { createPublicKey } from "node:crypto";
 import { SpiffeId } from "../../common/spiffe/index.js";
 import { errorMessage } from "../../common/errors.js";
 import { invalidRecord } from "./errors.js";
-import { canonicalSelectorSet, type Selector } from "./selector.js";
+import { canonicalSelectorSet, type Selector } from "../../common/selector.js";
 
 const ENTRY_ID = /^[A-Za-z0-9._-]{1,255}$/;
 const DNS_NAME = /^[A-Za-z0-9*]([A-Za-z0-9._*-]{0,252})$/;

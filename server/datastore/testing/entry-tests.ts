@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { SpiffeId } from "../../../common/spiffe/index.js";
 import type { NewEntry } from "../entry.js";
 import { DatastoreError } from "../errors.js";
-import type { Selector, SelectorMatch } from "../selector.js";
+import type { Selector, SelectorMatch } from "../../../common/selector.js";
 import {
   AGENT,
   allChanges,

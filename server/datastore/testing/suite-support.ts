@@ -9,7 +9,7 @@ import type { NewEntry, RegistrationEntry } from "../entry.js";
 import { DatastoreError, type DatastoreErrorCode } from "../errors.js";
 import type { NodeAttestation } from "../node.js";
 import type { Migration } from "../schema/migrations.js";
-import { parseSelector, type Selector } from "../selector.js";
+import { parseSelector, type Selector } from "../../../common/selector.js";
 
 export interface OpenOptions {
   clock?: Clock;
