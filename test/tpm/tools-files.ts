@@ -1,7 +1,8 @@
 import { MAX_DIGEST_SIZE, digestSize, nodeHashName } from "../../native/tpm/constants.js";
 import { pcrBitmap, MAX_DIGESTS, MAX_PCR_BANKS, PCR_SELECT_MAX } from "../../native/tpm/structures/pcr.js";
 import type { PcrSelection } from "../../native/tpm/structures/pcr.js";
-import { publicKeyFromTpmPublic, type TpmtPublic } from "../../native/tpm/structures/public.js";
+import { type TpmtPublic } from "../../native/tpm/structures/public.js";
+import { publicKeyFromTpmPublic } from "../../native/tpm/crypto/public-key.js";
 import type { PcrValues } from "../../native/tpm/verifier/quote.js";
 
 /**

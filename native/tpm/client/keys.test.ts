@@ -9,12 +9,8 @@ import { TPM_RH } from "../constants.js";
 import { createPrimary, flushContext, load } from "../commands/objects.js";
 import { startPolicySession } from "../commands/session.js";
 import { TpmError } from "../rc.js";
-import {
-  marshalTpm2bPublic,
-  marshalTpmtPublic,
-  spkiFromTpmPublic,
-  tpmObjectName,
-} from "../structures/public.js";
+import { marshalTpm2bPublic, marshalTpmtPublic, tpmObjectName } from "../structures/public.js";
+import { spkiFromTpmPublic } from "../crypto/public-key.js";
 import { SwtpmConnection } from "../../../test/tpm/swtpm-connection.js";
 import type { Tpm } from "../tpm.js";
 import { parseToolsCredentialFile } from "../verifier/credential-file.js";

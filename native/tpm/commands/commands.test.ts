@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { SwtpmFixture } from "../../../test/fixtures/swtpm.js";
 import { TPM_ALG, TPM_HANDLE_RANGE, TPM_RH } from "../constants.js";
 import { TpmError } from "../rc.js";
-import { publicKeyFromTpmPublic } from "../structures/public.js";
+import { publicKeyFromTpmPublic } from "../crypto/public-key.js";
 import { toNodeSignature } from "../structures/signature.js";
 import { SwtpmConnection } from "../../../test/tpm/swtpm-connection.js";
 import type { Tpm } from "../tpm.js";

@@ -4,7 +4,7 @@ import { bytesEqual, fixedWidth } from "../bytes.js";
 import { TPM_ECC_CURVE } from "../constants.js";
 import { ekTemplateEccP256, ekTemplateEccP384High, ekTemplateRsa2048 } from "../ek-templates.js";
 import { TpmFormatError } from "../marshal.js";
-import { spkiFromTpmPublic, tpmCurveOfKey, tpmPublicUniqueFromKey } from "../structures/public.js";
+import { spkiFromTpmPublic, tpmCurveOfKey, tpmPublicUniqueFromKey } from "../crypto/public-key.js";
 import type { TpmsEccPoint, TpmtPublic } from "../structures/public.js";
 import { TpmVerificationError } from "./errors.js";
 

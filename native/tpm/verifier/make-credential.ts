@@ -7,11 +7,12 @@ import {
 } from "node:crypto";
 import type { RandomSource } from "../../../common/random.js";
 import { fixedWidth } from "../bytes.js";
-import { TPM_ALG, curveInfo, describeAlg, digestSize, isHashAlg, nodeHashName } from "../constants.js";
+import { TPM_ALG, curveOfTpmId, describeAlg, digestSize, isHashAlg, nodeHashName } from "../constants.js";
 import type { TpmHashAlg } from "../constants.js";
 import { TpmFormatError, TpmWriter } from "../marshal.js";
 import { writeTpm2b } from "../structures/buffers.js";
-import { publicKeyFromTpmPublic, tpmObjectName } from "../structures/public.js";
+import { tpmObjectName } from "../structures/public.js";
+import { publicKeyFromTpmPublic } from "../crypto/public-key.js";
 import type { TpmtPublic, TpmtPublicEcc, TpmtPublicRsa } from "../structures/public.js";
 import { checkAkAttributes } from "./attributes.js";
 import type { CredentialChallenge } from "./credential-file.js";
@@ -142,7 +143,7 @@ function eccSeed(
   nameAlg: TpmHashAlg,
   random: RandomSource,
 ): { seed: Buffer; secret: Buffer } {
-  const curve = curveInfo(ek.parameters.curveId);
+  const curve = curveOfTpmId(ek.parameters.curveId);
   if (curve === undefined) {
     throw new TpmVerificationError(
       "EK_KEY_UNSUPPORTED",
@@ -151,7 +152,7 @@ function eccSeed(
   }
   // Validates the EK point (on the curve, at most the curve's size) before it is used for ECDH.
   ekKey(ek);
-  const size = curve.keySize;
+  const size = curve.size;
   const ekPoint = Buffer.concat([
     Buffer.of(0x04),
     fixedWidth(ek.unique.x, size) ?? Buffer.alloc(0),

@@ -1,15 +1,13 @@
 import { generateKeyPairSync, sign, type KeyObject } from "node:crypto";
+import { CURVES } from "../../../common/crypto/curves.js";
 import { TPM_ALG, TPM_GENERATED_VALUE } from "../../../native/tpm/constants.js";
 import {
   agentKeyTemplateEccP256,
   akTemplateEccP256,
   akTemplateRsa2048,
 } from "../../../native/tpm/client/templates.js";
-import {
-  tpmObjectName,
-  tpmPublicUniqueFromKey,
-  type TpmtPublic,
-} from "../../../native/tpm/structures/public.js";
+import { tpmObjectName, type TpmtPublic } from "../../../native/tpm/structures/public.js";
+import { tpmPublicUniqueFromKey } from "../../../native/tpm/crypto/public-key.js";
 import type { TpmtSignature } from "../../../native/tpm/structures/signature.js";
 import { marshalTpmsAttest, type TpmsAttest } from "../../../native/tpm/structures/attest.js";
 
@@ -26,7 +24,7 @@ export function softwareAk(kind: "rsa" | "ecc"): { pub: TpmtPublic; key: KeyObje
       key: privateKey,
     };
   }
-  const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+  const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: CURVES["P-256"].nodeName });
   const unique = tpmPublicUniqueFromKey(publicKey) as { x: Buffer; y: Buffer };
   return { pub: { ...akTemplateEccP256(), unique }, key: privateKey };
 }
@@ -41,7 +39,7 @@ export function signAsAk(ak: { pub: TpmtPublic; key: KeyObject }, message: Uint8
 
 /** A public area with hallmark's agent key template (ECDSA P-256) around a fresh software key. */
 export function softwareAgentKey(): TpmtPublic {
-  const { publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+  const { publicKey } = generateKeyPairSync("ec", { namedCurve: CURVES["P-256"].nodeName });
   const unique = tpmPublicUniqueFromKey(publicKey) as { x: Buffer; y: Buffer };
   return { ...agentKeyTemplateEccP256(), unique };
 }
