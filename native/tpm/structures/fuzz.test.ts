@@ -5,7 +5,14 @@ import { TpmFormatError, TpmReader, TpmWriter } from "../marshal.js";
 import { TPM_ALG, TPM_ECC_CURVE, TPM_GENERATED_VALUE, TPM_RH, TPM_ST } from "../constants.js";
 import { buildResponse, parseResponse, parseResponseHeader } from "../framing.js";
 import { TpmError, decodeRc, describeRc } from "../rc.js";
-import { marshalTpm2bPublic, marshalTpmtPublic, objectAttributes, readTpm2bPublicWithBytes, unmarshalTpm2bPublic, unmarshalTpmtPublic } from "./public.js";
+import {
+  marshalTpm2bPublic,
+  marshalTpmtPublic,
+  objectAttributes,
+  readTpm2bPublicWithBytes,
+  unmarshalTpm2bPublic,
+  unmarshalTpmtPublic,
+} from "./public.js";
 import { publicKeyFromTpmPublic, tpmPublicUniqueFromKey } from "../crypto/public-key.js";
 import type { TpmtPublic } from "./public.js";
 import { marshalTpmsAttest, readTpm2bAttest, unmarshalTpmsAttest } from "./attest.js";

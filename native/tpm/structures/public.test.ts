@@ -8,7 +8,20 @@ import type { SwtpmFixture } from "../../../test/fixtures/swtpm.js";
 import { runOk } from "../../../test/fixtures/processes.js";
 import { TpmFormatError, TpmReader, TpmWriter } from "../marshal.js";
 import { TPM_ALG, TPM_ECC_CURVE } from "../constants.js";
-import { SCHEME_NULL, SYM_AES_128_CFB, marshalTpm2bPublic, marshalTpmtPublic, objectAttributeList, objectAttributes, objectAttributesFromU32, objectAttributesToU32, readTpm2bPublicWithBytes, tpmObjectName, unmarshalTpm2bPublic, unmarshalTpmtPublic } from "./public.js";
+import {
+  SCHEME_NULL,
+  SYM_AES_128_CFB,
+  marshalTpm2bPublic,
+  marshalTpmtPublic,
+  objectAttributeList,
+  objectAttributes,
+  objectAttributesFromU32,
+  objectAttributesToU32,
+  readTpm2bPublicWithBytes,
+  tpmObjectName,
+  unmarshalTpm2bPublic,
+  unmarshalTpmtPublic,
+} from "./public.js";
 import { spkiFromTpmPublic, tpmPublicUniqueFromKey } from "../crypto/public-key.js";
 import type { TpmtPublic, TpmtPublicRsa } from "./public.js";
 
