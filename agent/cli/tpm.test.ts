@@ -25,6 +25,12 @@ async function opensslCertKeyHash(sw: SwtpmFixture, index: number): Promise<stri
   return stdout.split(" ")[0] as string;
 }
 
+/** Transient handles loaded in the TPM, as tpm2-tools lists them. */
+async function transientHandles(sw: SwtpmFixture): Promise<number[]> {
+  const { stdout } = await runOk("tpm2_getcap", ["handles-transient"], { env: sw.toolsEnv });
+  return [...stdout.matchAll(/0x[0-9a-f]+/gi)].map((m) => Number.parseInt(m[0], 16));
+}
+
 describe("hallmark-agent tpm identify (swtpm with EK certificates)", () => {
   let sw: SwtpmFixture;
   before(async () => {
@@ -93,6 +99,16 @@ describe("hallmark-agent tpm identify (swtpm with EK certificates)", () => {
       await relay.close();
     }
     await assert.rejects(identify(["--tpm-endpoint", "tcp:nohost"]), /is not tcp:HOST:PORT/);
+  });
+
+  it("leaves another client's transient object loaded (it does not own the TPM)", async () => {
+    // tpm2_createprimary leaves its object loaded: swtpm has no resource manager to flush it.
+    await runOk("tpm2_createprimary", ["-C", "o", "-c", join(sw.dir, "other.ctx")], { env: sw.toolsEnv });
+    const before = await transientHandles(sw);
+    assert.equal(before.length, 1);
+    JSON.parse(await identify(["--swtpm-socket", sw.socketPath, "-o", "json"]));
+    assert.deepEqual(await transientHandles(sw), before);
+    await runOk("tpm2_flushcontext", ["-t"], { env: sw.toolsEnv });
   });
 
   it("refuses more than one way to name the TPM, and names a missing device", async () => {

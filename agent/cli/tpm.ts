@@ -93,8 +93,8 @@ export function buildTpmCommand(io: TpmCommandIo = {}): Command {
     )
     .addOption(outputOption())
     .action(async (opts: TpmTargetOptions & { ekType?: EkKind; output: OutputFormat }) => {
-      // openTpm sends TPM2_Startup (a TPM just powered on answers nothing else) and, without a
-      // resource manager, flushes what a crashed run left loaded.
+      // openTpm sends TPM2_Startup (a TPM just powered on answers nothing else). This command does
+      // not own the TPM: objects loaded next to it are another client's, so nothing is flushed.
       const { tpm: device } = await openTpm(endpointFrom(opts));
       try {
         const identity = await identifyTpm(device, { kind: opts.ekType });

@@ -33,7 +33,10 @@ export interface OpenEkOptions {
   readonly endorsementAuth?: Uint8Array;
 }
 
-export class EkError extends HallmarkError {}
+/** Why the EK could not be used: an EK kind hallmark does not know, or an object that is not an EK. */
+export type EkErrorCode = "TPM_EK_KIND_INVALID" | "TPM_EK_INVALID";
+
+export class EkError extends HallmarkError<EkErrorCode> {}
 
 function slotOf(kind: EkKind): EkSlot {
   const slot = EK_SLOTS.find((s) => s.kind === kind);

@@ -49,8 +49,7 @@ const INVALID_ARGUMENT: ReadonlySet<TpmVerificationCode> = new Set<TpmVerificati
   "KDF_LENGTH_INVALID",
 ]);
 
-export class TpmVerificationError extends HallmarkError {
-  declare readonly code: TpmVerificationCode;
+export class TpmVerificationError extends HallmarkError<TpmVerificationCode> {
   /** The key attribute or structure field at fault, when there is one (e.g. "restricted"). */
   readonly field: string | undefined;
 
