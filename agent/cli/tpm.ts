@@ -7,10 +7,15 @@ import {
   type OutputFormat,
   type OutputSink,
 } from "../../common/cli/output.js";
-import { identifyTpm, type TpmIdentity } from "../../native/tpm/client/identify.js";
-import { openTpm } from "../../native/tpm/client/open.js";
-import { EK_SLOTS, type EkKind } from "../../native/tpm/client/templates.js";
-import { parseTpmEndpoint, type TpmEndpoint } from "../../native/tpm/transport/open.js";
+import {
+  EK_SLOTS,
+  identifyTpm,
+  openTpm,
+  parseTpmEndpoint,
+  type EkKind,
+  type TpmEndpoint,
+  type TpmIdentity,
+} from "../../native/tpm/index.js";
 
 export interface TpmCommandIo {
   out?: OutputSink;

@@ -21,11 +21,8 @@ import { create, createPrimary, flushContext, load, readPublic } from "../../nat
 import { sign } from "../../native/tpm/commands/sign.js";
 import { activateWithEk } from "../../native/tpm/client/activate.js";
 import { openEk } from "../../native/tpm/client/ek.js";
-import {
-  akTemplateEccP256,
-  ekTemplateEccP256,
-  ekTemplateRsa2048,
-} from "../../native/tpm/client/templates.js";
+import { akTemplateEccP256 } from "../../native/tpm/client/templates.js";
+import { ekTemplateEccP256, ekTemplateRsa2048 } from "../../native/tpm/ek-templates.js";
 import { flushLeftovers } from "../../native/tpm/client/transient.js";
 import { SocketTransport } from "../../native/tpm/transport/socket.js";
 import { Tpm } from "../../native/tpm/tpm.js";
@@ -152,9 +149,9 @@ async function main(): Promise<void> {
     await flushLeftovers(tpm);
 
     const ek = await openEk(tpm, { kind: "rsa2048" });
-    const akPublic = (await readPublic(tpm, AK)).public;
+    const akPublic = (await readPublic(tpm, AK)).publicArea;
     const challenge = makeCredential({
-      ekPublic: ek.public,
+      ekPublic: ek.publicArea,
       akPublic,
       credential: Buffer.alloc(32, 7),
       random: cryptoRandom,

@@ -1,7 +1,6 @@
 import { runOk } from "../fixtures/processes.js";
 import { startSwtpm, type SwtpmFixture, type SwtpmOptions } from "../fixtures/swtpm.js";
-import { SocketTransport } from "../../native/tpm/transport/socket.js";
-import { Tpm } from "../../native/tpm/tpm.js";
+import { SocketTransport, Tpm } from "../../native/tpm/index.js";
 
 /**
  * Our connection to a test swtpm, shared with tpm2-tools: swtpm serves one connection at a time,

@@ -6,7 +6,7 @@ import { createPrimary, flushContext, readPublic } from "../commands/objects.js"
 import { TPM_RC, isTpmError } from "../rc.js";
 import type { TpmtPublic } from "../structures/public.js";
 import type { Tpm } from "../tpm.js";
-import { ekPolicyPlan, type EkPolicyPlan } from "./ek-policy.js";
+import { ekPolicyPlan, type EkPolicyPlan } from "../ek-policy.js";
 import { EK_SLOTS, type EkKind, type EkSlot } from "./templates.js";
 
 /** The endorsement key in use: where it is loaded, its public area, and its certificate if any. */

@@ -25,7 +25,8 @@ import {
 } from "./agent-key.js";
 import { openEk, releaseEk } from "./ek.js";
 import { createAgentKey, createAk, createSrk, type KeyAlgorithm } from "./storage.js";
-import { ekTemplateEccP384High, ekTemplateRsa2048, srkTemplateEccP256 } from "./templates.js";
+import { ekTemplateEccP384High, ekTemplateRsa2048 } from "../ek-templates.js";
+import { srkTemplateEccP256 } from "./templates.js";
 import { flushLeftovers, leftoverHandles, withTransient } from "./transient.js";
 
 function transientHandles(tpm: Tpm): Promise<number[]> {
