@@ -22,7 +22,7 @@ export {
   TpmTransportError,
 } from "./transport/errors.js";
 export { TPM_RC, TpmError, isTpmError } from "./rc.js";
-export { TpmFormatError } from "./marshal.js";
+export { TpmFormatError, TpmReader, TpmWriter } from "./marshal.js";
 export {
   MAX_DIGEST_SIZE,
   TPM_ALG,
@@ -78,7 +78,13 @@ export {
   type AgentSignature,
 } from "./client/agent-key.js";
 export type { SignedAttestation } from "./commands/attestation.js";
-export { flushQuietly, load, type CreatedObject, type LoadedObject } from "./commands/objects.js";
+export {
+  flushContext,
+  flushQuietly,
+  load,
+  type CreatedObject,
+  type LoadedObject,
+} from "./commands/objects.js";
 export type { TpmInfo } from "./commands/capability.js";
 
 // TPM structures as the wire carries them, and their node:crypto forms.

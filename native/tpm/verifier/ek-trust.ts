@@ -2,7 +2,8 @@ import { HallmarkError } from "../../../common/errors.js";
 import { CertificateParseError, ParsedCertificate, pemCertificates } from "./certificate.js";
 
 /** A configured TPM manufacturer CA the server cannot use: the operator must fix the configuration. */
-export type EkTrustErrorCode = "EK_TRUST_CERTIFICATE_INVALID" | "EK_TRUST_NOT_A_CA" | "EK_TRUST_NO_ROOT";
+export type EkTrustErrorCode =
+  "EK_TRUST_UNREADABLE" | "EK_TRUST_CERTIFICATE_INVALID" | "EK_TRUST_NOT_A_CA" | "EK_TRUST_NO_ROOT";
 
 export class EkTrustError extends HallmarkError<EkTrustErrorCode> {
   constructor(code: EkTrustErrorCode, message: string, cause?: unknown) {

@@ -1,8 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, generateKeyPairSync } from "node:crypto";
-import { HallmarkError } from "../../../common/errors.js";
-import { SeededRandom } from "../../../common/random.js";
 import { TPM_ALG, type TpmHashAlg } from "../constants.js";
 import { marshalTpmsAttest, type TpmsAttest } from "../structures/attest.js";
 import { marshalPcrValues } from "../structures/pcr-values.js";
@@ -13,7 +11,18 @@ import { verifyCertify } from "./certify.js";
 import { encodeToolsCredentialFile, parseIdObject, parseToolsCredentialFile } from "./credential-file.js";
 import { ekHash, ekPublicFromSpki, verifyEk } from "./ek.js";
 import { makeCredential } from "./make-credential.js";
+import { verifyEkCertificateChain } from "./ek-chain.js";
+import { EkTrust } from "./ek-trust.js";
 import { verifyQuote } from "./quote.js";
+import {
+  basicConstraints,
+  cn,
+  keyUsage,
+  makeCert,
+  newKey,
+  tpmSubjectAltName,
+} from "../../../test/tpm/ek-certs.js";
+import { Prng, ROUNDS, SEED, expectOnlyTyped, mutate } from "../../../test/tpm/fuzz-mutations.js";
 import {
   signAsAk,
   softwareAgentKey,
@@ -21,77 +30,7 @@ import {
   type SoftwareAk,
 } from "../../../test/tpm/verifier-testing/software-ak.js";
 
-const SEED = Number(process.env.HALLMARK_FUZZ_SEED ?? Math.floor(Math.random() * 0xffffffff));
-const ROUNDS = Number(process.env.HALLMARK_FUZZ_ROUNDS ?? 3000);
-console.log(`fuzz seed ${SEED} (rerun with HALLMARK_FUZZ_SEED=${SEED}), ${ROUNDS} rounds per target`);
-
-/** Deterministic choices on top of SeededRandom's byte stream. */
-class Prng {
-  readonly #r: SeededRandom;
-  constructor(seed: number) {
-    this.#r = new SeededRandom(seed);
-  }
-  bytes(n: number): Buffer {
-    return this.#r.bytes(n);
-  }
-  int(max: number): number {
-    return this.#r.bytes(4).readUInt32BE() % Math.max(1, max);
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-}
-
-/** One of several structure-aware mutations: bit flips, byte writes, size-field edits, cuts, splices. */
-function mutate(p: Prng, input: Buffer): Buffer {
-  let b: Buffer = Buffer.from(input);
-  const rounds = 1 + p.int(3);
-  for (let i = 0; i < rounds; i++) {
-    const at = b.length === 0 ? 0 : p.int(b.length);
-    switch (p.int(8)) {
-      case 0:
-        if (b.length) b[at]! ^= 1 << p.int(8);
-        break;
-      case 1:
-        if (b.length) b[at] = p.pick([0x00, 0xff, 0x7f, 0x80, 0x01]);
-        break;
-      case 2: // a UINT16 size field made small, huge or off by one
-        if (b.length > 1)
-          b.writeUInt16BE(
-            p.pick([0, 1, 0xffff, 0x8000, (b.readUInt16BE(Math.min(at, b.length - 2)) + 1) & 0xffff]),
-            Math.min(at, b.length - 2),
-          );
-        break;
-      case 3:
-        b = b.subarray(0, at);
-        break;
-      case 4:
-        b = Buffer.concat([b.subarray(0, at), p.bytes(1 + p.int(8)), b.subarray(at)]);
-        break;
-      case 5:
-        b = Buffer.concat([b.subarray(0, at), b.subarray(Math.min(b.length, at + 1 + p.int(8)))]);
-        break;
-      case 6: // a UINT32 count made huge
-        if (b.length > 3) b.writeUInt32BE(p.pick([0xffffffff, 0x10000, 17, 9]), Math.min(at, b.length - 4));
-        break;
-      default:
-        b = p.bytes(p.int(64));
-    }
-  }
-  return b;
-}
-
 const CLOCK = { clock: 1234n, resetCount: 1, restartCount: 0, safe: true };
-
-/** Runs `fn`; anything thrown must be a HallmarkError (never TypeError/RangeError/a crash). */
-function expectOnlyTyped(label: string, fn: () => unknown): void {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof HallmarkError) return;
-    assert.fail(`${label}: threw ${(err as Error)?.name}: ${(err as Error)?.message} (seed ${SEED})`);
-  }
-}
 
 describe(`fuzz the verifier (seed ${SEED})`, { timeout: 600_000 }, () => {
   const p = new Prng(SEED);
@@ -253,6 +192,39 @@ describe(`fuzz the verifier (seed ${SEED})`, { timeout: 600_000 }, () => {
           random: p,
         });
       });
+    }
+  });
+
+  it("mutated EK certificates and intermediates fail only with typed errors", () => {
+    const root = newKey();
+    const issuer = { subject: cn("Fuzz Root"), key: root };
+    const rootCert = makeCert({
+      ...issuer,
+      notBefore: new Date(0),
+      notAfter: new Date(4102444800000),
+      extensions: [basicConstraints(true), keyUsage(["keyCertSign"])],
+    });
+    const ekCert = makeCert({
+      subject: [],
+      key: newKey(),
+      issuer,
+      notBefore: new Date(0),
+      notAfter: new Date(4102444800000),
+      extensions: [
+        tpmSubjectAltName({ manufacturer: "id:00000000", model: "m", version: "id:1" }),
+        basicConstraints(false),
+      ],
+    });
+    const trust = EkTrust.fromCertificates([{ der: rootCert, source: "root" }]);
+    const now = new Date(1e12);
+    verifyEkCertificateChain(ekCert, trust, { now });
+    for (let i = 0; i < ROUNDS / 10; i++) {
+      expectOnlyTyped(`EK certificate #${i}`, () =>
+        verifyEkCertificateChain(mutate(p, ekCert), trust, { now }),
+      );
+      expectOnlyTyped(`intermediate #${i}`, () =>
+        verifyEkCertificateChain(ekCert, trust, { now, intermediates: [mutate(p, rootCert)] }),
+      );
     }
   });
 });
