@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { runOk } from "../../test/fixtures/processes.js";
 import { startSwtpm, type SwtpmFixture } from "../../test/fixtures/swtpm.js";
 import { startTcpRelay } from "../../test/tpm/transport-doubles.js";
+import { toolsTransientHandles } from "../../test/tpm/swtpm-connection.js";
 import { buildTpmCommand } from "./tpm.js";
 
 async function identify(args: string[]): Promise<string> {
@@ -23,12 +24,6 @@ async function opensslCertKeyHash(sw: SwtpmFixture, index: number): Promise<stri
     `openssl x509 -inform der -in '${der}' -pubkey -noout | openssl pkey -pubin -outform der | sha256sum`,
   ]);
   return stdout.split(" ")[0] as string;
-}
-
-/** Transient handles loaded in the TPM, as tpm2-tools lists them. */
-async function transientHandles(sw: SwtpmFixture): Promise<number[]> {
-  const { stdout } = await runOk("tpm2_getcap", ["handles-transient"], { env: sw.toolsEnv });
-  return [...stdout.matchAll(/0x[0-9a-f]+/gi)].map((m) => Number.parseInt(m[0], 16));
 }
 
 describe("hallmark-agent tpm identify (swtpm with EK certificates)", () => {
@@ -104,10 +99,10 @@ describe("hallmark-agent tpm identify (swtpm with EK certificates)", () => {
   it("leaves another client's transient object loaded (it does not own the TPM)", async () => {
     // tpm2_createprimary leaves its object loaded: swtpm has no resource manager to flush it.
     await runOk("tpm2_createprimary", ["-C", "o", "-c", join(sw.dir, "other.ctx")], { env: sw.toolsEnv });
-    const before = await transientHandles(sw);
+    const before = await toolsTransientHandles(sw);
     assert.equal(before.length, 1);
     JSON.parse(await identify(["--swtpm-socket", sw.socketPath, "-o", "json"]));
-    assert.deepEqual(await transientHandles(sw), before);
+    assert.deepEqual(await toolsTransientHandles(sw), before);
     await runOk("tpm2_flushcontext", ["-t"], { env: sw.toolsEnv });
   });
 

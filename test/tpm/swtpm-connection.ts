@@ -58,3 +58,9 @@ export class SwtpmConnection {
     }
   }
 }
+
+/** Transient handles loaded in the TPM, as tpm2-tools (another client, not our code) lists them. */
+export async function toolsTransientHandles(sw: SwtpmFixture): Promise<number[]> {
+  const { stdout } = await runOk("tpm2_getcap", ["handles-transient"], { env: sw.toolsEnv });
+  return [...stdout.matchAll(/0x[0-9a-f]+/gi)].map((m) => Number.parseInt(m[0], 16));
+}

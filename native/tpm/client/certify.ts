@@ -4,7 +4,7 @@ import type { LoadedObject } from "../commands/objects.js";
 import { marshalTpmtSignature } from "../structures/signature.js";
 import type { Tpm } from "../tpm.js";
 import type { CertifyEvidence } from "../verifier/certify.js";
-import { TpmAttestationError } from "./attestation-error.js";
+import { TpmAttestationError, expectSignedAttestation } from "./attestation-error.js";
 
 /** A TPM2_Certify of a loaded key by the AK. */
 export interface CertifiedKey {
@@ -31,28 +31,24 @@ export async function certifyKey(
   options: { signal?: AbortSignal } = {},
 ): Promise<CertifiedKey> {
   throwIfAborted(options.signal, "certifying a key");
-  const c = await certify(tpm, {
-    objectHandle: args.key.handle,
-    signHandle: args.akHandle,
-    qualifyingData: args.nonce,
-    objectAuth: args.keyAuth,
-    signAuth: args.akAuth,
-  });
-  if (c.attest.attested.type !== "certify") {
-    throw new TpmAttestationError(
-      "TPM_CERTIFY_INVALID",
-      `TPM2_Certify returned a ${c.attest.attested.type} attestation`,
-    );
-  }
+  const c = expectSignedAttestation(
+    await certify(tpm, {
+      objectHandle: args.key.handle,
+      signHandle: args.akHandle,
+      qualifyingData: args.nonce,
+      objectAuth: args.keyAuth,
+      signAuth: args.akAuth,
+    }),
+    "certify",
+    "TPM2_Certify",
+    "TPM_CERTIFY_INVALID",
+  );
   if (!c.attest.attested.name.equals(args.key.name)) {
     throw new TpmAttestationError(
       "TPM_CERTIFY_INVALID",
       `TPM2_Certify certified the object named ${c.attest.attested.name.toString("hex")}, not the key at ` +
         `0x${args.key.handle.toString(16)}`,
     );
-  }
-  if (c.signature.sigAlg === "null") {
-    throw new TpmAttestationError("TPM_CERTIFY_INVALID", "TPM2_Certify returned no signature");
   }
   return {
     evidence: {

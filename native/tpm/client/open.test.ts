@@ -2,14 +2,9 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { runOk } from "../../../test/fixtures/processes.js";
 import { startSwtpm, type SwtpmFixture } from "../../../test/fixtures/swtpm.js";
+import { toolsTransientHandles } from "../../../test/tpm/swtpm-connection.js";
 import { openTpm } from "./open.js";
 import { leftoverHandles } from "./transient.js";
-
-/** Transient handles as tpm2-tools (another client, not our code) lists them. */
-async function toolsTransientHandles(sw: SwtpmFixture): Promise<number[]> {
-  const { stdout } = await runOk("tpm2_getcap", ["handles-transient"], { env: sw.toolsEnv });
-  return [...stdout.matchAll(/0x[0-9a-f]+/gi)].map((m) => Number.parseInt(m[0], 16));
-}
 
 describe("openTpm flushes leftovers only for the TPM's owner (swtpm, no resource manager)", () => {
   let sw: SwtpmFixture;

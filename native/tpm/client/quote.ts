@@ -7,7 +7,7 @@ import { marshalPcrValues } from "../structures/pcr-values.js";
 import { marshalTpmtSignature } from "../structures/signature.js";
 import type { Tpm } from "../tpm.js";
 import type { QuoteEvidence } from "../verifier/quote.js";
-import { TpmAttestationError } from "./attestation-error.js";
+import { TpmAttestationError, expectSignedAttestation } from "./attestation-error.js";
 
 /** A quote and the PCR values it covers, read next to it so the verifier can replay the digest. */
 export interface PcrQuote {
@@ -31,20 +31,16 @@ export async function quotePcrs(
     throwIfAborted(options.signal, "quoting PCRs");
     const pcrValues = await pcrRead(tpm, args.selection);
     throwIfAborted(options.signal, "quoting PCRs");
-    const q = await quote(tpm, {
-      signHandle: args.akHandle,
-      qualifyingData: args.nonce,
-      pcrSelection: args.selection,
-    });
-    if (q.attest.attested.type !== "quote") {
-      throw new TpmAttestationError(
-        "TPM_QUOTE_INVALID",
-        `TPM2_Quote returned a ${q.attest.attested.type} attestation`,
-      );
-    }
-    if (q.signature.sigAlg === "null") {
-      throw new TpmAttestationError("TPM_QUOTE_INVALID", "TPM2_Quote returned no signature");
-    }
+    const q = expectSignedAttestation(
+      await quote(tpm, {
+        signHandle: args.akHandle,
+        qualifyingData: args.nonce,
+        pcrSelection: args.selection,
+      }),
+      "quote",
+      "TPM2_Quote",
+      "TPM_QUOTE_INVALID",
+    );
     const digest = pcrCompositeDigest(q.signature.hashAlg, q.attest.attested.pcrSelect, pcrValues);
     if (digest.equals(q.attest.attested.pcrDigest)) {
       const evidence = {
