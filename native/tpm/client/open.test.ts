@@ -44,4 +44,13 @@ describe("openTpm flushes leftovers only for the TPM's owner (swtpm, no resource
       await tpm.close();
     }
   });
+
+  it("sends nothing once the caller's deadline has passed", async () => {
+    const handle = await otherClientsObject();
+    const signal = AbortSignal.abort();
+    await assert.rejects(openTpm({ kind: "unix", path: sw.socketPath }, { ownsTpm: true, signal }), {
+      code: "CANCELLED",
+    });
+    assert.deepEqual(await toolsTransientHandles(sw), [handle]);
+  });
 });

@@ -1,4 +1,5 @@
 import { X509Certificate, createHash } from "node:crypto";
+import { HallmarkError } from "../../../common/errors.js";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import {
   BasicConstraints,
@@ -16,10 +17,14 @@ import {
 /**
  * An X.509 certificate read twice: by node:crypto (OpenSSL: signature checks, issuer matching) and
  * by @peculiar/asn1-x509 (the extensions, which node:crypto does not expose, and whose criticality
- * and contents the TPM EK profile needs judged by hand). Parsing failures are CertificateParseErrors
- * that callers turn into their own typed errors.
+ * and contents the TPM EK profile needs judged by hand). Parsing failures are CertificateParseErrors,
+ * which callers turn into their own codes (a refused EK certificate, an unusable configured CA).
  */
-export class CertificateParseError extends Error {}
+export class CertificateParseError extends HallmarkError<"CERTIFICATE_INVALID"> {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super("CERTIFICATE_INVALID", message, { category: "invalid_argument", cause: options.cause });
+  }
+}
 
 export class ParsedCertificate {
   readonly der: Buffer;
