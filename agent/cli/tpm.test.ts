@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { runOk } from "../../test/fixtures/processes.js";
 import { startSwtpm, type SwtpmFixture } from "../../test/fixtures/swtpm.js";
 import { startTcpRelay } from "../../test/tpm/transport-doubles.js";
+import { toolsTransientHandles } from "../../test/tpm/swtpm-connection.js";
 import { buildTpmCommand } from "./tpm.js";
 
 async function identify(args: string[]): Promise<string> {
@@ -93,6 +94,16 @@ describe("hallmark-agent tpm identify (swtpm with EK certificates)", () => {
       await relay.close();
     }
     await assert.rejects(identify(["--tpm-endpoint", "tcp:nohost"]), /is not tcp:HOST:PORT/);
+  });
+
+  it("leaves another client's transient object loaded (it does not own the TPM)", async () => {
+    // tpm2_createprimary leaves its object loaded: swtpm has no resource manager to flush it.
+    await runOk("tpm2_createprimary", ["-C", "o", "-c", join(sw.dir, "other.ctx")], { env: sw.toolsEnv });
+    const before = await toolsTransientHandles(sw);
+    assert.equal(before.length, 1);
+    JSON.parse(await identify(["--swtpm-socket", sw.socketPath, "-o", "json"]));
+    assert.deepEqual(await toolsTransientHandles(sw), before);
+    await runOk("tpm2_flushcontext", ["-t"], { env: sw.toolsEnv });
   });
 
   it("refuses more than one way to name the TPM, and names a missing device", async () => {

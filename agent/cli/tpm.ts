@@ -7,10 +7,15 @@ import {
   type OutputFormat,
   type OutputSink,
 } from "../../common/cli/output.js";
-import { identifyTpm, type TpmIdentity } from "../../native/tpm/client/identify.js";
-import { openTpm } from "../../native/tpm/client/open.js";
-import { EK_SLOTS, type EkKind } from "../../native/tpm/client/templates.js";
-import { parseTpmEndpoint, type TpmEndpoint } from "../../native/tpm/transport/open.js";
+import {
+  EK_SLOTS,
+  identifyTpm,
+  openTpm,
+  parseTpmEndpoint,
+  type EkKind,
+  type TpmEndpoint,
+  type TpmIdentity,
+} from "../../native/tpm/index.js";
 
 export interface TpmCommandIo {
   out?: OutputSink;
@@ -93,8 +98,8 @@ export function buildTpmCommand(io: TpmCommandIo = {}): Command {
     )
     .addOption(outputOption())
     .action(async (opts: TpmTargetOptions & { ekType?: EkKind; output: OutputFormat }) => {
-      // openTpm sends TPM2_Startup (a TPM just powered on answers nothing else) and, without a
-      // resource manager, flushes what a crashed run left loaded.
+      // openTpm sends TPM2_Startup (a TPM just powered on answers nothing else). This command does
+      // not own the TPM: objects loaded next to it are another client's, so nothing is flushed.
       const { tpm: device } = await openTpm(endpointFrom(opts));
       try {
         const identity = await identifyTpm(device, { kind: opts.ekType });

@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { CURVES } from "../../common/crypto/curves.js";
 import {
   TPM_ALG,
   TPM_CC,
@@ -9,12 +10,13 @@ import {
   algIdByName,
   algName,
   commandName,
-  curveInfo,
+  curveOfTpmId,
   describeAlg,
   digestSize,
   handleType,
   nodeHashName,
   ptName,
+  tpmIdOfCurve,
   TPM_PT,
 } from "./constants.js";
 
@@ -47,8 +49,9 @@ describe("TPM constants", () => {
   });
 
   it("curves, commands, handles, properties", () => {
-    assert.equal(curveInfo(TPM_ECC_CURVE.NIST_P384)?.nodeName, "secp384r1");
-    assert.equal(curveInfo(TPM_ECC_CURVE.BN_P256), undefined);
+    assert.equal(curveOfTpmId(TPM_ECC_CURVE.NIST_P384), CURVES["P-384"]);
+    assert.equal(tpmIdOfCurve(CURVES["P-521"]), TPM_ECC_CURVE.NIST_P521);
+    assert.equal(curveOfTpmId(TPM_ECC_CURVE.BN_P256), undefined);
     assert.equal(commandName(TPM_CC.Quote), "TPM2_Quote");
     assert.equal(TPM_CC.Quote, 0x158);
     assert.equal(TPM_CC.ActivateCredential, 0x147);

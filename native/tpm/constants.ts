@@ -4,6 +4,8 @@
  * `TpmAlgId` accepts only assigned identifiers at compile time.
  */
 
+import { CURVES, type Curve } from "../../common/crypto/curves.js";
+
 type ValueOf<T> = T[keyof T];
 
 /** TPM_ALG_ID (Part 2, Table 9 / TCG Algorithm Registry). */
@@ -384,21 +386,26 @@ export function describeAlg(alg: number): string {
   return name === undefined ? hex : `${hex} (${name})`;
 }
 
-const CURVE_INFO = {
-  [TPM_ECC_CURVE.NIST_P256]: { nodeName: "prime256v1", jwkCrv: "P-256", keySize: 32 },
-  [TPM_ECC_CURVE.NIST_P384]: { nodeName: "secp384r1", jwkCrv: "P-384", keySize: 48 },
-  [TPM_ECC_CURVE.NIST_P521]: { nodeName: "secp521r1", jwkCrv: "P-521", keySize: 66 },
-} as const;
+/**
+ * The NIST curves hallmark supports, by TPM_ECC_CURVE id, onto the one curve table
+ * (common/crypto/curves.ts) that names them for node:crypto, JOSE, X.509 and PKCS#11.
+ */
+const CURVE_BY_TPM_ID: ReadonlyMap<number, Curve> = new Map([
+  [TPM_ECC_CURVE.NIST_P256, CURVES["P-256"]],
+  [TPM_ECC_CURVE.NIST_P384, CURVES["P-384"]],
+  [TPM_ECC_CURVE.NIST_P521, CURVES["P-521"]],
+]);
 
-export type SupportedEccCurve = keyof typeof CURVE_INFO;
-
-export function isSupportedCurve(curve: number): curve is SupportedEccCurve {
-  return Object.hasOwn(CURVE_INFO, curve);
+/** The curve a TPM_ECC_CURVE id names, or undefined for a curve hallmark does not support (BN, SM2, P-192...). */
+export function curveOfTpmId(curveId: number): Curve | undefined {
+  return CURVE_BY_TPM_ID.get(curveId);
 }
 
-/** node:crypto name, JWK `crv` and coordinate size in bytes for the NIST curves hallmark supports. */
-export function curveInfo(curve: number): { nodeName: string; jwkCrv: string; keySize: number } | undefined {
-  return isSupportedCurve(curve) ? CURVE_INFO[curve] : undefined;
+/** The TPM_ECC_CURVE id of a supported curve. */
+export function tpmIdOfCurve(curve: Curve): number {
+  for (const [id, c] of CURVE_BY_TPM_ID) if (c.name === curve.name) return id;
+  // CURVE_BY_TPM_ID maps every entry of CURVES.
+  throw new RangeError(`curve ${curve.name} has no TPM_ECC_CURVE id`);
 }
 
 const CC_NAME_BY_CODE = invert(TPM_CC);

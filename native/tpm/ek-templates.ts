@@ -19,7 +19,7 @@ import { eccTemplate, rsa2048Template, type TemplateParts } from "./template-bui
  */
 
 /** A template the EK Credential Profile does not define (e.g. a high-range EK for a hash without PolicyC). */
-export class EkTemplateError extends HallmarkError {
+export class EkTemplateError extends HallmarkError<"EK_TEMPLATE_UNDEFINED"> {
   constructor(message: string) {
     super("EK_TEMPLATE_UNDEFINED", message, { category: "invalid_argument" });
   }

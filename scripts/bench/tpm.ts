@@ -23,12 +23,8 @@ import { activateCredential } from "../../native/tpm/commands/credential.js";
 import { policySecret, startPolicySession } from "../../native/tpm/commands/session.js";
 import { activateWithEk } from "../../native/tpm/client/activate.js";
 import { openEk, releaseEk, type Ek } from "../../native/tpm/client/ek.js";
-import {
-  agentKeyTemplateEccP256,
-  akTemplateEccP256,
-  ekTemplateEccP256,
-  ekTemplateRsa2048,
-} from "../../native/tpm/client/templates.js";
+import { agentKeyTemplateEccP256, akTemplateEccP256 } from "../../native/tpm/client/templates.js";
+import { ekTemplateEccP256, ekTemplateRsa2048 } from "../../native/tpm/ek-templates.js";
 import { flushLeftovers, withTransient } from "../../native/tpm/client/transient.js";
 import { SaltedSession } from "../../native/tpm/session/salted-session.js";
 import { withSaltedSession } from "../../native/tpm/session/with-session.js";
@@ -187,11 +183,12 @@ async function plainActivation(
 async function saltedVersusPlain(tpm: Tpm, challenge: CredentialChallenge, ek: Ek): Promise<string[][]> {
   const srk = await readPublic(tpm, SRK);
   const srkKey = { handle: SRK, public: srk.public, name: srk.name };
-  const akPublic = (await readPublic(tpm, AK)).public;
+  const ak = await readPublic(tpm, AK);
+  const akPublic = ak.public;
   const eccEk = await openEk(tpm, { kind: "eccP256" });
   const eccChallenge = makeCredential({
-    ekPublic: eccEk.public,
-    akPublic,
+    ekPublic: eccEk.publicArea,
+    akPublic: ak.publicArea,
     credential: Buffer.alloc(32, 9),
     random: cryptoRandom,
   });
@@ -259,9 +256,9 @@ async function main(): Promise<void> {
     await flushLeftovers(tpm);
 
     const ek = await openEk(tpm, { kind: "rsa2048" });
-    const akPublic = (await readPublic(tpm, AK)).public;
+    const akPublic = (await readPublic(tpm, AK)).publicArea;
     const challenge = makeCredential({
-      ekPublic: ek.public,
+      ekPublic: ek.publicArea,
       akPublic,
       credential: Buffer.alloc(32, 7),
       random: cryptoRandom,

@@ -1,35 +1,49 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { cryptoRandom } from "../../common/random.js";
-import { TPM_ALG } from "../../native/tpm/constants.js";
-import { certify } from "../../native/tpm/commands/attestation.js";
-import { activateWithEk } from "../../native/tpm/client/activate.js";
-import { openEk, releaseEk } from "../../native/tpm/client/ek.js";
-import { quotePcrs } from "../../native/tpm/client/quote.js";
-import type { KeyAlgorithm } from "../../native/tpm/client/storage.js";
-import { flushLeftovers, leftoverHandles, withTransient } from "../../native/tpm/client/transient.js";
-import type { EkKind } from "../../native/tpm/client/templates.js";
-import type { Tpm } from "../../native/tpm/tpm.js";
-import { checkAgentKeyAttributes, checkAkAttributes } from "../../native/tpm/verifier/attributes.js";
-import { verifyCertify } from "../../native/tpm/verifier/certify.js";
-import { checkEkCertificateMatches } from "../../native/tpm/verifier/ek.js";
-import { makeCredential } from "../../native/tpm/verifier/make-credential.js";
-import { verifyQuote } from "../../native/tpm/verifier/quote.js";
-import { TpmVerificationError } from "../../native/tpm/verifier/errors.js";
+import {
+  activateWithEk,
+  certifyKey,
+  EkTrust,
+  checkAgentKeyAttributes,
+  checkAkAttributes,
+  flushLeftovers,
+  leftoverHandles,
+  makeCredential,
+  openEk,
+  quotePcrs,
+  releaseEk,
+  TPM_ALG,
+  TpmVerificationError,
+  verifyEk,
+  verifyCertify,
+  verifyQuote,
+  withTransient,
+  type EkKind,
+  type KeyAlgorithm,
+  type Tpm,
+} from "../../native/tpm/index.js";
 import { loadAkAndAgentKey } from "./loaded-keys.js";
 import { SwtpmConnection } from "./swtpm-connection.js";
 
 /**
- * The whole TPM side of node attestation, device half (native/tpm/keys) against verifier half
- * (native/tpm/verifier), on swtpm: credential activation, PCR quote and key certification.
+ * The whole TPM side of node attestation, device half (native/tpm/client) against verifier half
+ * (native/tpm/verifier), on swtpm: the EK and its certificate chain, credential activation, PCR quote
+ * and key certification, every piece of evidence passed as the TPM wire bytes the agent sends.
  */
 describe("device-side attestation verified by the verifier", () => {
   let conn: SwtpmConnection;
   let tpm: Tpm;
+  /** The fixture's local CA, configured as the TPM manufacturer's. */
+  let trust: EkTrust;
   before(async () => {
     conn = await SwtpmConnection.start();
     tpm = conn.tpm;
     await flushLeftovers(tpm);
+    trust = EkTrust.fromPem([
+      { pem: await readFile(conn.sw.ekCaBundlePath, "utf8"), source: "ek-ca-bundle.pem" },
+    ]);
   });
   after(() => conn?.stop());
 
@@ -48,14 +62,20 @@ describe("device-side attestation verified by the verifier", () => {
         withTransient(tpm, agent.handle, async () => {
           const ek = await openEk(tpm, { kind: ekKind });
           try {
-            if (ek.certificate) checkEkCertificateMatches(ek.certificate, ek.public);
+            const verifiedEk = verifyEk(
+              { ekPublic: ek.publicArea, ekCertificate: ek.certificate ?? undefined },
+              { trust, now: new Date() },
+            );
+            // swtpm_setup certifies its RSA and P-384 EKs; a P-256 EK it did not provision has no certificate.
+            assert.equal(verifiedEk.chain !== null, ek.certificate !== null);
+            assert.equal(verifiedEk.chain?.tpm?.model ?? "swtpm", "swtpm");
             checkAkAttributes(akPublic);
             checkAgentKeyAttributes(agentPublic);
 
             const credential = cryptoRandom.bytes(32);
             const challenge = makeCredential({
-              ekPublic: ek.public,
-              akPublic,
+              ekPublic: ek.publicArea,
+              akPublic: ak.publicArea,
               credential,
               random: cryptoRandom,
             });
@@ -65,53 +85,24 @@ describe("device-side attestation verified by the verifier", () => {
             const nonce = cryptoRandom.bytes(32);
             const selection = [{ hashAlg: TPM_ALG.SHA256, pcrs: [0, 1, 2, 3, 7, 16] }] as const;
             const q = await quotePcrs(tpm, { akHandle: ak.handle, nonce, selection });
-            const verified = verifyQuote({
-              akPublic,
-              attest: q.quote.attestBytes,
-              signature: q.quote.signature,
-              nonce,
-              pcrValues: q.pcrValues,
-              expectedSelection: selection,
-            });
+            const quoteEvidence = { akPublic: ak.publicArea, ...q.evidence };
+            const verified = verifyQuote(quoteEvidence, { nonce, expectedSelection: selection });
             assert.equal(verified.pcrValues.get(TPM_ALG.SHA256)?.size, 6);
             assert.throws(
               () =>
-                verifyQuote({
-                  akPublic,
-                  attest: q.quote.attestBytes,
-                  signature: q.quote.signature,
-                  nonce: cryptoRandom.bytes(32),
-                  pcrValues: q.pcrValues,
-                  expectedSelection: selection,
-                }),
+                verifyQuote(quoteEvidence, { nonce: cryptoRandom.bytes(32), expectedSelection: selection }),
               TpmVerificationError,
             );
 
             const certNonce = cryptoRandom.bytes(32);
-            const c = await certify(tpm, {
-              objectHandle: agent.handle,
-              signHandle: ak.handle,
-              qualifyingData: certNonce,
-            });
-            const vc = verifyCertify({
-              akPublic,
-              attest: c.attestBytes,
-              signature: c.signature,
-              nonce: certNonce,
-              certifiedPublic: agentPublic,
-            });
+            const c = await certifyKey(tpm, { akHandle: ak.handle, key: agent, nonce: certNonce });
+            const certifyEvidence = { akPublic: ak.publicArea, ...c.evidence };
+            const vc = verifyCertify(certifyEvidence, { nonce: certNonce });
             assert.deepEqual(vc.certifiedName, agent.name);
-            const flipped = Buffer.from(c.attestBytes);
+            const flipped = Buffer.from(c.evidence.attest);
             flipped[flipped.length - 1] = (flipped[flipped.length - 1] as number) ^ 1;
             assert.throws(
-              () =>
-                verifyCertify({
-                  akPublic,
-                  attest: flipped,
-                  signature: c.signature,
-                  nonce: certNonce,
-                  certifiedPublic: agentPublic,
-                }),
+              () => verifyCertify({ ...certifyEvidence, attest: flipped }, { nonce: certNonce }),
               TpmVerificationError,
             );
           } finally {

@@ -1,8 +1,15 @@
-import { flushQuietly, load, type LoadedObject } from "../../native/tpm/commands/objects.js";
-import { createAgentKey, createAk, createSrk, type KeyAlgorithm } from "../../native/tpm/client/storage.js";
-import { withTransient } from "../../native/tpm/client/transient.js";
-import type { TpmtPublic } from "../../native/tpm/structures/public.js";
-import type { Tpm } from "../../native/tpm/tpm.js";
+import {
+  createAgentKey,
+  createAk,
+  createSrk,
+  flushQuietly,
+  load,
+  withTransient,
+  type KeyAlgorithm,
+  type LoadedObject,
+  type Tpm,
+  type TpmtPublic,
+} from "../../native/tpm/index.js";
 
 export interface LoadedAkAndAgentKey {
   readonly ak: LoadedObject;

@@ -11,7 +11,8 @@ import { flushLeftovers, leftoverHandles, withTransient } from "../../native/tpm
 import { create, flushContext, load, type LoadedObject } from "../../native/tpm/commands/objects.js";
 import { TpmReader, TpmWriter } from "../../native/tpm/marshal.js";
 import { withSaltedSession } from "../../native/tpm/session/with-session.js";
-import { marshalTpm2bPublic, spkiFromTpmPublic, tpmObjectName } from "../../native/tpm/structures/public.js";
+import { spkiFromTpmPublic } from "../../native/tpm/crypto/public-key.js";
+import { marshalTpm2bPublic, tpmObjectName } from "../../native/tpm/structures/public.js";
 import { parseToolsCredentialFile } from "../../native/tpm/verifier/credential-file.js";
 import { secretBytes, sniffed } from "./recording-transport.js";
 import { withEkAndAk } from "./ek-and-ak.js";

@@ -1,7 +1,6 @@
 import { runOk } from "../fixtures/processes.js";
 import { startSwtpm, type SwtpmFixture, type SwtpmOptions } from "../fixtures/swtpm.js";
-import { SocketTransport } from "../../native/tpm/transport/socket.js";
-import { Tpm } from "../../native/tpm/tpm.js";
+import { SocketTransport, Tpm } from "../../native/tpm/index.js";
 
 /**
  * Our connection to a test swtpm, shared with tpm2-tools: swtpm serves one connection at a time,
@@ -58,4 +57,10 @@ export class SwtpmConnection {
       await this.sw.stop();
     }
   }
+}
+
+/** Transient handles loaded in the TPM, as tpm2-tools (another client, not our code) lists them. */
+export async function toolsTransientHandles(sw: SwtpmFixture): Promise<number[]> {
+  const { stdout } = await runOk("tpm2_getcap", ["handles-transient"], { env: sw.toolsEnv });
+  return [...stdout.matchAll(/0x[0-9a-f]+/gi)].map((m) => Number.parseInt(m[0], 16));
 }

@@ -5,23 +5,29 @@ import { join } from "node:path";
 import { cryptoRandom } from "../../common/random.js";
 import { run } from "../fixtures/processes.js";
 import type { SwtpmFixture } from "../fixtures/swtpm.js";
-import { TPM_ALG, type TpmHashAlg } from "../../native/tpm/constants.js";
-import { certify, type SignedAttestation } from "../../native/tpm/commands/attestation.js";
-import { TpmFormatError } from "../../native/tpm/marshal.js";
-import { quotePcrs, type PcrQuote } from "../../native/tpm/client/quote.js";
-import type { KeyAlgorithm } from "../../native/tpm/client/storage.js";
-import { flushLeftovers, leftoverHandles, withTransient } from "../../native/tpm/client/transient.js";
-import type { PcrSelection } from "../../native/tpm/structures/pcr.js";
-import { marshalTpm2bPublic, type TpmtPublic } from "../../native/tpm/structures/public.js";
 import {
+  certifyKey,
+  flushLeftovers,
+  leftoverHandles,
+  marshalPcrValues,
+  marshalTpm2bPublic,
   marshalTpmtSignature,
+  quotePcrs,
   toNodeSignature,
-  unmarshalTpmtSignature,
+  TPM_ALG,
+  verifyCertify,
+  verifyQuote,
+  withTransient,
+  type KeyAlgorithm,
+  type PcrQuote,
+  type PcrSelection,
+  type PcrValues,
+  type CertifiedKey,
+  type Tpm,
+  type TpmHashAlg,
+  type TpmtPublic,
   type TpmtSignature,
-} from "../../native/tpm/structures/signature.js";
-import type { Tpm } from "../../native/tpm/tpm.js";
-import { verifyCertify } from "../../native/tpm/verifier/certify.js";
-import { verifyQuote, type PcrValues, type QuoteEvidence } from "../../native/tpm/verifier/quote.js";
+} from "../../native/tpm/index.js";
 import { outcome } from "./verifier-testing/errors.js";
 import { loadAkAndAgentKey } from "./loaded-keys.js";
 import { SwtpmConnection } from "./swtpm-connection.js";
@@ -51,10 +57,11 @@ interface OurQuote {
 
 interface OurEvidence {
   readonly akPublic: TpmtPublic;
-  readonly agentPublic: TpmtPublic;
+  /** The AK's TPMT_PUBLIC, as the agent sends it. */
+  readonly akArea: Buffer;
   readonly quotes: readonly OurQuote[];
   readonly certifyNonce: Buffer;
-  readonly certify: SignedAttestation;
+  readonly certify: CertifiedKey;
 }
 
 /** One bit flipped in byte `index`: a different bit for different bytes, so all eight get used. */
@@ -70,16 +77,29 @@ function withValue(values: PcrValues, bank: TpmHashAlg, pcr: number, value: Buff
   return copy;
 }
 
-/** verifyQuote's verdict with a signature given as bytes: MALFORMED if it does not even parse. */
-function ourQuoteVerdict(e: Omit<QuoteEvidence, "signature">, sigBytes: Buffer): string {
-  let signature: TpmtSignature;
-  try {
-    signature = unmarshalTpmtSignature(sigBytes);
-  } catch (err) {
-    assert.ok(err instanceof TpmFormatError, String(err));
-    return "MALFORMED";
-  }
-  return outcome(() => verifyQuote({ ...e, signature }));
+/** A quote's pieces as our verifier takes them, each replaceable by a test. */
+interface QuoteCase {
+  readonly akArea: Buffer;
+  readonly attest: Buffer;
+  readonly sigBytes: Buffer;
+  readonly pcrValues: PcrValues;
+  readonly nonce: Buffer;
+  readonly expectedSelection: readonly PcrSelection[];
+}
+
+/** verifyQuote's verdict on a quote given as the TPM wire bytes the agent sends. */
+function ourQuoteVerdict(e: QuoteCase): string {
+  return outcome(() =>
+    verifyQuote(
+      {
+        akPublic: e.akArea,
+        attest: e.attest,
+        signature: e.sigBytes,
+        pcrValues: marshalPcrValues(e.pcrValues),
+      },
+      { nonce: e.nonce, expectedSelection: e.expectedSelection },
+    ),
+  );
 }
 
 /** Runs `fn` over `items`, a few at a time (each call spawns a process). */
@@ -89,7 +109,7 @@ async function eachLimited<T>(items: readonly T[], fn: (item: T) => Promise<void
 
 /** The AK, the agent key and the evidence our own commands make with them; every handle flushed. */
 async function attestWithOurCode(tpm: Tpm, algorithm: KeyAlgorithm): Promise<OurEvidence> {
-  const { ak, akPublic, agent, agentPublic } = await loadAkAndAgentKey(tpm, algorithm);
+  const { ak, akPublic, agent } = await loadAkAndAgentKey(tpm, algorithm);
   return withTransient(tpm, ak.handle, () =>
     withTransient(tpm, agent.handle, async () => {
       const quotes: OurQuote[] = [];
@@ -102,12 +122,8 @@ async function attestWithOurCode(tpm: Tpm, algorithm: KeyAlgorithm): Promise<Our
         });
       }
       const certifyNonce = cryptoRandom.bytes(32);
-      const certified = await certify(tpm, {
-        objectHandle: agent.handle,
-        signHandle: ak.handle,
-        qualifyingData: certifyNonce,
-      });
-      return { akPublic, agentPublic, quotes, certifyNonce, certify: certified };
+      const certified = await certifyKey(tpm, { akHandle: ak.handle, key: agent, nonce: certifyNonce });
+      return { akPublic, akArea: ak.publicArea, quotes, certifyNonce, certify: certified };
     }),
   );
 }
@@ -252,25 +268,21 @@ describe("our quote and certify, checked by tpm2_checkquote and openssl", () => 
       const name = `AK ${algorithm}, ${selectionName(selection)}`;
 
       /** The untouched evidence in checkquote's and our verifier's forms. */
-      const untouched = (): {
+      const untouched = (): QuoteCase & {
         akPublic: TpmtPublic;
-        attest: Buffer;
         signature: TpmtSignature;
-        sigBytes: Buffer;
         pcrSelect: readonly PcrSelection[];
-        pcrValues: PcrValues;
-        nonce: Buffer;
-        expectedSelection: readonly PcrSelection[];
       } => {
-        const { akPublic, quotes } = ours(algorithm);
+        const { akPublic, akArea, quotes } = ours(algorithm);
         const q = quotes[i]!;
         const attested = q.quote.quote.attest.attested;
         assert.ok(attested.type === "quote");
         return {
           akPublic,
-          attest: q.quote.quote.attestBytes,
+          akArea,
+          attest: Buffer.from(q.quote.evidence.attest),
           signature: q.quote.quote.signature,
-          sigBytes: marshalTpmtSignature(q.quote.quote.signature),
+          sigBytes: Buffer.from(q.quote.evidence.signature),
           pcrSelect: attested.pcrSelect,
           pcrValues: q.quote.pcrValues,
           nonce: q.nonce,
@@ -281,7 +293,11 @@ describe("our quote and certify, checked by tpm2_checkquote and openssl", () => 
       it(`${name}: tpm2_checkquote and verifyQuote accept our quote`, async () => {
         const e = untouched();
         assert.equal(e.signature.sigAlg, algorithm === "rsa2048" ? "rsassa" : "ecdsa");
-        const v = verifyQuote({ ...e, expectedSelection: selection });
+        const v = verifyQuote(
+          { akPublic: e.akArea, ...ours(algorithm).quotes[i]!.quote.evidence },
+          { nonce: e.nonce, expectedSelection: selection },
+        );
+        assert.deepEqual(marshalPcrValues(v.pcrValues), marshalPcrValues(e.pcrValues));
         assert.equal(v.digestAlg, TPM_ALG.SHA256);
         assert.notDeepEqual(v.pcrValues.get(TPM_ALG.SHA256)?.get(7), Buffer.alloc(32), "PCR 7 was extended");
         const files = { ...e, signature: e.sigBytes, pcrFile: tpm2ToolsPcrFile(e.pcrSelect, e.pcrValues) };
@@ -303,11 +319,7 @@ describe("our quote and certify, checked by tpm2_checkquote and openssl", () => 
         const positions = [...e.attest.keys()];
         await eachLimited(positions, async (at) => {
           const attest = flipBit(e.attest, at);
-          assert.equal(
-            outcome(() => verifyQuote({ ...e, attest })),
-            "QUOTE_SIGNATURE_INVALID",
-            `byte ${at}`,
-          );
+          assert.equal(ourQuoteVerdict({ ...e, attest }), "QUOTE_SIGNATURE_INVALID", `byte ${at}`);
           const ok = await checkquote(`attest-${algorithm}-${i}-${at}`, {
             ...e,
             attest,
@@ -334,7 +346,7 @@ describe("our quote and certify, checked by tpm2_checkquote and openssl", () => 
         await eachLimited(flips, async ([at, bit]) => {
           const sigBytes = flipBit(e.sigBytes, at, bit);
           if (sigBytes.readUInt16BE(0) === TPM_ALG.RSAPSS) return; // the relabel test below
-          const verdict = ourQuoteVerdict(e, sigBytes);
+          const verdict = ourQuoteVerdict({ ...e, sigBytes });
           if (headerBytes.includes(at)) {
             assert.notEqual(verdict, "OK", `signature header byte ${at} bit ${bit}`);
           } else {
@@ -355,7 +367,7 @@ describe("our quote and certify, checked by tpm2_checkquote and openssl", () => 
           const sigBytes = flipBit(e.sigBytes, 1, 1);
           assert.equal(sigBytes.readUInt16BE(0), TPM_ALG.RSAPSS);
           // A restricted AK signs with its own scheme only, so a signature claiming another is not its.
-          assert.equal(ourQuoteVerdict(e, sigBytes), "QUOTE_SIGNATURE_INVALID");
+          assert.equal(ourQuoteVerdict({ ...e, sigBytes }), "QUOTE_SIGNATURE_INVALID");
           // tpm2_checkquote 5.4 checks the signature bytes with PKCS#1 v1.5 whatever sigAlg says, so
           // it accepts this one flip: recorded, not asserted (it is the tool's leniency, not ours).
           const pcrFile = tpm2ToolsPcrFile(e.pcrSelect, e.pcrValues);
@@ -372,11 +384,7 @@ describe("our quote and certify, checked by tpm2_checkquote and openssl", () => 
           const value = e.pcrValues.get(bank)?.get(pcr);
           assert.ok(value);
           const pcrValues = withValue(e.pcrValues, bank, pcr, flipBit(value, pcr % value.length, pcr % 8));
-          assert.equal(
-            outcome(() => verifyQuote({ ...e, pcrValues })),
-            "PCR_DIGEST_MISMATCH",
-            `PCR ${bank}:${pcr}`,
-          );
+          assert.equal(ourQuoteVerdict({ ...e, pcrValues }), "PCR_DIGEST_MISMATCH", `PCR ${bank}:${pcr}`);
           const ok = await checkquote(`pcr-${algorithm}-${i}-${bank}-${pcr}`, {
             ...e,
             signature: e.sigBytes,
@@ -391,10 +399,7 @@ describe("our quote and certify, checked by tpm2_checkquote and openssl", () => 
         const pcrFile = tpm2ToolsPcrFile(e.pcrSelect, e.pcrValues);
         const others = [cryptoRandom.bytes(32), flipBit(e.nonce, 0), flipBit(e.nonce, 31)];
         for (const [j, nonce] of others.entries()) {
-          assert.equal(
-            outcome(() => verifyQuote({ ...e, nonce })),
-            "QUOTE_NONCE_MISMATCH",
-          );
+          assert.equal(ourQuoteVerdict({ ...e, nonce }), "QUOTE_NONCE_MISMATCH");
           const ok = await checkquote(`nonce-${algorithm}-${i}-${j}`, {
             ...e,
             nonce,
@@ -407,17 +412,19 @@ describe("our quote and certify, checked by tpm2_checkquote and openssl", () => 
     }
 
     it(`AK ${algorithm}: our certify signature verifies with openssl; a flipped bit fails openssl and verifyCertify`, async () => {
-      const { akPublic, agentPublic, certifyNonce, certify: c } = ours(algorithm);
-      const evidenceOf = (attest: Buffer, signature: TpmtSignature) => ({
-        akPublic,
-        attest,
-        signature,
-        nonce: certifyNonce,
-        certifiedPublic: agentPublic,
-      });
+      const { akPublic, akArea, certifyNonce, certify: certified } = ours(algorithm);
+      const c = certified.certification;
+      /** verifyCertify's verdict on the evidence with `attest` and `signature` in place of ours. */
+      const verdictOn = (attest: Buffer, signature: TpmtSignature) =>
+        outcome(() =>
+          verifyCertify(
+            { ...certified.evidence, akPublic: akArea, attest, signature: marshalTpmtSignature(signature) },
+            { nonce: certifyNonce },
+          ),
+        );
       assert.equal(c.signature.sigAlg, algorithm === "rsa2048" ? "rsassa" : "ecdsa");
       assert.equal(
-        outcome(() => verifyCertify(evidenceOf(c.attestBytes, c.signature))),
+        outcome(() => verifyCertify({ akPublic: akArea, ...certified.evidence }, { nonce: certifyNonce })),
         "OK",
       );
       // RSASSA: the raw PKCS#1 v1.5 signature; ECDSA: the DER Ecdsa-Sig-Value openssl expects.
@@ -430,11 +437,7 @@ describe("our quote and certify, checked by tpm2_checkquote and openssl", () => 
 
       await eachLimited([...c.attestBytes.keys()], async (at) => {
         const attest = flipBit(c.attestBytes, at);
-        assert.equal(
-          outcome(() => verifyCertify(evidenceOf(attest, c.signature))),
-          "CERTIFY_SIGNATURE_INVALID",
-          `attest byte ${at}`,
-        );
+        assert.equal(verdictOn(attest, c.signature), "CERTIFY_SIGNATURE_INVALID", `attest byte ${at}`);
         const ok = await opensslVerifies(`cert-${algorithm}-attest-${at}`, akPublic, attest, der);
         assert.equal(ok, false, `openssl refuses a flip in attest byte ${at}`);
       });
@@ -452,10 +455,7 @@ describe("our quote and certify, checked by tpm2_checkquote and openssl", () => 
         }
       }
       await eachLimited([...flippedSignatures.entries()], async ([j, sig]) => {
-        assert.equal(
-          outcome(() => verifyCertify(evidenceOf(c.attestBytes, sig))),
-          "CERTIFY_SIGNATURE_INVALID",
-        );
+        assert.equal(verdictOn(c.attestBytes, sig), "CERTIFY_SIGNATURE_INVALID");
         const ok = await opensslVerifies(
           `cert-${algorithm}-sig-${j}`,
           akPublic,

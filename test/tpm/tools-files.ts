@@ -1,8 +1,16 @@
-import { MAX_DIGEST_SIZE, digestSize, nodeHashName } from "../../native/tpm/constants.js";
-import { pcrBitmap, MAX_DIGESTS, MAX_PCR_BANKS, PCR_SELECT_MAX } from "../../native/tpm/structures/pcr.js";
-import type { PcrSelection } from "../../native/tpm/structures/pcr.js";
-import { publicKeyFromTpmPublic, type TpmtPublic } from "../../native/tpm/structures/public.js";
-import type { PcrValues } from "../../native/tpm/verifier/quote.js";
+import {
+  digestSize,
+  MAX_DIGEST_SIZE,
+  MAX_DIGESTS,
+  MAX_PCR_BANKS,
+  nodeHashName,
+  PCR_SELECT_MAX,
+  pcrBitmap,
+  publicKeyFromTpmPublic,
+  type PcrSelection,
+  type PcrValues,
+  type TpmtPublic,
+} from "../../native/tpm/index.js";
 
 /**
  * Files in the forms tpm2-tools and openssl read, made from what our TPM code returns, so the

@@ -6,7 +6,7 @@ import { createPrimary, flushContext, readPublic } from "../commands/objects.js"
 import { TPM_RC, isTpmError } from "../rc.js";
 import type { TpmtPublic } from "../structures/public.js";
 import type { Tpm } from "../tpm.js";
-import { ekPolicyPlan, type EkPolicyPlan } from "./ek-policy.js";
+import { ekPolicyPlan, type EkPolicyPlan } from "../ek-policy.js";
 import { EK_SLOTS, type EkKind, type EkSlot } from "./templates.js";
 
 /** The endorsement key in use: where it is loaded, its public area, and its certificate if any. */
@@ -33,7 +33,10 @@ export interface OpenEkOptions {
   readonly endorsementAuth?: Uint8Array;
 }
 
-export class EkError extends HallmarkError {}
+/** Why the EK could not be used: an EK kind hallmark does not know, or an object that is not an EK. */
+export type EkErrorCode = "TPM_EK_KIND_INVALID" | "TPM_EK_INVALID";
+
+export class EkError extends HallmarkError<EkErrorCode> {}
 
 function slotOf(kind: EkKind): EkSlot {
   const slot = EK_SLOTS.find((s) => s.kind === kind);

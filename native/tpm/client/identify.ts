@@ -1,6 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import { getTpmInfo, type TpmInfo } from "../commands/capability.js";
 import type { Tpm } from "../tpm.js";
+import { oneLineDn } from "../verifier/certificate.js";
 import { ekHash } from "../verifier/ek.js";
 import { openEk, releaseEk, type OpenEkOptions } from "./ek.js";
 import type { EkKind } from "./templates.js";
@@ -21,11 +22,6 @@ export interface TpmIdentity {
     readonly notAfter: string;
   } | null;
   readonly tpm: TpmInfo;
-}
-
-/** "C=DE, O=Infineon, CN=..." from node's multi-line distinguished name. */
-function oneLineDn(dn: string): string {
-  return dn.split("\n").filter(Boolean).join(", ");
 }
 
 /**

@@ -9,12 +9,8 @@ import { TPM_RH } from "../constants.js";
 import { createPrimary, flushContext, load } from "../commands/objects.js";
 import { startPolicySession } from "../commands/session.js";
 import { TpmError } from "../rc.js";
-import {
-  marshalTpm2bPublic,
-  marshalTpmtPublic,
-  spkiFromTpmPublic,
-  tpmObjectName,
-} from "../structures/public.js";
+import { marshalTpm2bPublic, marshalTpmtPublic, tpmObjectName } from "../structures/public.js";
+import { spkiFromTpmPublic } from "../crypto/public-key.js";
 import { SwtpmConnection } from "../../../test/tpm/swtpm-connection.js";
 import type { Tpm } from "../tpm.js";
 import { parseToolsCredentialFile } from "../verifier/credential-file.js";
@@ -29,7 +25,8 @@ import {
 } from "./agent-key.js";
 import { openEk, releaseEk } from "./ek.js";
 import { createAk, createSrk, type KeyAlgorithm } from "./storage.js";
-import { ekTemplateEccP384High, ekTemplateRsa2048, srkTemplateEccP256 } from "./templates.js";
+import { ekTemplateEccP384High, ekTemplateRsa2048 } from "../ek-templates.js";
+import { srkTemplateEccP256 } from "./templates.js";
 import { flushLeftovers, leftoverHandles, withTransient } from "./transient.js";
 
 function transientHandles(tpm: Tpm): Promise<number[]> {

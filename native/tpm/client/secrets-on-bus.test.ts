@@ -10,7 +10,8 @@ import { activateCredential } from "../commands/credential.js";
 import { create, createPrimary, flushContext, load } from "../commands/objects.js";
 import { policyOr, policySecret, startPolicySession } from "../commands/session.js";
 import { withSaltedSession } from "../session/with-session.js";
-import { spkiFromTpmPublic, type TpmtPublic } from "../structures/public.js";
+import { spkiFromTpmPublic } from "../crypto/public-key.js";
+import { marshalTpmtPublic, type TpmtPublic } from "../structures/public.js";
 import { passwordAuth, policyAuth } from "../structures/sessions.js";
 import type { Tpm } from "../tpm.js";
 import type { CredentialChallenge } from "../verifier/credential-file.js";
@@ -61,7 +62,12 @@ describe("secrets stay off the TPM bus (recording transport on swtpm)", () => {
   }
 
   function challengeFor(ek: Ek, akPublic: TpmtPublic, credential: Buffer): CredentialChallenge {
-    return makeCredential({ ekPublic: ek.public, akPublic, credential, random: cryptoRandom });
+    return makeCredential({
+      ekPublic: ek.publicArea,
+      akPublic: marshalTpmtPublic(akPublic),
+      credential,
+      random: cryptoRandom,
+    });
   }
 
   for (const kind of ["rsa2048", "eccP256", "eccP384"] as const) {

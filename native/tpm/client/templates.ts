@@ -14,16 +14,8 @@ import { eccTemplate, rsa2048Template, type TemplateParts } from "../template-bu
 /**
  * Key templates. A primary key is a deterministic function of the hierarchy seed and its template,
  * so these must match the TCG documents byte for byte: only then is the SRK the one every other TPM
- * stack derives. The EK templates are shared with the verifier (native/tpm/ek-templates.ts).
+ * stack derives. The EK templates, which the verifier shares, are in native/tpm/ek-templates.ts.
  */
-export {
-  EkTemplateError,
-  ekTemplateEccP256,
-  ekTemplateEccP256High,
-  ekTemplateEccP384High,
-  ekTemplateRsa2048,
-  ekTemplateRsa2048High,
-} from "../ek-templates.js";
 
 /** TCG TPM v2.0 Provisioning Guidance, the standard SRK: a restricted storage key under the owner. */
 const SRK: TemplateParts = {

@@ -34,7 +34,7 @@ export async function usingTransient<T>(
 }
 
 /** Some leftover handles could not be flushed; the others were. */
-export class TpmLeftoverFlushError extends HallmarkError {
+export class TpmLeftoverFlushError extends HallmarkError<"TPM_FLUSH_FAILED"> {
   readonly failures: readonly { readonly handle: number; readonly error: unknown }[];
 
   constructor(failures: readonly { readonly handle: number; readonly error: unknown }[]) {

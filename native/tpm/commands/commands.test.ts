@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { SwtpmFixture } from "../../../test/fixtures/swtpm.js";
 import { TPM_ALG, TPM_HANDLE_RANGE, TPM_RH } from "../constants.js";
 import { TpmError } from "../rc.js";
-import { publicKeyFromTpmPublic } from "../structures/public.js";
+import { publicKeyFromTpmPublic } from "../crypto/public-key.js";
 import { toNodeSignature } from "../structures/signature.js";
 import { SwtpmConnection } from "../../../test/tpm/swtpm-connection.js";
 import type { Tpm } from "../tpm.js";
@@ -54,12 +54,12 @@ describe("TPM commands against swtpm", () => {
     assert.equal(ek.public.type, "rsa");
   });
 
-  it("opens a TPM ready for use, flushing what a crashed run left loaded", async () => {
+  it("opens a TPM ready for use, flushing what a crashed run left loaded when it owns the TPM", async () => {
     const crashed = SwtpmConnection.open(sw);
     await tpm.close();
     await createPrimary(crashed, TPM_RH.OWNER, srkTemplateEccP256());
     await crashed.close();
-    const { tpm: fresh, flushed } = await openTpm({ kind: "unix", path: sw.socketPath });
+    const { tpm: fresh, flushed } = await openTpm({ kind: "unix", path: sw.socketPath }, { ownsTpm: true });
     assert.equal(flushed.length, 1);
     assert.deepEqual(await getHandles(fresh, TPM_HANDLE_RANGE.transient.first), []);
     await fresh.close();

@@ -10,8 +10,6 @@ import {
 import { readParameters, type Tpm } from "../tpm.js";
 import type { PcrValues } from "../pcr-digest.js";
 
-export type { PcrValues } from "../pcr-digest.js";
-
 /**
  * TPM2_PCR_Read of every selected PCR. A TPM returns at most 8 digests per call (and may return
  * fewer), saying which ones in pcrSelectionOut; we ask again for the rest until all are read. A

@@ -2,11 +2,11 @@ import { constants as cryptoConstants, createECDH, publicEncrypt, type KeyObject
 import { errorMessage } from "../../../common/errors.js";
 import type { RandomSource } from "../../../common/random.js";
 import { fixedWidth } from "../bytes.js";
-import { TPM_ALG, curveInfo, describeAlg, digestSize, isHashAlg, nodeHashName } from "../constants.js";
+import { TPM_ALG, curveOfTpmId, describeAlg, digestSize, isHashAlg, nodeHashName } from "../constants.js";
 import type { TpmHashAlg } from "../constants.js";
 import { TpmWriter } from "../marshal.js";
 import { writeTpm2b } from "../structures/buffers.js";
-import { publicKeyFromTpmPublic } from "../structures/public.js";
+import { publicKeyFromTpmPublic } from "../crypto/public-key.js";
 import type { TpmtPublic, TpmtPublicEcc, TpmtPublicRsa } from "../structures/public.js";
 import { kdfe } from "../verifier/kdf.js";
 import { TpmSessionError } from "./errors.js";
@@ -67,12 +67,12 @@ function rsaSalt(key: TpmtPublicRsa, nameAlg: TpmHashAlg, random: RandomSource):
  * is what must stay secret, and the TPM never sees more than the ephemeral public point.
  */
 function eccSalt(key: TpmtPublicEcc, nameAlg: TpmHashAlg): Salt {
-  const curve = curveInfo(key.parameters.curveId);
+  const curve = curveOfTpmId(key.parameters.curveId);
   if (curve === undefined) {
     throw unsupported(`curve 0x${key.parameters.curveId.toString(16).padStart(4, "0")} is not supported`);
   }
   const keyPoint = publicKey(key).export({ format: "jwk" });
-  const size = curve.keySize;
+  const size = curve.size;
   const point = Buffer.concat([
     Buffer.of(0x04),
     Buffer.from(keyPoint.x ?? "", "base64url"),

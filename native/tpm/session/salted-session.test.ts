@@ -16,7 +16,7 @@ import { leftoverHandles, withTransient } from "../client/transient.js";
 import { TPM_ALG, TPM_CC, TPM_RH } from "../constants.js";
 import { buildResponse, parseResponse } from "../framing.js";
 import { TPM_RC, isTpmError } from "../rc.js";
-import { spkiFromTpmPublic } from "../structures/public.js";
+import { spkiFromTpmPublic } from "../crypto/public-key.js";
 import type { Tpm } from "../tpm.js";
 import { TpmSessionError, type TpmSessionErrorCode } from "./errors.js";
 import { SaltedSession, type SaltKey } from "./salted-session.js";

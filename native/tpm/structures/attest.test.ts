@@ -11,7 +11,8 @@ import { TPM_ALG, TPM_GENERATED_VALUE } from "../constants.js";
 import { marshalTpmsAttest, readTpm2bAttest, unmarshalTpmsAttest, writeTpm2bAttest } from "./attest.js";
 import type { TpmsAttest } from "./attest.js";
 import { unmarshalTpmtSignature, verifyTpmSignature } from "./signature.js";
-import { publicKeyFromTpmPublic, tpmObjectName, unmarshalTpmtPublic } from "./public.js";
+import { tpmObjectName, unmarshalTpmtPublic } from "./public.js";
+import { publicKeyFromTpmPublic } from "../crypto/public-key.js";
 
 const SIGNER_NAME = Buffer.concat([Buffer.of(0x00, 0x0b), Buffer.alloc(32, 0xaa)]);
 const CLOCK = { clock: 123456789n, resetCount: 3, restartCount: 1, safe: true };

@@ -9,12 +9,11 @@ import {
   marshalTpm2bPublic,
   marshalTpmtPublic,
   objectAttributes,
-  publicKeyFromTpmPublic,
   readTpm2bPublicWithBytes,
-  tpmPublicUniqueFromKey,
   unmarshalTpm2bPublic,
   unmarshalTpmtPublic,
 } from "./public.js";
+import { publicKeyFromTpmPublic, tpmPublicUniqueFromKey } from "../crypto/public-key.js";
 import type { TpmtPublic } from "./public.js";
 import { marshalTpmsAttest, readTpm2bAttest, unmarshalTpmsAttest } from "./attest.js";
 import { marshalTpmtSignature, unmarshalTpmtSignature, verifyTpmSignature } from "./signature.js";

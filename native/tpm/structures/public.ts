@@ -1,9 +1,7 @@
-import { createHash, createPublicKey } from "node:crypto";
-import type { KeyObject } from "node:crypto";
-import { fixedWidth } from "../bytes.js";
+import { createHash } from "node:crypto";
 import type { TpmReader, TpmWriter } from "../marshal.js";
 import { TpmFormatError } from "../marshal.js";
-import { TPM_ALG, TPM_ECC_CURVE, curveInfo, describeAlg, nodeHashName } from "../constants.js";
+import { TPM_ALG, describeAlg, nodeHashName } from "../constants.js";
 import type { TpmHashAlg } from "../constants.js";
 import { readAlgOneOf, readHashAlg } from "./alg.js";
 import { readTpm2b, writeTpm2b } from "./buffers.js";
@@ -405,7 +403,7 @@ export function marshalTpm2bPublic(pub: TpmtPublic): Buffer {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Names and key conversion
+// Names
 
 /** The Name of an object (Part 1, 16): nameAlg (UINT16) || H_nameAlg(marshalled TPMT_PUBLIC). */
 export function tpmObjectName(pub: TpmtPublic): Buffer {
@@ -421,100 +419,4 @@ export function nameFromPublicArea(nameAlg: number, publicArea: Uint8Array): Buf
   const prefix = Buffer.alloc(2);
   prefix.writeUInt16BE(nameAlg);
   return Buffer.concat([prefix, createHash(hash).update(publicArea).digest()]);
-}
-
-const DEFAULT_RSA_EXPONENT = 65537;
-
-function exponentBytes(exponent: number): Buffer {
-  const e = exponent === 0 ? DEFAULT_RSA_EXPONENT : exponent;
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(e);
-  let i = 0;
-  while (i < 3 && b[i] === 0) i++;
-  return b.subarray(i);
-}
-
-function curveCoordinate(v: Buffer, size: number, field: string): Buffer {
-  const fitted = fixedWidth(v, size);
-  if (fitted === undefined)
-    throw new TpmFormatError(field, `${v.length} bytes is longer than the curve's ${size}`);
-  return fitted;
-}
-
-/**
- * The public key of an RSA or ECC (NIST P-256/384/521) TPM object as a node:crypto KeyObject.
- * Throws TpmFormatError for other types, curves, or a key node:crypto rejects (e.g. a point off
- * the curve, a modulus whose size disagrees with keyBits).
- */
-export function publicKeyFromTpmPublic(pub: TpmtPublic): KeyObject {
-  if (pub.type === "rsa") {
-    const n = pub.unique;
-    if (n.length === 0 || n[0] === 0)
-      throw new TpmFormatError("TPMT_PUBLIC.unique.rsa", "modulus is empty or not minimal");
-    if (n.length * 8 !== pub.parameters.keyBits) {
-      throw new TpmFormatError(
-        "TPMT_PUBLIC.unique.rsa",
-        `modulus is ${n.length * 8} bits but keyBits says ${pub.parameters.keyBits}`,
-      );
-    }
-    return importJwk(
-      {
-        kty: "RSA",
-        n: n.toString("base64url"),
-        e: exponentBytes(pub.parameters.exponent).toString("base64url"),
-      },
-      "TPMT_PUBLIC.unique.rsa",
-    );
-  }
-  if (pub.type === "ecc") {
-    const curve = curveInfo(pub.parameters.curveId);
-    if (curve === undefined) {
-      throw new TpmFormatError(
-        "TPMT_PUBLIC.parameters.curveID",
-        `curve 0x${pub.parameters.curveId.toString(16).padStart(4, "0")} is not supported (NIST P-256, P-384, P-521 are)`,
-      );
-    }
-    const x = curveCoordinate(pub.unique.x, curve.keySize, "TPMT_PUBLIC.unique.ecc.x");
-    const y = curveCoordinate(pub.unique.y, curve.keySize, "TPMT_PUBLIC.unique.ecc.y");
-    return importJwk(
-      { kty: "EC", crv: curve.jwkCrv, x: x.toString("base64url"), y: y.toString("base64url") },
-      "TPMT_PUBLIC.unique.ecc",
-    );
-  }
-  throw new TpmFormatError("TPMT_PUBLIC.type", `a ${pub.type} object has no asymmetric public key`);
-}
-
-function importJwk(jwk: Record<string, string>, field: string): KeyObject {
-  try {
-    return createPublicKey({ key: jwk, format: "jwk" });
-  } catch (err) {
-    throw new TpmFormatError(field, `not a valid public key: ${(err as Error).message}`);
-  }
-}
-
-/** DER SubjectPublicKeyInfo of an RSA or ECC TPM object's public key. */
-export function spkiFromTpmPublic(pub: TpmtPublic): Buffer {
-  return publicKeyFromTpmPublic(pub).export({ type: "spki", format: "der" });
-}
-
-/**
- * The `unique` member a TPMT_PUBLIC would carry for `key` (modulus, or x/y padded to the curve's
- * size): for comparing a TPM key with one from a certificate.
- */
-export function tpmPublicUniqueFromKey(key: KeyObject): Buffer | TpmsEccPoint {
-  const jwk = key.export({ format: "jwk" });
-  if (jwk.kty === "RSA" && typeof jwk.n === "string") return Buffer.from(jwk.n, "base64url");
-  if (jwk.kty === "EC" && typeof jwk.x === "string" && typeof jwk.y === "string") {
-    return { x: Buffer.from(jwk.x, "base64url"), y: Buffer.from(jwk.y, "base64url") };
-  }
-  throw new TpmFormatError("key", `a ${String(jwk.kty)} key has no TPM unique form`);
-}
-
-/** TPM_ECC_CURVE for a KeyObject's named curve, or undefined for an unsupported curve. */
-export function tpmCurveOfKey(key: KeyObject): number | undefined {
-  const curve = key.asymmetricKeyDetails?.namedCurve;
-  if (curve === "prime256v1") return TPM_ECC_CURVE.NIST_P256;
-  if (curve === "secp384r1") return TPM_ECC_CURVE.NIST_P384;
-  if (curve === "secp521r1") return TPM_ECC_CURVE.NIST_P521;
-  return undefined;
 }

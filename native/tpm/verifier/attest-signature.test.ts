@@ -18,7 +18,8 @@ describe("verifySignedAttest: the verifier's nonce", () => {
     signedAttestation(ak, nonce, { type: "quote", pcrSelect: [], pcrDigest: Buffer.alloc(32) });
 
   it("refuses an empty nonce even when the attestation's extraData is empty too", () => {
-    const err = captureError(() => verifySignedAttest("quote", quoteWith(Buffer.alloc(0))));
+    const { evidence, nonce } = quoteWith(Buffer.alloc(0));
+    const err = captureError(() => verifySignedAttest("quote", evidence, nonce));
     assert.equal(err.code, "NONCE_INVALID");
     assert.equal(err.category, "invalid_argument");
   });
@@ -33,12 +34,9 @@ describe("verifySignedAttest: the verifier's nonce", () => {
     ] as const) {
       const nonce = Buffer.alloc(size, 0x42);
       // A TPM2B_DATA holds at most 64 bytes, so the longest case cannot even be marshalled as extraData.
-      const evidence =
-        size <= MAX_NONCE_BYTES
-          ? quoteWith(nonce)
-          : { ...quoteWith(Buffer.alloc(MAX_NONCE_BYTES, 0x42)), nonce };
+      const { evidence } = quoteWith(size <= MAX_NONCE_BYTES ? nonce : Buffer.alloc(MAX_NONCE_BYTES, 0x42));
       for (const kind of ["quote", "certify"] as const) {
-        const verdict = outcome(() => verifySignedAttest(kind, evidence));
+        const verdict = outcome(() => verifySignedAttest(kind, evidence, nonce));
         assert.equal(
           verdict === "OK" || verdict === "CERTIFY_TYPE_INVALID" ? "OK" : verdict,
           expected,
@@ -47,6 +45,32 @@ describe("verifySignedAttest: the verifier's nonce", () => {
       }
     }
   });
+});
+
+describe("verifySignedAttest takes evidence as TPM wire bytes", () => {
+  const ak = softwareAk("rsa");
+  const { evidence, nonce } = signedAttestation(ak, Buffer.alloc(32, 1), {
+    type: "quote",
+    pcrSelect: [],
+    pcrDigest: Buffer.alloc(32),
+  });
+
+  for (const field of ["akPublic", "attest", "signature"] as const) {
+    it(`refuses a parsed object, or bytes with a byte too many, as ${field}, naming the field`, () => {
+      const parsed = { ...evidence, [field]: ak.pub };
+      const asObject = captureError(() => verifySignedAttest("quote", parsed, nonce));
+      assert.equal(asObject.code, "EVIDENCE_MALFORMED");
+      assert.equal(asObject.field, field);
+      const trailing = { ...evidence, [field]: Buffer.concat([evidence[field], Buffer.of(0)]) };
+      const err = captureError(() => verifySignedAttest("quote", trailing, nonce));
+      // Trailing bytes after TPMS_ATTEST are what the AK did not sign.
+      assert.equal(err.code, field === "attest" ? "QUOTE_SIGNATURE_INVALID" : "EVIDENCE_MALFORMED");
+      if (field !== "attest") {
+        assert.equal(err.field, field);
+        assert.match(err.message, /trailing/);
+      }
+    });
+  }
 });
 
 describe("checkSignatureScheme fails closed", () => {

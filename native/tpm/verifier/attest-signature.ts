@@ -3,8 +3,10 @@ import { bytesEqual } from "../bytes.js";
 import { TPM_GENERATED_VALUE, TPM_ST, describeAlg } from "../constants.js";
 import { TpmFormatError, TpmReader } from "../marshal.js";
 import { unmarshalTpmsAttest, type TpmsAttest } from "../structures/attest.js";
-import { publicKeyFromTpmPublic, type TpmtPublic } from "../structures/public.js";
+import type { TpmtPublic } from "../structures/public.js";
+import { publicKeyFromTpmPublic } from "../crypto/public-key.js";
 import { sigAlgId, verifyTpmSignature, type TpmtSignature } from "../structures/signature.js";
+import { evidenceBytes, parsePublicField, parseSignatureField } from "./evidence-fields.js";
 import { STRONG_HASHES, checkAkAttributes } from "./attributes.js";
 import { TpmVerificationError, type TpmVerificationCode } from "./errors.js";
 
@@ -39,19 +41,40 @@ const KINDS = {
   { tag: number } & Record<"signature" | "magic" | "type" | "nonce", TpmVerificationCode>
 >;
 
+/** What every signed attestation carries, as the TPM produced it. */
+export interface SignedAttestEvidence {
+  /** TPMT_PUBLIC of the AK that signed. */
+  readonly akPublic: Uint8Array;
+  /** TPMS_ATTEST, exactly the bytes the TPM signed. */
+  readonly attest: Uint8Array;
+  /** TPMT_SIGNATURE over `attest`. */
+  readonly signature: Uint8Array;
+}
+
+/** A signed attestation that passed verifySignedAttest, parsed. */
+export interface VerifiedAttest {
+  readonly attest: TpmsAttest;
+  readonly akPublic: TpmtPublic;
+  /** An RSASSA, RSAPSS or ECDSA signature in the AK's own scheme (others are refused). */
+  readonly signature: Extract<TpmtSignature, { hashAlg: unknown }>;
+}
+
 /**
  * The checks every TPM2_Quote / TPM2_Certify answer gets, in an order that never parses
  * unauthenticated bytes past their header: the AK is a real AK, the signature by it over the raw
  * TPMS_ATTEST bytes holds, the bytes start with TPM_GENERATED_VALUE and the expected tag, they
- * parse, and extraData is the verifier's nonce.
+ * parse, and extraData is the verifier's `nonce`.
  */
 export function verifySignedAttest(
   kind: AttestKind,
-  evidence: { akPublic: TpmtPublic; attest: Uint8Array; signature: TpmtSignature; nonce: Uint8Array },
-): TpmsAttest {
+  evidence: SignedAttestEvidence,
+  nonce: Uint8Array,
+): VerifiedAttest {
   const codes = KINDS[kind];
-  const { akPublic, attest, signature } = evidence;
-  checkNonce(evidence.nonce);
+  checkNonce(nonce);
+  const akPublic = parsePublicField("akPublic", evidence.akPublic);
+  const attest = evidenceBytes("attest", evidence.attest, "TPMS_ATTEST");
+  const signature = parseSignatureField(evidence.signature);
   checkAkAttributes(akPublic);
   checkSignatureScheme(akPublic, signature, codes.signature);
 
@@ -103,7 +126,7 @@ export function verifySignedAttest(
   }
   // extraData must be exactly the verifier's nonce: it is what makes the attestation fresh. The
   // comparison is constant-time in the contents (lengths are public).
-  if (!bytesEqual(parsed.extraData, evidence.nonce)) {
+  if (!bytesEqual(parsed.extraData, nonce)) {
     throw new TpmVerificationError(
       codes.nonce,
       "the attestation's extraData is not the nonce this verifier issued",
@@ -112,7 +135,7 @@ export function verifySignedAttest(
       },
     );
   }
-  return parsed;
+  return { attest: parsed, akPublic, signature: signature as VerifiedAttest["signature"] };
 }
 
 function checkNonce(nonce: Uint8Array): void {

@@ -1,4 +1,4 @@
-import { TPM_ALG, curveInfo, describeAlg } from "../constants.js";
+import { TPM_ALG, curveOfTpmId, describeAlg } from "../constants.js";
 import type { ObjectAttributeName, TpmtAsymScheme, TpmtPublic } from "../structures/public.js";
 import { TpmVerificationError, type TpmVerificationCode } from "./errors.js";
 
@@ -116,7 +116,7 @@ function checkStrength(pub: TpmtPublic, role: string, code: TpmVerificationCode)
     }
     return;
   }
-  if (pub.type === "ecc" && curveInfo(pub.parameters.curveId) === undefined) {
+  if (pub.type === "ecc" && curveOfTpmId(pub.parameters.curveId) === undefined) {
     throw new TpmVerificationError(
       code,
       `the ${role}'s curve 0x${pub.parameters.curveId.toString(16)} is not allowed (NIST P-256, P-384, P-521 are)`,

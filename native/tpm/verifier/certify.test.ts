@@ -4,8 +4,14 @@ import { startSwtpm, type SwtpmFixture } from "../../../test/fixtures/swtpm.js";
 import { TPM_ALG, TPM_CC, TPM_ECC_CURVE, TPM_RS_PW, TPM_ST } from "../constants.js";
 import { TpmReader, TpmWriter } from "../marshal.js";
 import { readTpm2bAttest, unmarshalTpmsAttest } from "../structures/attest.js";
-import { tpmObjectName, unmarshalTpm2bPublic, type TpmtPublic } from "../structures/public.js";
-import { readTpmtSignature, unmarshalTpmtSignature, type TpmtSignature } from "../structures/signature.js";
+import {
+  marshalTpmtPublic,
+  tpmObjectName,
+  unmarshalTpm2bPublic,
+  type TpmtPublic,
+} from "../structures/public.js";
+import { marshalTpmtSignature, readTpmtSignature, unmarshalTpmtSignature } from "../structures/signature.js";
+import { marshalPcrValues } from "../structures/pcr-values.js";
 import { agentKeyTemplateEccP256 } from "../client/templates.js";
 import { checkAgentKeyAttributes, checkAkAttributes } from "./attributes.js";
 import { verifyCertify, type CertifyEvidence } from "./certify.js";
@@ -31,8 +37,8 @@ describe("verifyCertify against tpm2_certify on swtpm", () => {
   let ak: TpmtPublic;
   let agentKey: TpmtPublic;
   let otherKey: TpmtPublic;
-  let certified: { attest: Buffer; signature: TpmtSignature };
-  let toolsCertified: { attest: Buffer; signature: TpmtSignature };
+  let certified: { attest: Buffer; signature: Buffer };
+  let toolsCertified: { attest: Buffer; signature: Buffer };
 
   /** The transient handle a tool left loaded (swtpm has no resource manager to flush it). */
   async function loadAndGetHandle(ctx: string): Promise<number> {
@@ -84,10 +90,28 @@ describe("verifyCertify against tpm2_certify on swtpm", () => {
     assert.equal(r.u32("responseCode"), 0);
     r.u32("parameterSize");
     const { bytes } = readTpm2bAttest(r);
-    return { attest: bytes, signature: readTpmtSignature(r) };
+    const response = await tools.read("certify.rsp");
+    const at = r.offset;
+    readTpmtSignature(r);
+    return { attest: bytes, signature: response.subarray(at, r.offset) };
   }
 
-  const ours = (evidence: CertifyEvidence): string => outcome(() => verifyCertify(evidence));
+  /** Our verdict on a certification of `certified` (a parsed public area, marshalled for the evidence). */
+  const ours = (
+    c: { akPublic: TpmtPublic; attest: Buffer; signature: Buffer; certifiedPublic: TpmtPublic },
+    nonce: Buffer,
+  ): string =>
+    outcome(() =>
+      verifyCertify(
+        {
+          akPublic: marshalTpmtPublic(c.akPublic),
+          attest: c.attest,
+          signature: c.signature,
+          certifiedPublic: marshalTpmtPublic(c.certifiedPublic),
+        },
+        { nonce },
+      ),
+    );
 
   before(async () => {
     tpm = await startSwtpm();
@@ -116,7 +140,7 @@ describe("verifyCertify against tpm2_certify on swtpm", () => {
     await tools.flushTransient();
     toolsCertified = {
       attest: await tools.read("certify.attest"),
-      signature: unmarshalTpmtSignature(await tools.read("certify.sig")),
+      signature: await tools.read("certify.sig"),
     };
     certified = await rawCertify("agent.ctx", "ak.ctx", NONCE);
   });
@@ -124,7 +148,7 @@ describe("verifyCertify against tpm2_certify on swtpm", () => {
 
   it("tpm2_certify's attestation is sound but its fixed 4-byte nonce is refused (NONCE_INVALID)", () => {
     assert.equal(
-      ours({ akPublic: ak, ...toolsCertified, nonce: TOOLS_NONCE, certifiedPublic: agentKey }),
+      ours({ akPublic: ak, ...toolsCertified, certifiedPublic: agentKey }, TOOLS_NONCE),
       "NONCE_INVALID",
     );
     const attest = unmarshalTpmsAttest(toolsCertified.attest);
@@ -134,12 +158,10 @@ describe("verifyCertify against tpm2_certify on swtpm", () => {
   });
 
   it("accepts TPM2_Certify's attestation of the agent key and names the certified key", async () => {
-    const v = verifyCertify({
-      akPublic: ak,
-      ...certified,
-      nonce: NONCE,
-      certifiedPublic: agentKey,
-    });
+    const v = verifyCertify(
+      { akPublic: marshalTpmtPublic(ak), ...certified, certifiedPublic: marshalTpmtPublic(agentKey) },
+      { nonce: NONCE },
+    );
     assert.deepEqual(v.certifiedName, tpmObjectName(agentKey));
     const { stdout } = await tools.ok("tpm2_readpublic", ["-c", "agent.ctx"]);
     await tools.flushTransient();
@@ -149,27 +171,19 @@ describe("verifyCertify against tpm2_certify on swtpm", () => {
   it("accepts a TPM2_Certify over a 32-byte nonce and refuses it for any other nonce", async () => {
     const nonce = Buffer.from("a1".repeat(32), "hex");
     const c = await rawCertify("agent.ctx", "ak.ctx", nonce);
-    assert.equal(ours({ akPublic: ak, ...c, nonce, certifiedPublic: agentKey }), "OK");
+    const evidence = { akPublic: ak, ...c, certifiedPublic: agentKey };
+    assert.equal(ours(evidence, nonce), "OK");
     const other = Buffer.from(nonce);
     other[31]! ^= 1;
-    assert.equal(
-      ours({ akPublic: ak, ...c, nonce: other, certifiedPublic: agentKey }),
-      "CERTIFY_NONCE_MISMATCH",
-    );
+    assert.equal(ours(evidence, other), "CERTIFY_NONCE_MISMATCH");
     // An empty nonce would match an attestation with empty extraData: it must never be accepted.
-    assert.equal(
-      ours({ akPublic: ak, ...c, nonce: Buffer.alloc(0), certifiedPublic: agentKey }),
-      "NONCE_INVALID",
-    );
-    assert.equal(
-      ours({ akPublic: ak, ...c, nonce: Buffer.alloc(65), certifiedPublic: agentKey }),
-      "NONCE_INVALID",
-    );
+    assert.equal(ours(evidence, Buffer.alloc(0)), "NONCE_INVALID");
+    assert.equal(ours(evidence, Buffer.alloc(65)), "NONCE_INVALID");
   });
 
   it("refuses the attestation for a different certified key", () => {
     assert.equal(
-      ours({ akPublic: ak, ...certified, nonce: NONCE, certifiedPublic: otherKey }),
+      ours({ akPublic: ak, ...certified, certifiedPublic: otherKey }, NONCE),
       "CERTIFY_NAME_MISMATCH",
     );
     // The same key with one attribute changed has another Name.
@@ -178,7 +192,7 @@ describe("verifyCertify against tpm2_certify on swtpm", () => {
       objectAttributes: { ...agentKey.objectAttributes, noDA: !agentKey.objectAttributes.noDA },
     };
     assert.equal(
-      ours({ akPublic: ak, ...certified, nonce: NONCE, certifiedPublic: tweaked }),
+      ours({ akPublic: ak, ...certified, certifiedPublic: tweaked }, NONCE),
       "CERTIFY_NAME_MISMATCH",
     );
   });
@@ -188,29 +202,18 @@ describe("verifyCertify against tpm2_certify on swtpm", () => {
       const attest = Buffer.from(certified.attest);
       attest[index]! ^= 0x40;
       assert.equal(
-        ours({
-          akPublic: ak,
-          attest,
-          signature: certified.signature,
-          nonce: NONCE,
-          certifiedPublic: agentKey,
-        }),
+        ours({ akPublic: ak, attest, signature: certified.signature, certifiedPublic: agentKey }, NONCE),
         "CERTIFY_SIGNATURE_INVALID",
       );
     }
-    assert.equal(certified.signature.sigAlg, "ecdsa");
-    if (certified.signature.sigAlg !== "ecdsa") return;
-    const s = Buffer.from(certified.signature.s);
+    const parsed = unmarshalTpmtSignature(certified.signature);
+    assert.equal(parsed.sigAlg, "ecdsa");
+    if (parsed.sigAlg !== "ecdsa") return;
+    const s = Buffer.from(parsed.s);
     s[3]! ^= 1;
-    const signature = { ...certified.signature, s };
+    const signature = marshalTpmtSignature({ ...parsed, s });
     assert.equal(
-      ours({
-        akPublic: ak,
-        attest: certified.attest,
-        signature,
-        nonce: NONCE,
-        certifiedPublic: agentKey,
-      }),
+      ours({ akPublic: ak, attest: certified.attest, signature, certifiedPublic: agentKey }, NONCE),
       "CERTIFY_SIGNATURE_INVALID",
     );
   });
@@ -218,13 +221,10 @@ describe("verifyCertify against tpm2_certify on swtpm", () => {
   it("does not take a certify attestation for a quote, nor a quote for a certify", async () => {
     assert.throws(
       () =>
-        verifyQuote({
-          akPublic: ak,
-          ...certified,
-          nonce: NONCE,
-          pcrValues: new Map(),
-          expectedSelection: [{ hashAlg: TPM_ALG.SHA256, pcrs: [0] }],
-        }),
+        verifyQuote(
+          { akPublic: marshalTpmtPublic(ak), ...certified, pcrValues: marshalPcrValues(new Map()) },
+          { nonce: NONCE, expectedSelection: [{ hashAlg: TPM_ALG.SHA256, pcrs: [0] }] },
+        ),
       (err: unknown) => err instanceof TpmVerificationError && err.code === "QUOTE_TYPE_INVALID",
     );
     await tools.ok("tpm2_quote", [
@@ -242,12 +242,9 @@ describe("verifyCertify against tpm2_certify on swtpm", () => {
     await tools.flushTransient();
     const q = {
       attest: await tools.read("q.attest"),
-      signature: unmarshalTpmtSignature(await tools.read("q.sig")),
+      signature: await tools.read("q.sig"),
     };
-    assert.equal(
-      ours({ akPublic: ak, ...q, nonce: NONCE, certifiedPublic: agentKey }),
-      "CERTIFY_TYPE_INVALID",
-    );
+    assert.equal(ours({ akPublic: ak, ...q, certifiedPublic: agentKey }, NONCE), "CERTIFY_TYPE_INVALID");
   });
 
   it("classifies the AK and the agent key by their attributes", () => {
@@ -315,14 +312,14 @@ describe("verifyCertify checks the certified key's attributes", () => {
   /** A valid, correctly signed TPM2_Certify by the software AK over exactly `key`'s Name. */
   function certifyOf(key: TpmtPublic): CertifyEvidence {
     const name = tpmObjectName(key);
-    const evidence = signedAttestation(ak, nonce, { type: "certify", name, qualifiedName: name });
-    return { ...evidence, certifiedPublic: key };
+    const { evidence } = signedAttestation(ak, nonce, { type: "certify", name, qualifiedName: name });
+    return { ...evidence, certifiedPublic: marshalTpmtPublic(key) };
   }
   const agentKey = softwareAgentKey();
 
   it("accepts a certified key with the agent key template", () => {
     assert.equal(
-      outcome(() => verifyCertify(certifyOf(agentKey))),
+      outcome(() => verifyCertify(certifyOf(agentKey), { nonce })),
       "OK",
     );
   });
@@ -342,11 +339,23 @@ describe("verifyCertify checks the certified key's attributes", () => {
     ["restricted (an AK)", ak.pub, "restricted"],
   ] as const) {
     it(`refuses a certified key that is ${what}, even though the Names match`, () => {
-      const err = captureError(() => verifyCertify(certifyOf(key)));
+      const err = captureError(() => verifyCertify(certifyOf(key), { nonce }));
       assert.equal(err.code, "AGENT_KEY_ATTRIBUTE_INVALID");
       assert.equal(err.field, field);
     });
   }
+
+  it("names the Name of exactly the public area bytes presented, and refuses those bytes with a byte more", () => {
+    const evidence = certifyOf(agentKey);
+    assert.deepEqual(verifyCertify(evidence, { nonce }).certifiedName, tpmObjectName(agentKey));
+    const trailing = {
+      ...evidence,
+      certifiedPublic: Buffer.concat([evidence.certifiedPublic, Buffer.of(0)]),
+    };
+    const err = captureError(() => verifyCertify(trailing, { nonce }));
+    assert.equal(err.code, "EVIDENCE_MALFORMED");
+    assert.equal(err.field, "certifiedPublic");
+  });
 });
 
 describe("minimum key strength for AKs and agent keys", () => {

@@ -1,25 +1,30 @@
 import { bytesEqual } from "../bytes.js";
 import { TpmFormatError } from "../marshal.js";
 import type { TpmsAttest } from "../structures/attest.js";
-import { tpmObjectName, type TpmtPublic } from "../structures/public.js";
-import type { TpmtSignature } from "../structures/signature.js";
-import { verifySignedAttest } from "./attest-signature.js";
+import { nameFromPublicArea, type TpmtPublic } from "../structures/public.js";
+import { verifySignedAttest, type SignedAttestEvidence } from "./attest-signature.js";
+import { parsePublicField } from "./evidence-fields.js";
 import { checkAgentKeyAttributes } from "./attributes.js";
 import { TpmVerificationError } from "./errors.js";
 
-export interface CertifyEvidence {
-  readonly akPublic: TpmtPublic;
-  /** The TPMS_ATTEST bytes exactly as the TPM signed them. */
-  readonly attest: Uint8Array;
-  readonly signature: TpmtSignature;
+/** What the agent sends for a TPM2_Certify of its key: TPM wire bytes only. */
+export interface CertifyEvidence extends SignedAttestEvidence {
+  /** TPMT_PUBLIC of the key the agent claims the AK certified (its SVID key). */
+  readonly certifiedPublic: Uint8Array;
+}
+
+/** What the verifier itself decided, never taken from the agent. */
+export interface CertifyExpectation {
+  /** The nonce the verifier issued; the certification's extraData must equal it. */
   readonly nonce: Uint8Array;
-  /** The public area the agent claims the AK certified (its SVID key). */
-  readonly certifiedPublic: TpmtPublic;
 }
 
 export interface VerifiedCertify {
   readonly attest: TpmsAttest;
-  /** Name of the certified key: nameAlg || H(TPMT_PUBLIC), equal to tpmObjectName(certifiedPublic). */
+  readonly akPublic: TpmtPublic;
+  /** The certified key's public area: a key with the agent key's attributes, proven to be in the AK's TPM. */
+  readonly certifiedPublic: TpmtPublic;
+  /** Name of the certified key: nameAlg || H(TPMT_PUBLIC), the Name of exactly the bytes presented. */
   readonly certifiedName: Buffer;
   readonly qualifiedName: Buffer;
 }
@@ -31,18 +36,19 @@ export interface VerifiedCertify {
  * The certified key must also have the agent key's attributes: a Certify proves only that the TPM
  * holds the key, not that it is non-duplicable, a signing key, or strong enough.
  */
-export function verifyCertify(evidence: CertifyEvidence): VerifiedCertify {
-  const attest = verifySignedAttest("certify", evidence);
+export function verifyCertify(evidence: CertifyEvidence, expected: CertifyExpectation): VerifiedCertify {
+  const { attest, akPublic } = verifySignedAttest("certify", evidence, expected.nonce);
   if (attest.attested.type !== "certify") {
     throw new TpmVerificationError(
       "CERTIFY_TYPE_INVALID",
       `attested data is ${attest.attested.type}, not certify`,
     );
   }
-  checkAgentKeyAttributes(evidence.certifiedPublic);
+  const certifiedPublic = parsePublicField("certifiedPublic", evidence.certifiedPublic);
+  checkAgentKeyAttributes(certifiedPublic);
   let expectedName: Buffer;
   try {
-    expectedName = tpmObjectName(evidence.certifiedPublic);
+    expectedName = nameFromPublicArea(certifiedPublic.nameAlg, evidence.certifiedPublic);
   } catch (err) {
     if (!(err instanceof TpmFormatError)) throw err;
     throw new TpmVerificationError(
@@ -61,5 +67,11 @@ export function verifyCertify(evidence: CertifyEvidence): VerifiedCertify {
       { field: "name" },
     );
   }
-  return { attest, certifiedName: attest.attested.name, qualifiedName: attest.attested.qualifiedName };
+  return {
+    attest,
+    akPublic,
+    certifiedPublic,
+    certifiedName: attest.attested.name,
+    qualifiedName: attest.attested.qualifiedName,
+  };
 }

@@ -7,7 +7,12 @@ import { join } from "node:path";
 import { startSwtpm, type SwtpmFixture } from "../../../test/fixtures/swtpm.js";
 import { cryptoRandom } from "../../../common/random.js";
 import { opensslCert } from "../../../common/spiffe/testdata/openssl.js";
-import { tpmObjectName, unmarshalTpm2bPublic, type TpmtPublic } from "../structures/public.js";
+import {
+  marshalTpmtPublic,
+  tpmObjectName,
+  unmarshalTpm2bPublic,
+  type TpmtPublic,
+} from "../structures/public.js";
 import { encodeToolsCredentialFile } from "./credential-file.js";
 import { checkEkCertificateMatches, ekCertificatePublicKey, ekHash, ekPublicFromSpki, ekSpki } from "./ek.js";
 import { TpmVerificationError } from "./errors.js";
@@ -98,8 +103,8 @@ describe("EK identity against the swtpm EK certificates and openssl", () => {
   it("a credential made for the EK rebuilt from its certificate is activated by the TPM", async () => {
     await tools.createEk("ek-t", "rsa");
     await tools.createAk("ak", "ek-t.ctx");
-    const akPublic = unmarshalTpm2bPublic(await tools.read("ak.pub"));
-    const ekFromCert = ekPublicFromSpki(ekCertificatePublicKey(eks.ecc.cert));
+    const akPublic = marshalTpmtPublic(unmarshalTpm2bPublic(await tools.read("ak.pub")));
+    const ekFromCert = marshalTpmtPublic(ekPublicFromSpki(ekCertificatePublicKey(eks.ecc.cert)));
     const credential = randomBytes(32);
     const challenge = makeCredential({
       ekPublic: ekFromCert,

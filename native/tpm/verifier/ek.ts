@@ -4,9 +4,51 @@ import { bytesEqual, fixedWidth } from "../bytes.js";
 import { TPM_ECC_CURVE } from "../constants.js";
 import { ekTemplateEccP256, ekTemplateEccP384High, ekTemplateRsa2048 } from "../ek-templates.js";
 import { TpmFormatError } from "../marshal.js";
-import { spkiFromTpmPublic, tpmCurveOfKey, tpmPublicUniqueFromKey } from "../structures/public.js";
+import { spkiFromTpmPublic, tpmCurveOfKey, tpmPublicUniqueFromKey } from "../crypto/public-key.js";
 import type { TpmsEccPoint, TpmtPublic } from "../structures/public.js";
+import { verifyEkCertificateChain, type VerifiedEkChain } from "./ek-chain.js";
+import type { EkTrust } from "./ek-trust.js";
 import { TpmVerificationError } from "./errors.js";
+import { parsePublicField } from "./evidence-fields.js";
+
+/** What the agent sends about its EK: TPM wire bytes and DER certificates. */
+export interface EkEvidence {
+  /** TPMT_PUBLIC of the EK, as the TPM reports it. */
+  readonly ekPublic: Uint8Array;
+  /** The DER EK certificate from the TPM's NV index; absent for a TPM shipped without one. */
+  readonly ekCertificate?: Uint8Array;
+  /** DER intermediates the agent holds for its EK certificate (untrusted: they only help build the chain). */
+  readonly ekIntermediates?: readonly Uint8Array[];
+}
+
+export interface VerifiedEk {
+  readonly ekPublic: TpmtPublic;
+  /** The TPM's identity: see ekHash. */
+  readonly ekHash: string;
+  /** The verified chain to a configured manufacturer root; null without a certificate or configured CAs. */
+  readonly chain: VerifiedEkChain | null;
+}
+
+/**
+ * Names the TPM by its EK and, when the agent sent an EK certificate, checks that the certificate is
+ * for exactly this EK and, if manufacturer CAs are configured (`trust`), that it chains to one.
+ * Whether an EK without a verified chain may attest (an EK hash allow-list) is the caller's policy.
+ */
+export function verifyEk(evidence: EkEvidence, options: { trust: EkTrust | null; now: Date }): VerifiedEk {
+  const ekPublic = parsePublicField("ekPublic", evidence.ekPublic);
+  const hash = ekHash(ekPublic);
+  const certificate = evidence.ekCertificate;
+  if (certificate === undefined) return { ekPublic, ekHash: hash, chain: null };
+  checkEkCertificateMatches(certificate, ekPublic);
+  const chain =
+    options.trust === null
+      ? null
+      : verifyEkCertificateChain(certificate, options.trust, {
+          intermediates: evidence.ekIntermediates ?? [],
+          now: options.now,
+        });
+  return { ekPublic, ekHash: hash, chain };
+}
 
 /** DER SubjectPublicKeyInfo of an EK: the form the EK certificate carries and ekHash is over. */
 export function ekSpki(ekPublic: TpmtPublic): Buffer {

@@ -7,7 +7,11 @@ import { HallmarkError, type ErrorCategory } from "../../../common/errors.js";
  * - permission_denied: well-formed evidence that does not prove what it must (bad signature,
  *   wrong nonce, PCRs that do not match, a key with the wrong attributes).
  * - invalid_argument: evidence or a request the verifier cannot use at all (unsupported
- *   algorithm, a key type that cannot play the role asked of it).
+ *   algorithm, a key type that cannot play the role asked of it, bytes that do not parse).
+ *
+ * EK_CHAIN_* codes say why an EK certificate does not chain to a configured manufacturer CA;
+ * EVIDENCE_MALFORMED names (in `field`) the evidence field whose bytes are not the TPM structure
+ * they must be.
  */
 export type TpmVerificationCode =
   | "QUOTE_SIGNATURE_INVALID"
@@ -31,6 +35,17 @@ export type TpmVerificationCode =
   | "EK_KEY_UNSUPPORTED"
   | "EK_CERTIFICATE_INVALID"
   | "EK_CERTIFICATE_KEY_MISMATCH"
+  | "EK_CERTIFICATE_PROFILE_INVALID"
+  | "EK_CHAIN_UNTRUSTED"
+  | "EK_CHAIN_SIGNATURE_INVALID"
+  | "EK_CHAIN_ISSUER_NOT_CA"
+  | "EK_CHAIN_PATH_TOO_LONG"
+  | "EK_CHAIN_EXPIRED"
+  | "EK_CHAIN_NOT_YET_VALID"
+  | "EK_CHAIN_CRITICAL_EXTENSION"
+  | "EK_NOT_ALLOWED"
+  | "EVIDENCE_MALFORMED"
+  | "CREDENTIAL_MISMATCH"
   | "CREDENTIAL_INVALID"
   | "CREDENTIAL_FILE_INVALID"
   | "ATTEST_MALFORMED"
@@ -44,13 +59,13 @@ const INVALID_ARGUMENT: ReadonlySet<TpmVerificationCode> = new Set<TpmVerificati
   "CREDENTIAL_FILE_INVALID",
   "ALGORITHM_UNSUPPORTED",
   "ATTEST_MALFORMED",
+  "EVIDENCE_MALFORMED",
   "QUOTE_SELECTION_EMPTY",
   "NONCE_INVALID",
   "KDF_LENGTH_INVALID",
 ]);
 
-export class TpmVerificationError extends HallmarkError {
-  declare readonly code: TpmVerificationCode;
+export class TpmVerificationError extends HallmarkError<TpmVerificationCode> {
   /** The key attribute or structure field at fault, when there is one (e.g. "restricted"). */
   readonly field: string | undefined;
 

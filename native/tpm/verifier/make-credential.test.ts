@@ -4,13 +4,33 @@ import { randomBytes } from "node:crypto";
 import { startSwtpm, type SwtpmFixture } from "../../../test/fixtures/swtpm.js";
 import { SeededRandom, cryptoRandom } from "../../../common/random.js";
 import { TPM_ALG } from "../constants.js";
-import { tpmObjectName, unmarshalTpm2bPublic, type TpmtPublic } from "../structures/public.js";
+import {
+  marshalTpmtPublic,
+  tpmObjectName,
+  unmarshalTpm2bPublic,
+  type TpmtPublic,
+} from "../structures/public.js";
+import type { RandomSource } from "../../../common/random.js";
 import { makeCredential } from "./make-credential.js";
 import { encodeToolsCredentialFile, parseIdObject, parseToolsCredentialFile } from "./credential-file.js";
 import { captureError } from "../../../test/tpm/verifier-testing/errors.js";
 import { Tpm2Tools } from "../../../test/tpm/verifier-testing/tpm2-tools.js";
 
 const assertCode = (fn: () => unknown, code: string): void => assert.equal(captureError(fn).code, code);
+
+/** makeCredential over parsed public areas (which the tests below vary), given to it as TPMT_PUBLIC bytes. */
+function make(input: {
+  ekPublic: TpmtPublic;
+  akPublic: TpmtPublic;
+  credential: Buffer;
+  random: RandomSource;
+}): ReturnType<typeof makeCredential> {
+  return makeCredential({
+    ...input,
+    ekPublic: marshalTpmtPublic(input.ekPublic),
+    akPublic: marshalTpmtPublic(input.akPublic),
+  });
+}
 
 describe("makeCredential against tpm2_activatecredential on swtpm", () => {
   let tpm: SwtpmFixture;
@@ -45,7 +65,7 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
   it("an RSA-2048 EK (OAEP seed) releases the credential", async () => {
     assert.equal(rsaEk.type, "rsa");
     const credential = randomBytes(32);
-    const challenge = makeCredential({
+    const challenge = make({
       ekPublic: rsaEk,
       akPublic,
       credential,
@@ -57,7 +77,7 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
   it("an ECC P-256 EK (ECDH + KDFe seed) releases the credential", async () => {
     assert.equal(p256Ek.type, "ecc");
     const credential = randomBytes(20);
-    const challenge = makeCredential({
+    const challenge = make({
       ekPublic: p256Ek,
       akPublic,
       credential,
@@ -69,7 +89,7 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
   it("swtpm's persistent ECC P-384 EK (SHA-384 nameAlg, AES-256) releases a 48-byte credential", async () => {
     assert.equal(p384Ek.type, "ecc");
     const credential = randomBytes(48);
-    const challenge = makeCredential({
+    const challenge = make({
       ekPublic: p384Ek,
       akPublic,
       credential,
@@ -85,7 +105,7 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
     if (akPublic.type !== "rsa") return;
     const modulus = Buffer.from(akPublic.unique);
     modulus[modulus.length - 1]! ^= 0x02;
-    const challenge = makeCredential({
+    const challenge = make({
       ekPublic: rsaEk,
       akPublic: { ...akPublic, unique: modulus },
       credential: randomBytes(32),
@@ -95,7 +115,7 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
   });
 
   it("a flipped bit in the encrypted credential is refused by the TPM (integrity HMAC)", async () => {
-    const challenge = makeCredential({
+    const challenge = make({
       ekPublic: p256Ek,
       akPublic,
       credential: randomBytes(32),
@@ -129,7 +149,7 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
     assert.equal(parsed.secret.length, 256, "RSA-2048 OAEP ciphertext");
     assert.deepEqual(encodeToolsCredentialFile(parsed), file);
     // Our structure has the same shape for the same EK and secret size.
-    const ours = makeCredential({
+    const ours = make({
       ekPublic: rsaEk,
       akPublic,
       credential: randomBytes(32),
@@ -141,19 +161,19 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
 
   it("is deterministic for an ECC EK given the same random source", () => {
     const credential = Buffer.alloc(32, 7);
-    const a = makeCredential({
+    const a = make({
       ekPublic: p256Ek,
       akPublic,
       credential,
       random: new SeededRandom(42),
     });
-    const b = makeCredential({
+    const b = make({
       ekPublic: p256Ek,
       akPublic,
       credential,
       random: new SeededRandom(42),
     });
-    const c = makeCredential({
+    const c = make({
       ekPublic: p256Ek,
       akPublic,
       credential,
@@ -166,8 +186,7 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
   });
 
   it("refuses an empty credential and one longer than the nameAlg digest", () => {
-    const mk = (credential: Buffer) =>
-      makeCredential({ ekPublic: rsaEk, akPublic, credential, random: cryptoRandom });
+    const mk = (credential: Buffer) => make({ ekPublic: rsaEk, akPublic, credential, random: cryptoRandom });
     assertCode(() => mk(Buffer.alloc(0)), "CREDENTIAL_INVALID");
     assertCode(() => mk(Buffer.alloc(33)), "CREDENTIAL_INVALID");
   });
@@ -175,7 +194,7 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
   it("refuses to bind a credential to a key that is not an AK (attributes checked, then Named)", () => {
     const mk = (ak: TpmtPublic) =>
       captureError(() =>
-        makeCredential({ ekPublic: rsaEk, akPublic: ak, credential: Buffer.alloc(32), random: cryptoRandom }),
+        make({ ekPublic: rsaEk, akPublic: ak, credential: Buffer.alloc(32), random: cryptoRandom }),
       );
     // The EK itself: restricted, but a decryption key.
     assert.equal(mk(rsaEk).code, "AK_ATTRIBUTE_INVALID");
@@ -196,7 +215,7 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
   it("refuses a key that is not a restricted decryption key (an AK)", () => {
     assertCode(
       () =>
-        makeCredential({
+        make({
           ekPublic: akPublic,
           akPublic,
           credential: Buffer.alloc(8),
@@ -204,6 +223,22 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
         }),
       "EK_KEY_UNSUPPORTED",
     );
+  });
+
+  it("takes the EK and AK public areas as TPMT_PUBLIC bytes, refusing other bytes by name", () => {
+    const ekPublic = marshalTpmtPublic(rsaEk);
+    const akBytes = marshalTpmtPublic(akPublic);
+    const credential = Buffer.alloc(32);
+    const trailing = (b: Buffer) => Buffer.concat([b, Buffer.of(0)]);
+    for (const [input, field] of [
+      [{ ekPublic: trailing(ekPublic), akPublic: akBytes }, "ekPublic"],
+      [{ ekPublic, akPublic: akBytes.subarray(0, 10) }, "akPublic"],
+      [{ ekPublic, akPublic: rsaEk as unknown as Buffer }, "akPublic"],
+    ] as const) {
+      const err = captureError(() => makeCredential({ ...input, credential, random: cryptoRandom }));
+      assert.equal(err.code, "EVIDENCE_MALFORMED");
+      assert.equal(err.field, field);
+    }
   });
 
   it("refuses an ECC EK whose point is not on the curve", () => {
@@ -214,7 +249,7 @@ describe("makeCredential against tpm2_activatecredential on swtpm", () => {
     const bad: TpmtPublic = { ...p256Ek, unique: { x: p256Ek.unique.x, y } };
     assertCode(
       () =>
-        makeCredential({
+        make({
           ekPublic: bad,
           akPublic,
           credential: Buffer.alloc(8),

@@ -7,26 +7,28 @@ import {
 } from "node:crypto";
 import type { RandomSource } from "../../../common/random.js";
 import { fixedWidth } from "../bytes.js";
-import { TPM_ALG, curveInfo, describeAlg, digestSize, isHashAlg, nodeHashName } from "../constants.js";
+import { TPM_ALG, curveOfTpmId, describeAlg, digestSize, isHashAlg, nodeHashName } from "../constants.js";
 import type { TpmHashAlg } from "../constants.js";
 import { TpmFormatError, TpmWriter } from "../marshal.js";
 import { writeTpm2b } from "../structures/buffers.js";
-import { publicKeyFromTpmPublic, tpmObjectName } from "../structures/public.js";
+import { nameFromPublicArea } from "../structures/public.js";
+import { publicKeyFromTpmPublic } from "../crypto/public-key.js";
 import type { TpmtPublic, TpmtPublicEcc, TpmtPublicRsa } from "../structures/public.js";
 import { checkAkAttributes } from "./attributes.js";
+import { parsePublicField } from "./evidence-fields.js";
 import type { CredentialChallenge } from "./credential-file.js";
 import { TpmVerificationError } from "./errors.js";
 import { kdfa, kdfe } from "./kdf.js";
 
 export interface MakeCredentialInput {
-  /** The EK (or any restricted decryption key) the challenge is sealed to. */
-  readonly ekPublic: TpmtPublic;
+  /** TPMT_PUBLIC of the EK (or any restricted decryption key) the challenge is sealed to. */
+  readonly ekPublic: Uint8Array;
   /**
-   * The AK's public area. It must pass checkAkAttributes, and the credential is bound to its Name
-   * (ActivateCredential releases it only while the TPM holds that very key), so the key whose
-   * attributes were checked is the key the challenge proves.
+   * TPMT_PUBLIC of the AK. It must pass checkAkAttributes, and the credential is bound to the Name
+   * of exactly these bytes (ActivateCredential releases it only while the TPM holds that very
+   * key), so the key whose attributes were checked is the key the challenge proves.
    */
-  readonly akPublic: TpmtPublic;
+  readonly akPublic: Uint8Array;
   /** The secret the TPM releases on activation; at most the EK nameAlg's digest size. */
   readonly credential: Uint8Array;
   readonly random: RandomSource;
@@ -41,10 +43,10 @@ const IDENTITY_LABEL = "IDENTITY";
  * recover it with TPM2_ActivateCredential.
  */
 export function makeCredential(input: MakeCredentialInput): CredentialChallenge {
-  const ek = checkEk(input.ekPublic);
+  const ek = checkEk(parsePublicField("ekPublic", input.ekPublic));
   const nameAlg = ek.nameAlg;
   const digestBytes = digestSize(nameAlg) ?? 0;
-  const objectName = akName(input.akPublic);
+  const objectName = akName(parsePublicField("akPublic", input.akPublic), input.akPublic);
   if (input.credential.length === 0 || input.credential.length > digestBytes) {
     throw new TpmVerificationError(
       "CREDENTIAL_INVALID",
@@ -95,10 +97,10 @@ function checkEk(ek: TpmtPublic): CredentialEk {
 }
 
 /** The Name of an AK that passes checkAkAttributes (whose nameAlg is therefore a strong hash). */
-function akName(akPublic: TpmtPublic): Buffer {
+function akName(akPublic: TpmtPublic, publicArea: Uint8Array): Buffer {
   checkAkAttributes(akPublic);
   try {
-    return tpmObjectName(akPublic);
+    return nameFromPublicArea(akPublic.nameAlg, publicArea);
   } catch (err) {
     if (!(err instanceof TpmFormatError)) throw err;
     throw new TpmVerificationError(
@@ -142,7 +144,7 @@ function eccSeed(
   nameAlg: TpmHashAlg,
   random: RandomSource,
 ): { seed: Buffer; secret: Buffer } {
-  const curve = curveInfo(ek.parameters.curveId);
+  const curve = curveOfTpmId(ek.parameters.curveId);
   if (curve === undefined) {
     throw new TpmVerificationError(
       "EK_KEY_UNSUPPORTED",
@@ -151,7 +153,7 @@ function eccSeed(
   }
   // Validates the EK point (on the curve, at most the curve's size) before it is used for ECDH.
   ekKey(ek);
-  const size = curve.keySize;
+  const size = curve.size;
   const ekPoint = Buffer.concat([
     Buffer.of(0x04),
     fixedWidth(ek.unique.x, size) ?? Buffer.alloc(0),

@@ -6,21 +6,20 @@ import { pcrCompositeDigest, type PcrValues } from "../pcr-digest.js";
 import type { PcrSelection } from "../structures/pcr.js";
 import type { TpmsAttest, TpmsClockInfo } from "../structures/attest.js";
 import type { TpmtPublic } from "../structures/public.js";
-import type { TpmtSignature } from "../structures/signature.js";
-import { verifySignedAttest } from "./attest-signature.js";
+import { verifySignedAttest, type SignedAttestEvidence } from "./attest-signature.js";
+import { parsePcrValuesField } from "./evidence-fields.js";
 import { TpmVerificationError } from "./errors.js";
 
-export type { PcrValues } from "../pcr-digest.js";
+/** What the agent sends for a TPM2_Quote: TPM wire bytes only. */
+export interface QuoteEvidence extends SignedAttestEvidence {
+  /** The PCR values the quote covers (marshalPcrValues: selection, then the values in its order). */
+  readonly pcrValues: Uint8Array;
+}
 
-export interface QuoteEvidence {
-  readonly akPublic: TpmtPublic;
-  /** The TPMS_ATTEST bytes exactly as the TPM signed them. */
-  readonly attest: Uint8Array;
-  readonly signature: TpmtSignature;
+/** What the verifier itself decided, never taken from the agent. */
+export interface QuoteExpectation {
   /** The nonce the verifier issued; the quote's extraData must equal it. */
   readonly nonce: Uint8Array;
-  /** The claimed PCR values; the quote must cover exactly these, and their digest must match. */
-  readonly pcrValues: PcrValues;
   /**
    * What the verifier asked to be quoted (at least one PCR); the quoted selection must be exactly
    * this. Required: left to the agent, a quote over no PCRs would vouch for nothing.
@@ -30,6 +29,7 @@ export interface QuoteEvidence {
 
 export interface VerifiedQuote {
   readonly attest: TpmsAttest;
+  readonly akPublic: TpmtPublic;
   readonly pcrSelect: readonly PcrSelection[];
   readonly pcrDigest: Buffer;
   /** The hash the TPM used for pcrDigest: the signing scheme's. */
@@ -37,7 +37,7 @@ export interface VerifiedQuote {
   readonly clockInfo: TpmsClockInfo;
   readonly firmwareVersion: bigint;
   /** The PCR values the quote vouches for (the input values, now verified). */
-  readonly pcrValues: PcrValues;
+  readonly pcrValues: PcrValues<Buffer>;
 }
 
 /**
@@ -45,16 +45,16 @@ export interface VerifiedQuote {
  * TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE, extraData == nonce, the selection, and
  * pcrDigest == H_sig(PCR values concatenated in selection order).
  */
-export function verifyQuote(evidence: QuoteEvidence): VerifiedQuote {
-  const expected = selectionSets(evidence.expectedSelection, "the expected selection");
-  if (expected.size === 0) {
+export function verifyQuote(evidence: QuoteEvidence, expected: QuoteExpectation): VerifiedQuote {
+  const expectedSets = selectionSets(expected.expectedSelection, "the expected selection");
+  if (expectedSets.size === 0) {
     throw new TpmVerificationError(
       "QUOTE_SELECTION_EMPTY",
       "the expected selection names no PCRs; a quote over none proves nothing",
       { field: "pcrSelect" },
     );
   }
-  const attest = verifySignedAttest("quote", evidence);
+  const { attest, akPublic, signature } = verifySignedAttest("quote", evidence, expected.nonce);
   if (attest.attested.type !== "quote") {
     throw new TpmVerificationError(
       "QUOTE_TYPE_INVALID",
@@ -62,18 +62,18 @@ export function verifyQuote(evidence: QuoteEvidence): VerifiedQuote {
     );
   }
   const { pcrSelect, pcrDigest } = attest.attested;
-  // verifySignedAttest admitted only RSASSA/RSAPSS/ECDSA signatures, which all carry a hash.
-  const digestAlg = (evidence.signature as { hashAlg: TpmHashAlg }).hashAlg;
+  const digestAlg = signature.hashAlg;
+  const pcrValues = parsePcrValuesField(evidence.pcrValues);
 
   const quoted = selectionSets(pcrSelect, "the quote");
-  if (!sameSelection(quoted, expected)) {
+  if (!sameSelection(quoted, expectedSets)) {
     throw new TpmVerificationError(
       "QUOTE_SELECTION_MISMATCH",
-      `the quote covers ${describeSelection(quoted)}, but ${describeSelection(expected)} was asked for`,
+      `the quote covers ${describeSelection(quoted)}, but ${describeSelection(expectedSets)} was asked for`,
     );
   }
   const supplied = new Map<TpmHashAlg, Set<number>>();
-  for (const [bank, values] of evidence.pcrValues) {
+  for (const [bank, values] of pcrValues) {
     if (values.size > 0) supplied.set(bank, new Set(values.keys()));
   }
   for (const [bank, pcrs] of quoted) {
@@ -95,7 +95,7 @@ export function verifyQuote(evidence: QuoteEvidence): VerifiedQuote {
 
   let digest: Buffer;
   try {
-    digest = pcrCompositeDigest(digestAlg, pcrSelect, evidence.pcrValues);
+    digest = pcrCompositeDigest(digestAlg, pcrSelect, pcrValues);
   } catch (err) {
     if (!(err instanceof TpmFormatError)) throw err;
     throw new TpmVerificationError("PCR_DIGEST_MISMATCH", err.message, { cause: err, field: "pcrDigest" });
@@ -110,12 +110,13 @@ export function verifyQuote(evidence: QuoteEvidence): VerifiedQuote {
 
   return {
     attest,
+    akPublic,
     pcrSelect,
     pcrDigest,
     digestAlg,
     clockInfo: attest.clockInfo,
     firmwareVersion: attest.firmwareVersion,
-    pcrValues: evidence.pcrValues,
+    pcrValues,
   };
 }
 

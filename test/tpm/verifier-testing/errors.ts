@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { TpmVerificationError } from "../../../native/tpm/verifier/errors.js";
+import { TpmVerificationError } from "../../../native/tpm/index.js";
 
 /** The TpmVerificationError `fn` throws; fails the test if it returns or throws anything else. */
 export function captureError(fn: () => unknown): TpmVerificationError {

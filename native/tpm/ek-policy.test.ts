@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { TPM_ALG } from "../constants.js";
+import { TPM_ALG } from "./constants.js";
 import { ekPolicyA, ekPolicyB, ekPolicyPlan } from "./ek-policy.js";
 
 describe("EK policies (TCG EK Credential Profile)", () => {
