@@ -31,7 +31,15 @@ const codeUnions: [
     TpmArgumentError["code"],
     "TPM_RANDOM_LENGTH" | "TPM_NV_CHUNK_SIZE" | "TPM_NV_READ_SIZE" | "TPM_NAME_REQUIRED"
   >,
-  Same<TpmResponseError["code"], "TPM_NAME_MISMATCH" | "TPM_NV_READ_SHORT" | "TPM_RANDOM_EMPTY">,
+  Same<
+    TpmResponseError["code"],
+    | "TPM_NAME_MISMATCH"
+    | "TPM_NV_READ_SHORT"
+    | "TPM_RANDOM_EMPTY"
+    | "TPM_PCR_READ_INVALID"
+    | "TPM_PCR_UNAVAILABLE"
+    | "TPM_UNEXPECTED_CAPABILITY"
+  >,
 ] = [true, true, true, true, true, true, true, true, true, true];
 
 describe("TPM error classes carry their own code unions", () => {

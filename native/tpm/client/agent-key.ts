@@ -25,7 +25,10 @@ export interface AgentKeyBlob {
   readonly private: Buffer;
 }
 
-export class AgentKeyError extends HallmarkError {}
+export type AgentKeyErrorCode =
+  "TPM_AGENT_KEY_FILE_INVALID" | "TPM_AGENT_KEY_FOREIGN" | "TPM_DIGEST_INVALID" | "TPM_SIGNATURE_INVALID";
+
+export class AgentKeyError extends HallmarkError<AgentKeyErrorCode> {}
 
 const FORMAT = "hallmark-tpm-agent-key/v1";
 

@@ -1,5 +1,5 @@
 import { TPM_CAP, TPM_CC, TPM_PT, type TpmHashAlg } from "../constants.js";
-import { HallmarkError } from "../../../common/errors.js";
+import { TpmResponseError } from "./errors.js";
 import { TpmWriter } from "../marshal.js";
 import {
   propertyString,
@@ -23,8 +23,8 @@ export async function getCapability(
   return readParameters(parameters, "TPM2_GetCapability", readGetCapabilityParameters);
 }
 
-function unexpected(what: string, got: string): HallmarkError {
-  return new HallmarkError("TPM_UNEXPECTED_CAPABILITY", `TPM2_GetCapability(${what}) answered ${got}`);
+function unexpected(what: string, got: string): TpmResponseError {
+  return new TpmResponseError("TPM_UNEXPECTED_CAPABILITY", `TPM2_GetCapability(${what}) answered ${got}`);
 }
 
 /**

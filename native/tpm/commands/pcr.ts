@@ -1,4 +1,4 @@
-import { HallmarkError } from "../../../common/errors.js";
+import { TpmResponseError } from "./errors.js";
 import { TPM_CC, describeAlg, type TpmHashAlg } from "../constants.js";
 import { TpmWriter } from "../marshal.js";
 import {
@@ -40,13 +40,13 @@ export async function pcrRead(tpm: Tpm, selection: readonly PcrSelection[]): Pro
       for (const pcr of s.pcrs) {
         const digest = digests[i++];
         if (digest === undefined) {
-          throw new HallmarkError(
+          throw new TpmResponseError(
             "TPM_PCR_READ_INVALID",
             "TPM2_PCR_Read returned fewer digests than it selected",
           );
         }
         if (bank === undefined || !pending.some((p) => p.hashAlg === s.hashAlg && p.pcrs.includes(pcr))) {
-          throw new HallmarkError(
+          throw new TpmResponseError(
             "TPM_PCR_READ_INVALID",
             `TPM2_PCR_Read returned PCR ${pcr} of ${describeAlg(s.hashAlg)}, not asked for`,
           );
@@ -56,19 +56,20 @@ export async function pcrRead(tpm: Tpm, selection: readonly PcrSelection[]): Pro
       }
     }
     if (i !== digests.length) {
-      throw new HallmarkError("TPM_PCR_READ_INVALID", "TPM2_PCR_Read returned more digests than it selected");
+      throw new TpmResponseError(
+        "TPM_PCR_READ_INVALID",
+        "TPM2_PCR_Read returned more digests than it selected",
+      );
     }
     pending = pending
       .map((p) => ({ hashAlg: p.hashAlg, pcrs: p.pcrs.filter((pcr) => !values.get(p.hashAlg)?.has(pcr)) }))
       .filter((p) => p.pcrs.length > 0);
     if (got === 0 && pending.length > 0) {
       const missing = pending.map((p) => `${describeAlg(p.hashAlg)}:${p.pcrs.join(",")}`).join(" ");
-      throw new HallmarkError(
+      throw new TpmResponseError(
         "TPM_PCR_UNAVAILABLE",
         `the TPM does not return PCRs ${missing} (bank not allocated?)`,
-        {
-          category: "failed_precondition",
-        },
+        { category: "failed_precondition" },
       );
     }
   }
