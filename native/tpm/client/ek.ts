@@ -2,7 +2,8 @@ import { HallmarkError } from "../../../common/errors.js";
 import { TPM_HANDLE_RANGE, TPM_PT, TPM_RH, isHashAlg } from "../constants.js";
 import { getHandles, getTpmProperties } from "../commands/capability.js";
 import { nvRead, nvReadPublic } from "../commands/nv.js";
-import { createPrimary, flushContext, readPublic } from "../commands/objects.js";
+import { flushContext, readPublic } from "../commands/objects.js";
+import { createPrimaryUnderHierarchy } from "./primary.js";
 import { TPM_RC, isTpmError } from "../rc.js";
 import type { TpmtPublic } from "../structures/public.js";
 import type { Tpm } from "../tpm.js";
@@ -144,8 +145,8 @@ export async function openEk(tpm: Tpm, options: OpenEkOptions = {}): Promise<Ek>
       certIndex: slot.certIndex,
     };
   }
-  const created = await createPrimary(tpm, TPM_RH.ENDORSEMENT, slot.template(), {
-    hierarchyAuth: options.endorsementAuth,
+  const created = await createPrimaryUnderHierarchy(tpm, TPM_RH.ENDORSEMENT, slot.template(), {
+    ...(options.endorsementAuth === undefined ? {} : { hierarchyAuth: options.endorsementAuth }),
   });
   try {
     return {

@@ -18,7 +18,8 @@ import type { CredentialChallenge } from "../verifier/credential-file.js";
 import { makeCredential } from "../verifier/make-credential.js";
 import { activateWithEk } from "./activate.js";
 import { agentKeyPublic, createAgentKeyBlob, signWithAgentKey, withAgentKey } from "./agent-key.js";
-import type { Ek } from "./ek.js";
+import { openEk, releaseEk, type Ek } from "./ek.js";
+import { ekTemplateEccP256 } from "../ek-templates.js";
 import { createAgentKey, createSrk } from "./storage.js";
 import { agentKeyTemplateEccP256, srkTemplateEccP256 } from "./templates.js";
 import { leftoverHandles, withTransient } from "./transient.js";
@@ -142,6 +143,30 @@ describe("secrets stay off the TPM bus (recording transport on swtpm)", () => {
       assert.equal(bus.saw(ownerAuth), true);
     } finally {
       await conn.tools("tpm2_changeauth", ["-c", "o", "-p", `hex:${ownerAuth.toString("hex")}`]);
+    }
+  });
+
+  it("an endorsement password re-creates a non-persistent EK through a salted session, never in the clear", async () => {
+    const expected = await openEk(conn.tpm, { kind: "eccP256" });
+    await releaseEk(conn.tpm, expected);
+    assert.equal(expected.transient, true, "the fixture's ECC EK is not persistent, so it is re-created");
+    const endorsementAuth = secretBytes();
+    await conn.tools("tpm2_changeauth", ["-c", "e", `hex:${endorsementAuth.toString("hex")}`]);
+    try {
+      const { bus, tpm } = sniffed(conn.tpm.transport);
+      const ek = await openEk(tpm, { kind: "eccP256", endorsementAuth });
+      await releaseEk(tpm, ek);
+      assert.deepEqual(ek.name, expected.name, "the same EK as before the password was set");
+      assert.equal(bus.saw(endorsementAuth), false, "the endorsement password was on the bus");
+      assert.deepEqual(await leftoverHandles(tpm), []);
+
+      const plain = await createPrimary(tpm, TPM_RH.ENDORSEMENT, ekTemplateEccP256(), {
+        hierarchyAuth: endorsementAuth,
+      });
+      await flushContext(tpm, plain.handle);
+      assert.equal(bus.saw(endorsementAuth), true, "the plain password path shows the test can see it");
+    } finally {
+      await conn.tools("tpm2_changeauth", ["-c", "e", "-p", `hex:${endorsementAuth.toString("hex")}`]);
     }
   });
 

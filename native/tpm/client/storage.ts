@@ -1,13 +1,6 @@
 import { TPM_RH } from "../constants.js";
-import {
-  create,
-  createPrimary,
-  type AuthorizedHandle,
-  type CreatedObject,
-  type LoadedObject,
-} from "../commands/objects.js";
+import { create, type AuthorizedHandle, type CreatedObject, type LoadedObject } from "../commands/objects.js";
 import type { SaltedSession } from "../session/salted-session.js";
-import { withSaltedSession } from "../session/with-session.js";
 import type { Tpm } from "../tpm.js";
 import {
   agentKeyTemplateEccP256,
@@ -16,7 +9,7 @@ import {
   srkTemplateEccP256,
   srkTemplateRsa2048,
 } from "./templates.js";
-import { withTransient } from "./transient.js";
+import { createPrimaryUnderHierarchy } from "./primary.js";
 
 export type KeyAlgorithm = "rsa2048" | "eccP256";
 
@@ -24,10 +17,7 @@ export type KeyAlgorithm = "rsa2048" | "eccP256";
  * The SRK, re-derived with CreatePrimary from the standard template: the same key every time on
  * the same TPM (until the owner hierarchy is cleared), so nothing about it needs storing.
  *
- * An owner password never crosses the bus in the clear: with `ownerAuth` the command is
- * authorized through a session salted to an ephemeral key in the NULL hierarchy (whose
- * authorization is always empty), flushed again at once. Without one (most machines) the empty
- * password is sent as is: there is nothing to hide, and this is the agent's per-signature path.
+ * An owner password never crosses the bus in the clear (see createPrimaryUnderHierarchy).
  */
 export async function createSrk(
   tpm: Tpm,
@@ -35,19 +25,10 @@ export async function createSrk(
   opts: { ownerAuth?: Uint8Array; signal?: AbortSignal } = {},
 ): Promise<LoadedObject> {
   const template = algorithm === "rsa2048" ? srkTemplateRsa2048() : srkTemplateEccP256();
-  const { ownerAuth, signal } = opts;
-  if (ownerAuth === undefined || ownerAuth.every((b) => b === 0)) {
-    return createPrimary(tpm, TPM_RH.OWNER, template, { signal });
-  }
-  const saltKey = await createPrimary(tpm, TPM_RH.NULL, srkTemplateEccP256(), { signal });
-  return withTransient(tpm, saltKey.handle, () =>
-    withSaltedSession(
-      tpm,
-      saltKey,
-      (session) => createPrimary(tpm, TPM_RH.OWNER, template, { hierarchyAuth: ownerAuth, session, signal }),
-      { signal },
-    ),
-  );
+  return createPrimaryUnderHierarchy(tpm, TPM_RH.OWNER, template, {
+    ...(opts.ownerAuth === undefined ? {} : { hierarchyAuth: opts.ownerAuth }),
+    ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+  });
 }
 
 /** Options of the key creations under the SRK. */
