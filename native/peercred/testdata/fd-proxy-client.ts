@@ -1,6 +1,6 @@
 /**
  * Speaks gRPC over an inherited connection (fd 3): grpc-js can only dial, so it dials a private
- * unix socket whose one connection is piped to fd 3. Calls WhoAmI on SIGUSR1, prints the outcome,
+ * unix socket whose one connection is piped to fd 3. Calls WhoAmI on SIGUSR2, prints the outcome,
  * exits. Gives up after 30 s so that it never outlives a failed test.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -19,7 +19,7 @@ const proxy = createServer((local) => {
 });
 await new Promise<void>((resolve) => proxy.listen(proxyPath, resolve));
 try {
-  await callWhoAmI(`unix:${proxyPath}`, true);
+  process.stdout.write(`${JSON.stringify(await callWhoAmI(`unix:${proxyPath}`, true))}\n`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

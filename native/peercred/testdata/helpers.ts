@@ -1,6 +1,6 @@
 /** Real sockets and real processes for this folder's tests. */
 import { once } from "node:events";
-import { chmodSync, mkdtempSync, readdirSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readlinkSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -121,4 +121,15 @@ export function testdataScript(name: string): string[] {
   const ts = import.meta.url.endsWith(".ts");
   const path = fileURLToPath(new URL(`./${name}${ts ? ".ts" : ".js"}`, import.meta.url));
   return ts ? ["--import", "tsx", path] : [path];
+}
+
+/** pidfds open in this process right now. */
+export function openPidfdCount(): number {
+  return readdirSync("/proc/self/fd").filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).includes("pidfd");
+    } catch {
+      return false;
+    }
+  }).length;
 }

@@ -32,13 +32,13 @@ export const whoAmIService: ServiceDefinition = {
 };
 
 /**
- * Calls WhoAmI on `target` with a real grpc-js client and prints the outcome as one JSON line.
- * With `waitForSignal` it first prints {"ready":pid} and waits for SIGUSR1.
+ * Calls WhoAmI on `target` with a real grpc-js client. With `waitForSignal` it first prints
+ * {"ready":pid} and waits for SIGUSR2 (not SIGUSR1, which would start Node's inspector).
  */
 export async function callWhoAmI(target: string, waitForSignal: boolean): Promise<WhoAmIOutcome> {
   const client = new Client(target, credentials.createInsecure());
   if (waitForSignal) {
-    const signalled = once(process, "SIGUSR1");
+    const signalled = once(process, "SIGUSR2");
     process.stdout.write(`${JSON.stringify({ ready: process.pid })}\n`);
     await signalled;
   }
@@ -56,6 +56,5 @@ export async function callWhoAmI(target: string, waitForSignal: boolean): Promis
     );
   });
   client.close();
-  process.stdout.write(`${JSON.stringify(outcome)}\n`);
   return outcome;
 }
