@@ -2,10 +2,8 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ServerCredentials, status } from "@grpc/grpc-js";
-import { PeerCredError } from "./errors.js";
 import { SO_PEERCRED } from "./linux-abi.js";
-import { linuxSyscalls, type PeerSyscalls } from "./syscalls.js";
-import { NOBODY, sharedTempDir } from "./testdata/helpers.js";
+import { NOBODY, failingSocketOption, sharedTempDir } from "./testdata/helpers.js";
 import { WhoAmIServer, isAlive, runAsNobody, waitFor } from "./testdata/who-am-i-server.js";
 import { callWhoAmI, type WhoAmIOutcome } from "./testdata/who-am-i-service.js";
 
@@ -105,19 +103,7 @@ describe("UnixGrpcServer: gRPC handlers learn their caller from the kernel", () 
 describe("UnixGrpcServer: connections whose caller cannot be read", () => {
   it("are served, and every call on them is refused with the reason", async () => {
     const temp = sharedTempDir("hallmark-peercred-grpc-");
-    const real = linuxSyscalls();
-    const brokenPeercred: PeerSyscalls = {
-      ...{ pidfdOpen: (pid: number) => real.pidfdOpen(pid), pollIn: (fd: number) => real.pollIn(fd) },
-      close: (fd) => real.close(fd),
-      getsockopt: (fd, option, name, into) => {
-        if (option === SO_PEERCRED) {
-          throw new PeerCredError("SYSCALL_FAILED", `getsockopt(${name}) failed: ENOBUFS`, {
-            errno: "ENOBUFS",
-          });
-        }
-        return real.getsockopt(fd, option, name, into);
-      },
-    };
+    const brokenPeercred = failingSocketOption(SO_PEERCRED, "ENOBUFS");
     const server = new WhoAmIServer();
     await server.listen(join(temp.dir, "api.sock"), { syscalls: brokenPeercred });
     try {

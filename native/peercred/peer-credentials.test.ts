@@ -10,34 +10,16 @@ import { PeerCredError } from "./errors.js";
 import { SO_PEERGROUPS, SO_PEERPIDFD } from "./linux-abi.js";
 import { peerCredentials, peerGroups } from "./peer-credentials.js";
 import { peerPidfd, pidOfPidfd } from "./pidfd.js";
-import { linuxSyscalls, type PeerSyscalls } from "./syscalls.js";
+import { linuxSyscalls } from "./syscalls.js";
 import {
   NOBODY,
   acceptingServer,
   endProcess,
+  failingSocketOption,
   openFdCount,
   sharedTempDir,
   startConnector,
 } from "./testdata/helpers.js";
-
-/** The real syscalls, except that one socket option fails as an older or broken kernel would. */
-function failingOption(option: number, errno: string): PeerSyscalls {
-  const real = linuxSyscalls();
-  return {
-    getsockopt: (fd, opt, name, into) => {
-      if (opt === option) {
-        throw new PeerCredError("SYSCALL_FAILED", `getsockopt(${name}) failed: ${errno}`, {
-          errno,
-          syscall: name,
-        });
-      }
-      return real.getsockopt(fd, opt, name, into);
-    },
-    pidfdOpen: (pid) => real.pidfdOpen(pid),
-    pollIn: (fd) => real.pollIn(fd),
-    close: (fd) => real.close(fd),
-  };
-}
 
 function kernelHasPeerPidfd(): boolean {
   const [major = 0, minor = 0] = release().split(".").map(Number);
@@ -165,7 +147,7 @@ describe("the caller's pidfd", () => {
     const child = await startConnector(path());
     try {
       const socket = await server.nextSocket();
-      const pidfd = peerPidfd(socket, { syscalls: failingOption(SO_PEERPIDFD, "ENOPROTOOPT") });
+      const pidfd = peerPidfd(socket, { syscalls: failingSocketOption(SO_PEERPIDFD, "ENOPROTOOPT") });
       try {
         assert.equal(pidfd.source, "pidfd_open");
         assert.equal(pidOfPidfd(pidfd.fd), child.pid);
@@ -183,7 +165,7 @@ describe("the caller's pidfd", () => {
     const socket = await server.nextSocket();
     await endProcess(child);
     assert.throws(
-      () => acceptPeer(socket, { syscalls: failingOption(SO_PEERPIDFD, "ENOPROTOOPT") }),
+      () => acceptPeer(socket, { syscalls: failingSocketOption(SO_PEERPIDFD, "ENOPROTOOPT") }),
       isPeerCredError("PEER_GONE", "permission_denied"),
     );
     socket.destroy();
@@ -239,7 +221,7 @@ describe("acceptPeer", () => {
   });
 
   it("leaks no descriptor over many connections, nor when reading the groups fails", async () => {
-    const failingGroups = failingOption(SO_PEERGROUPS, "EFAULT");
+    const failingGroups = failingSocketOption(SO_PEERGROUPS, "EFAULT");
     const before = openFdCount();
     for (let i = 0; i < 50; i++) {
       const client = connect(path());

@@ -1,7 +1,7 @@
 import type { Socket } from "node:net";
 import { PeerCredError } from "./errors.js";
 import { SO_PEERCRED, SO_PEERGROUPS, UCRED_SIZE } from "./linux-abi.js";
-import { socketOptionError, unixSocketFd } from "./socket-fd.js";
+import { shortOption, socketOptionError, unixSocketFd } from "./socket-fd.js";
 import { linuxSyscalls, type PeerSyscalls } from "./syscalls.js";
 
 /**
@@ -32,12 +32,13 @@ export function peerGroups(socket: Socket, options: PeerCredentialOptions = {}):
 }
 
 export function readPeerCredentials(fd: number, sys: PeerSyscalls): PeerCredentials {
-  const ucred = Buffer.alloc(UCRED_SIZE);
+  let ucred: Buffer;
   try {
-    sys.getsockopt(fd, SO_PEERCRED, "SO_PEERCRED", ucred);
+    ucred = sys.getsockopt(fd, SO_PEERCRED, "SO_PEERCRED", UCRED_SIZE);
   } catch (err) {
     throw socketOptionError(err);
   }
+  if (ucred.length !== UCRED_SIZE) throw shortOption("SO_PEERCRED", ucred.length, UCRED_SIZE);
   const pid = ucred.readInt32LE(0);
   if (pid <= 0) {
     // The kernel reports 0 for a caller in a PID namespace that is not visible from here: there is
@@ -57,16 +58,15 @@ const MAX_GROUPS = 65536;
 
 export function readPeerGroups(fd: number, sys: PeerSyscalls): number[] {
   for (const slots of [USUAL_GROUPS, MAX_GROUPS]) {
-    const buf = Buffer.alloc(slots * 4);
-    let written: number;
+    let gids: Buffer;
     try {
-      written = sys.getsockopt(fd, SO_PEERGROUPS, "SO_PEERGROUPS", buf);
+      gids = sys.getsockopt(fd, SO_PEERGROUPS, "SO_PEERGROUPS", slots * 4);
     } catch (err) {
       if (err instanceof PeerCredError && err.errno === "ERANGE" && slots !== MAX_GROUPS) continue;
       throw socketOptionError(err);
     }
     const groups: number[] = [];
-    for (let offset = 0; offset + 4 <= written; offset += 4) groups.push(buf.readUInt32LE(offset));
+    for (let offset = 0; offset + 4 <= gids.length; offset += 4) groups.push(gids.readUInt32LE(offset));
     return groups.sort((a, b) => a - b);
   }
   throw new PeerCredError(

@@ -3,7 +3,7 @@ import type { Socket } from "node:net";
 import { PeerCredError } from "./errors.js";
 import { SO_PEERPIDFD } from "./linux-abi.js";
 import { readPeerCredentials } from "./peer-credentials.js";
-import { socketOptionError, unixSocketFd } from "./socket-fd.js";
+import { readIntOption, socketOptionError, unixSocketFd } from "./socket-fd.js";
 import { linuxSyscalls, type PeerSyscalls } from "./syscalls.js";
 
 /**
@@ -34,10 +34,8 @@ export function peerPidfd(socket: Socket, options: { syscalls?: PeerSyscalls } =
 
 /** `pid` is asked for only on the fallback path, so SO_PEERPIDFD costs one getsockopt. */
 export function readPeerPidfd(fd: number, pid: () => number, sys: PeerSyscalls): PeerPidfd {
-  const out = Buffer.alloc(4);
   try {
-    sys.getsockopt(fd, SO_PEERPIDFD, "SO_PEERPIDFD", out);
-    return { fd: out.readInt32LE(0), source: "SO_PEERPIDFD" };
+    return { fd: readIntOption(sys, fd, SO_PEERPIDFD, "SO_PEERPIDFD"), source: "SO_PEERPIDFD" };
   } catch (err) {
     if (!(err instanceof PeerCredError)) throw err;
     switch (err.errno ?? "") {

@@ -31,19 +31,34 @@ export function unixSocketFd(socket: Socket, sys: PeerSyscalls): number {
   if (fd < 0) {
     throw new PeerCredError("CONNECTION_CLOSED", "the connection's descriptor is already closed");
   }
-  const domain = Buffer.alloc(4);
+  let domain: number;
   try {
-    sys.getsockopt(fd, SO_DOMAIN, "SO_DOMAIN", domain);
+    domain = readIntOption(sys, fd, SO_DOMAIN, "SO_DOMAIN");
   } catch (err) {
     throw socketOptionError(err);
   }
-  if (domain.readInt32LE(0) !== AF_UNIX) {
+  if (domain !== AF_UNIX) {
     throw new PeerCredError(
       "NOT_UNIX_SOCKET",
-      `the socket is of address family ${domain.readInt32LE(0)}, not AF_UNIX: the kernel holds no caller credentials for it`,
+      `the socket is of address family ${domain}, not AF_UNIX: the kernel holds no caller credentials for it`,
     );
   }
   return fd;
+}
+
+/** An int-valued socket option. */
+export function readIntOption(sys: PeerSyscalls, fd: number, option: number, name: string): number {
+  const value = sys.getsockopt(fd, option, name, 4);
+  if (value.length !== 4) throw shortOption(name, value.length, 4);
+  return value.readInt32LE(0);
+}
+
+export function shortOption(name: string, got: number, expected: number): PeerCredError {
+  return new PeerCredError(
+    "SYSCALL_FAILED",
+    `getsockopt(${name}) returned ${got} bytes where ${expected} were expected`,
+    { syscall: `getsockopt(${name})` },
+  );
 }
 
 /** What a failed getsockopt on a socket's descriptor says about the connection. */

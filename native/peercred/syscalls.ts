@@ -9,8 +9,8 @@ import { POLLIN, SOL_SOCKET, SYS_PIDFD_OPEN, assertSupportedPlatform } from "./l
  * callers decide what an errno means about the caller (ESRCH: gone, ENOPROTOOPT: kernel too old).
  */
 export interface PeerSyscalls {
-  /** getsockopt(fd, SOL_SOCKET, option, into, &len); returns how many bytes the kernel wrote. */
-  getsockopt(fd: number, option: number, optionName: string, into: Buffer): number;
+  /** getsockopt(fd, SOL_SOCKET, option) into `size` bytes: the bytes the kernel wrote. */
+  getsockopt(fd: number, option: number, optionName: string, size: number): Buffer;
   /** pidfd_open(pid, 0): a new pidfd (always close-on-exec). */
   pidfdOpen(pid: number): number;
   /** poll(fd, POLLIN, timeout 0): the returned events, 0 when none; never waits. */
@@ -40,7 +40,8 @@ function loadLibc(): Libc {
   }
   return {
     getsockopt: lib.func(
-      "int getsockopt(int fd, int level, int optname, _Out_ void *optval, _Inout_ uint32_t *optlen)",
+      // Typed arrays are passed by address, so the kernel's writes land in them without a copy.
+      "int getsockopt(int fd, int level, int optname, void *optval, uint32_t *optlen)",
     ) as Libc["getsockopt"],
     // glibc before 2.36 has no pidfd_open wrapper, so it goes through syscall(2).
     syscall: lib.func("long syscall(long number, ...)") as Libc["syscall"],
@@ -53,17 +54,23 @@ const EINTR = 4;
 
 class LibcSyscalls implements PeerSyscalls {
   readonly #libc: Libc;
+  /** socklen_t for every call: calls are synchronous, and a fresh typed array per call costs more than the call. */
+  readonly #len = new Uint32Array(1);
+  /** struct pollfd { int fd; short events; short revents; }, reused for the same reason. */
+  readonly #pollfd = Buffer.alloc(8);
 
   constructor(libc: Libc) {
     this.#libc = libc;
   }
 
-  getsockopt(fd: number, option: number, optionName: string, into: Buffer): number {
-    const len = new Uint32Array([into.length]);
-    if (this.#libc.getsockopt(fd, SOL_SOCKET, option, into, len) !== 0) {
+  getsockopt(fd: number, option: number, optionName: string, size: number): Buffer {
+    // Unsafe (unzeroed) is fine: only the bytes the kernel reports writing are returned.
+    const into = Buffer.allocUnsafe(size);
+    this.#len[0] = size;
+    if (this.#libc.getsockopt(fd, SOL_SOCKET, option, into, this.#len) !== 0) {
       throw failed(`getsockopt(${optionName})`, koffi.errno());
     }
-    return len[0] ?? 0;
+    return into.subarray(0, Math.min(this.#len[0] ?? 0, size));
   }
 
   pidfdOpen(pid: number): number {
@@ -73,10 +80,10 @@ class LibcSyscalls implements PeerSyscalls {
   }
 
   pollIn(fd: number): number {
-    // struct pollfd { int fd; short events; short revents; }
-    const pollfd = Buffer.alloc(8);
+    const pollfd = this.#pollfd;
     pollfd.writeInt32LE(fd, 0);
     pollfd.writeInt16LE(POLLIN, 4);
+    pollfd.writeInt16LE(0, 6);
     for (;;) {
       const ready = this.#libc.poll(pollfd, 1, 0);
       if (ready >= 0) return ready === 0 ? 0 : pollfd.readUInt16LE(6);

@@ -7,6 +7,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ChildProcess, SpawnOptions } from "node:child_process";
 import { spawnTied, trackTempDir } from "../../../test/fixtures/processes.js";
+import { PeerCredError } from "../errors.js";
+import { linuxSyscalls, type PeerSyscalls } from "../syscalls.js";
 
 /** The UID/GID the other-user children run as. */
 export const NOBODY = 65534;
@@ -132,4 +134,23 @@ export function openPidfdCount(): number {
       return false;
     }
   }).length;
+}
+
+/** The real syscalls, except that one socket option fails with `errno`, as an older or broken kernel would. */
+export function failingSocketOption(option: number, errno: string): PeerSyscalls {
+  const real = linuxSyscalls();
+  return {
+    getsockopt: (fd, opt, name, size) => {
+      if (opt === option) {
+        throw new PeerCredError("SYSCALL_FAILED", `getsockopt(${name}) failed: ${errno}`, {
+          errno,
+          syscall: `getsockopt(${name})`,
+        });
+      }
+      return real.getsockopt(fd, opt, name, size);
+    },
+    pidfdOpen: (pid) => real.pidfdOpen(pid),
+    pollIn: (fd) => real.pollIn(fd),
+    close: (fd) => real.close(fd),
+  };
 }
