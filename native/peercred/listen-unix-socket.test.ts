@@ -4,18 +4,9 @@ import { once } from "node:events";
 import { chownSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { join } from "node:path";
-import { UnixSocketError } from "./errors.js";
 import { listenUnixSocket } from "./listen-unix-socket.js";
 import { spawnTied } from "../../test/fixtures/processes.js";
-import { NOBODY, endProcess, sharedTempDir, startConnector } from "./testdata/helpers.js";
-
-function isCode(code: string) {
-  return (err: unknown) => {
-    assert.ok(err instanceof UnixSocketError, `expected a UnixSocketError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    return true;
-  };
-}
+import { NOBODY, endProcess, sharedTempDir, startConnector, unixSocketError } from "./testdata/helpers.js";
 
 async function canConnectAsNobody(path: string): Promise<boolean> {
   try {
@@ -93,7 +84,7 @@ describe("listenUnixSocket", () => {
     const server = createServer();
     await assert.rejects(
       listenUnixSocket(server, { path: join(dir, "api.sock"), mode: 0o600, directoryMode: 0o700 }),
-      isCode("SOCKET_DIRECTORY_UNSAFE"),
+      unixSocketError("SOCKET_DIRECTORY_UNSAFE"),
     );
     assert.equal(server.listening, false);
   });
@@ -127,7 +118,7 @@ describe("listenUnixSocket", () => {
       const second = createServer();
       await assert.rejects(
         listenUnixSocket(second, { path: stalePath, mode: 0o600 }),
-        isCode("SOCKET_PATH_IN_USE"),
+        unixSocketError("SOCKET_PATH_IN_USE"),
       );
       assert.equal(second.listening, false);
     } finally {
@@ -139,7 +130,7 @@ describe("listenUnixSocket", () => {
     writeFileSync(filePath, "keep me");
     await assert.rejects(
       listenUnixSocket(createServer(), { path: filePath, mode: 0o600 }),
-      isCode("SOCKET_PATH_NOT_A_SOCKET"),
+      unixSocketError("SOCKET_PATH_NOT_A_SOCKET"),
     );
     assert.ok(statSync(filePath).isFile());
   });
@@ -147,15 +138,15 @@ describe("listenUnixSocket", () => {
   it("refuses a relative path, a path longer than sun_path, and a mode that is not permission bits", async () => {
     await assert.rejects(
       listenUnixSocket(createServer(), { path: "api.sock", mode: 0o600 }),
-      isCode("SOCKET_PATH_INVALID"),
+      unixSocketError("SOCKET_PATH_INVALID"),
     );
     await assert.rejects(
       listenUnixSocket(createServer(), { path: join(temp.dir, "x".repeat(120)), mode: 0o600 }),
-      isCode("SOCKET_PATH_INVALID"),
+      unixSocketError("SOCKET_PATH_INVALID"),
     );
     await assert.rejects(
       listenUnixSocket(createServer(), { path: join(temp.dir, "m.sock"), mode: 0o4777 }),
-      isCode("SOCKET_PATH_INVALID"),
+      unixSocketError("SOCKET_PATH_INVALID"),
     );
     assert.equal(existsSync(join(temp.dir, "m.sock")), false);
   });

@@ -6,7 +6,6 @@ import { connect, createServer, Socket } from "node:net";
 import { release } from "node:os";
 import { join } from "node:path";
 import { acceptPeer } from "./accept-peer.js";
-import { PeerCredError } from "./errors.js";
 import { SO_PEERGROUPS, SO_PEERPIDFD } from "./linux-abi.js";
 import { peerCredentials, peerGroups } from "./peer-credentials.js";
 import { peerPidfd, pidOfPidfd } from "./pidfd.js";
@@ -16,26 +15,14 @@ import {
   acceptingServer,
   endProcess,
   failingSocketOption,
+  peerCredError,
   openFdCount,
   sharedTempDir,
   startConnector,
 } from "./testdata/helpers.js";
 
-function kernelHasPeerPidfd(): boolean {
-  const [major = 0, minor = 0] = release().split(".").map(Number);
-  return major > 6 || (major === 6 && minor >= 5);
-}
-
-function isPeerCredError(code: string, category?: string) {
-  return (err: unknown) => {
-    assert.ok(err instanceof PeerCredError, `expected a PeerCredError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    if (category !== undefined) assert.equal(err.category, category);
-    return true;
-  };
-}
-
-describe("peer credentials of a unix socket, from the kernel", () => {
+/** A unix socket server (see acceptingServer) that lives as long as the enclosing describe. */
+function listeningForTheSuite(): { path: () => string; server: { nextSocket: () => Promise<Socket> } } {
   let temp: ReturnType<typeof sharedTempDir>;
   let server: Awaited<ReturnType<typeof acceptingServer>>;
   before(async () => {
@@ -46,7 +33,16 @@ describe("peer credentials of a unix socket, from the kernel", () => {
     await server.close();
     temp.remove();
   });
-  const path = () => join(temp.dir, "s.sock");
+  return { path: () => join(temp.dir, "s.sock"), server: { nextSocket: () => server.nextSocket() } };
+}
+
+function kernelHasPeerPidfd(): boolean {
+  const [major = 0, minor = 0] = release().split(".").map(Number);
+  return major > 6 || (major === 6 && minor >= 5);
+}
+
+describe("peer credentials of a unix socket, from the kernel", () => {
+  const { path, server } = listeningForTheSuite();
 
   it("names the pid, uid, gid and groups of a caller running as another user", async () => {
     const child = await startConnector(path(), { uid: NOBODY, gid: NOBODY, groups: [24, 4] });
@@ -94,8 +90,8 @@ describe("peer credentials of a unix socket, from the kernel", () => {
     const client = connect(address.port, "127.0.0.1");
     const [socket] = await accepted;
     try {
-      assert.throws(() => peerCredentials(socket), isPeerCredError("NOT_UNIX_SOCKET", "permission_denied"));
-      assert.throws(() => peerPidfd(socket), isPeerCredError("NOT_UNIX_SOCKET"));
+      assert.throws(() => peerCredentials(socket), peerCredError("NOT_UNIX_SOCKET", "permission_denied"));
+      assert.throws(() => peerPidfd(socket), peerCredError("NOT_UNIX_SOCKET"));
     } finally {
       socket.destroy();
       client.destroy();
@@ -108,55 +104,39 @@ describe("peer credentials of a unix socket, from the kernel", () => {
     const socket = await server.nextSocket();
     socket.destroy();
     client.destroy();
-    assert.throws(() => peerCredentials(socket), isPeerCredError("CONNECTION_CLOSED", "unavailable"));
-    assert.throws(() => peerCredentials(new Socket()), isPeerCredError("CONNECTION_CLOSED"));
+    assert.throws(() => peerCredentials(socket), peerCredError("CONNECTION_CLOSED", "unavailable"));
+    assert.throws(() => peerCredentials(new Socket()), peerCredError("CONNECTION_CLOSED"));
   });
 });
 
 describe("the caller's pidfd", () => {
-  let temp: ReturnType<typeof sharedTempDir>;
-  let server: Awaited<ReturnType<typeof acceptingServer>>;
-  before(async () => {
-    temp = sharedTempDir("hallmark-peercred-");
-    server = await acceptingServer(join(temp.dir, "s.sock"));
-  });
-  after(async () => {
-    await server.close();
-    temp.remove();
-  });
-  const path = () => join(temp.dir, "s.sock");
+  const { path, server } = listeningForTheSuite();
 
-  it("comes from SO_PEERPIDFD on Linux 6.5 and later, and refers to the caller", async () => {
-    const child = await startConnector(path(), { uid: NOBODY, gid: NOBODY, groups: [] });
-    try {
+  it("refers to the caller, from SO_PEERPIDFD on Linux 6.5 and later, else from pidfd_open, and says which", async () => {
+    const cases = [
+      {
+        kernel: "this kernel",
+        syscalls: linuxSyscalls(),
+        source: kernelHasPeerPidfd() ? "SO_PEERPIDFD" : "pidfd_open",
+      },
+      {
+        kernel: "one without SO_PEERPIDFD",
+        syscalls: failingSocketOption(SO_PEERPIDFD, "ENOPROTOOPT"),
+        source: "pidfd_open",
+      },
+    ];
+    for (const { kernel, syscalls, source } of cases) {
+      const child = await startConnector(path(), { uid: NOBODY, gid: NOBODY, groups: [] });
       const socket = await server.nextSocket();
-      const pidfd = peerPidfd(socket);
+      const pidfd = peerPidfd(socket, { syscalls });
       try {
-        assert.equal(pidfd.source, kernelHasPeerPidfd() ? "SO_PEERPIDFD" : "pidfd_open");
-        assert.equal(pidOfPidfd(pidfd.fd), child.pid);
+        assert.equal(pidfd.source, source, kernel);
+        assert.equal(pidOfPidfd(pidfd.fd), child.pid, kernel);
       } finally {
         linuxSyscalls().close(pidfd.fd);
         socket.destroy();
+        await endProcess(child);
       }
-    } finally {
-      await endProcess(child);
-    }
-  });
-
-  it("falls back to pidfd_open where the kernel lacks SO_PEERPIDFD, and says so", async () => {
-    const child = await startConnector(path());
-    try {
-      const socket = await server.nextSocket();
-      const pidfd = peerPidfd(socket, { syscalls: failingSocketOption(SO_PEERPIDFD, "ENOPROTOOPT") });
-      try {
-        assert.equal(pidfd.source, "pidfd_open");
-        assert.equal(pidOfPidfd(pidfd.fd), child.pid);
-      } finally {
-        linuxSyscalls().close(pidfd.fd);
-        socket.destroy();
-      }
-    } finally {
-      await endProcess(child);
     }
   });
 
@@ -166,7 +146,7 @@ describe("the caller's pidfd", () => {
     await endProcess(child);
     assert.throws(
       () => acceptPeer(socket, { syscalls: failingSocketOption(SO_PEERPIDFD, "ENOPROTOOPT") }),
-      isPeerCredError("PEER_GONE", "permission_denied"),
+      peerCredError("PEER_GONE", "permission_denied"),
     );
     socket.destroy();
   });
@@ -182,7 +162,7 @@ describe("the caller's pidfd", () => {
       alive = peer.process.isAlive();
       peer.process.close();
     } catch (err) {
-      isPeerCredError("PEER_GONE")(err);
+      peerCredError("PEER_GONE")(err);
       alive = false;
     }
     assert.equal(alive, false);
@@ -191,17 +171,7 @@ describe("the caller's pidfd", () => {
 });
 
 describe("acceptPeer", () => {
-  let temp: ReturnType<typeof sharedTempDir>;
-  let server: Awaited<ReturnType<typeof acceptingServer>>;
-  before(async () => {
-    temp = sharedTempDir("hallmark-peercred-");
-    server = await acceptingServer(join(temp.dir, "s.sock"));
-  });
-  after(async () => {
-    await server.close();
-    temp.remove();
-  });
-  const path = () => join(temp.dir, "s.sock");
+  const { path, server } = listeningForTheSuite();
 
   it("reads the credentials, the groups when asked, and pins the caller's process", async () => {
     const child = await startConnector(path(), { uid: NOBODY, gid: NOBODY, groups: [4] });
@@ -230,7 +200,7 @@ describe("acceptPeer", () => {
       peer.process.close();
       assert.throws(
         () => acceptPeer(socket, { groups: true, syscalls: failingGroups }),
-        isPeerCredError("SYSCALL_FAILED"),
+        peerCredError("SYSCALL_FAILED"),
       );
       const closed = Promise.all([once(socket, "close"), once(client, "close")]);
       socket.destroy();

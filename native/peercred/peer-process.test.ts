@@ -6,10 +6,10 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
 import { spawnTied } from "../../test/fixtures/processes.js";
-import { PeerCredError } from "./errors.js";
+import type { PeerCredError } from "./errors.js";
 import { PeerProcess, isSameProcessAlive } from "./peer-process.js";
 import { linuxSyscalls } from "./syscalls.js";
-import { endProcess, openFdCount, sharedTempDir } from "./testdata/helpers.js";
+import { endProcess, openFdCount, peerCredError, sharedTempDir } from "./testdata/helpers.js";
 
 async function startSleeper(): Promise<ChildProcess & { pid: number }> {
   const child = spawnTied(process.execPath, [
@@ -19,14 +19,6 @@ async function startSleeper(): Promise<ChildProcess & { pid: number }> {
   await once(child.stdout!, "data");
   assert.ok(child.pid !== undefined);
   return child as ChildProcess & { pid: number };
-}
-
-function isCode(code: string) {
-  return (err: unknown) => {
-    assert.ok(err instanceof PeerCredError, `expected a PeerCredError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    return true;
-  };
 }
 
 describe("PeerProcess", () => {
@@ -42,7 +34,7 @@ describe("PeerProcess", () => {
       peer.assertAlive();
       await endProcess(child);
       assert.equal(peer.isAlive(), false);
-      assert.throws(() => peer.assertAlive("attesting"), isCode("PEER_GONE"));
+      assert.throws(() => peer.assertAlive("attesting"), peerCredError("PEER_GONE"));
     } finally {
       peer.close();
     }
@@ -72,7 +64,7 @@ describe("PeerProcess", () => {
           readerRan = true;
           return status;
         }),
-        isCode("PEER_GONE"),
+        peerCredError("PEER_GONE"),
       );
       assert.equal(readerRan, true);
     } finally {
@@ -89,7 +81,7 @@ describe("PeerProcess", () => {
           await endProcess(child);
           return readFile(join(dir, "status"), "utf8");
         }),
-        (err: unknown) => isCode("PEER_GONE")(err) && (err as PeerCredError).cause !== undefined,
+        (err: unknown) => peerCredError("PEER_GONE")(err) && (err as PeerCredError).cause !== undefined,
       );
     } finally {
       peer.close();
@@ -106,7 +98,7 @@ describe("PeerProcess", () => {
         readerRan = true;
         return "";
       }),
-      isCode("PEER_GONE"),
+      peerCredError("PEER_GONE"),
     );
     assert.equal(readerRan, false);
     peer.close();
@@ -122,7 +114,7 @@ describe("PeerProcess", () => {
       assert.equal(peer.procDir, join(procRoot, String(child.pid)));
       assert.equal(await peer.readProcText("cgroup"), "0::/fixture.slice\n");
       await endProcess(child);
-      await assert.rejects(peer.readProcText("cgroup"), isCode("PEER_GONE"));
+      await assert.rejects(peer.readProcText("cgroup"), peerCredError("PEER_GONE"));
     } finally {
       peer.close();
     }
@@ -131,7 +123,7 @@ describe("PeerProcess", () => {
   it("refuses to pin a PID that no process has", async () => {
     const child = await startSleeper();
     await endProcess(child);
-    assert.throws(() => PeerProcess.open(child.pid), isCode("PEER_GONE"));
+    assert.throws(() => PeerProcess.open(child.pid), peerCredError("PEER_GONE"));
   });
 
   it("once closed, releases its pidfd and refuses every use without touching the descriptor", async () => {
@@ -145,8 +137,8 @@ describe("PeerProcess", () => {
     // The freed number goes to the next file opened; the closed PeerProcess must not poll it.
     const reused = openSync("/proc/self/status", "r");
     try {
-      assert.throws(() => peer.isAlive(), isCode("PEER_PROCESS_CLOSED"));
-      await assert.rejects(peer.readProcText("status"), isCode("PEER_PROCESS_CLOSED"));
+      assert.throws(() => peer.isAlive(), peerCredError("PEER_PROCESS_CLOSED"));
+      await assert.rejects(peer.readProcText("status"), peerCredError("PEER_PROCESS_CLOSED"));
       peer.close();
     } finally {
       closeSync(reused);

@@ -7,7 +7,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ChildProcess, SpawnOptions } from "node:child_process";
 import { spawnTied, trackTempDir } from "../../../test/fixtures/processes.js";
-import { PeerCredError } from "../errors.js";
+import assert from "node:assert/strict";
+import type { ErrorCategory } from "../../../common/errors.js";
+import {
+  PeerCredError,
+  UnixSocketError,
+  type PeerCredErrorCode,
+  type UnixSocketErrorCode,
+} from "../errors.js";
 import { linuxSyscalls, type PeerSyscalls } from "../syscalls.js";
 
 /** The UID/GID the other-user children run as. */
@@ -152,5 +159,24 @@ export function failingSocketOption(option: number, errno: string): PeerSyscalls
     pidfdOpen: (pid) => real.pidfdOpen(pid),
     pollIn: (fd) => real.pollIn(fd),
     close: (fd) => real.close(fd),
+  };
+}
+
+/** For assert.throws/rejects: a PeerCredError with `code` (and `category`, when given). */
+export function peerCredError(code: PeerCredErrorCode, category?: ErrorCategory): (err: unknown) => true {
+  return (err) => {
+    assert.ok(err instanceof PeerCredError, `expected a PeerCredError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    if (category !== undefined) assert.equal(err.category, category);
+    return true;
+  };
+}
+
+/** For assert.rejects: a UnixSocketError with `code`. */
+export function unixSocketError(code: UnixSocketErrorCode): (err: unknown) => true {
+  return (err) => {
+    assert.ok(err instanceof UnixSocketError, `expected a UnixSocketError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    return true;
   };
 }
