@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../../../common/fs/atomic-write.js";
-import { HallmarkError, throwIfAborted } from "../../../common/errors.js";
+import { HallmarkError } from "../../../common/errors.js";
 import { TPM_ALG } from "../constants.js";
 import { load, type CreatedObject } from "../commands/objects.js";
 import { sign } from "../commands/sign.js";
@@ -175,12 +175,11 @@ export async function signWithAgentKey(
       },
     );
   }
-  // TPM2_Sign (commands/sign.ts) takes no signal yet: a deadline already passed stops it here.
-  throwIfAborted(options.signal, "signing with the agent key");
   const signature = await sign(tpm, {
     keyHandle,
     digest,
     scheme: { scheme: TPM_ALG.ECDSA, hashAlg: TPM_ALG.SHA256 },
+    signal: options.signal,
   });
   if (signature.sigAlg !== "ecdsa") {
     throw new AgentKeyError(

@@ -1,4 +1,3 @@
-import { throwIfAborted } from "../../../common/errors.js";
 import { certify, type SignedAttestation } from "../commands/attestation.js";
 import type { LoadedObject } from "../commands/objects.js";
 import { marshalTpmtSignature } from "../structures/signature.js";
@@ -30,7 +29,6 @@ export async function certifyKey(
   },
   options: { signal?: AbortSignal } = {},
 ): Promise<CertifiedKey> {
-  throwIfAborted(options.signal, "certifying a key");
   const c = expectSignedAttestation(
     await certify(tpm, {
       objectHandle: args.key.handle,
@@ -38,6 +36,7 @@ export async function certifyKey(
       qualifyingData: args.nonce,
       objectAuth: args.keyAuth,
       signAuth: args.akAuth,
+      signal: options.signal,
     }),
     "certify",
     "TPM2_Certify",

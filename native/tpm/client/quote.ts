@@ -1,4 +1,3 @@
-import { throwIfAborted } from "../../../common/errors.js";
 import { quote, type SignedAttestation } from "../commands/attestation.js";
 import { pcrRead } from "../commands/pcr.js";
 import { pcrCompositeDigest, type PcrValues } from "../pcr-digest.js";
@@ -28,14 +27,13 @@ export async function quotePcrs(
   options: { signal?: AbortSignal } = {},
 ): Promise<PcrQuote> {
   for (let attempt = 1; ; attempt++) {
-    throwIfAborted(options.signal, "quoting PCRs");
-    const pcrValues = await pcrRead(tpm, args.selection);
-    throwIfAborted(options.signal, "quoting PCRs");
+    const pcrValues = await pcrRead(tpm, args.selection, options);
     const q = expectSignedAttestation(
       await quote(tpm, {
         signHandle: args.akHandle,
         qualifyingData: args.nonce,
         pcrSelection: args.selection,
+        signal: options.signal,
       }),
       "quote",
       "TPM2_Quote",

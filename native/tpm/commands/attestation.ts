@@ -31,6 +31,7 @@ export async function quote(
     pcrSelection: readonly PcrSelection[];
     scheme?: SigScheme;
     signAuth?: Uint8Array;
+    signal?: AbortSignal;
   },
 ): Promise<SignedAttestation> {
   const w = new TpmWriter();
@@ -42,6 +43,7 @@ export async function quote(
     handles: [args.signHandle],
     sessions: [passwordAuth(args.signAuth)],
     parameters: w.toBuffer(),
+    signal: args.signal,
   });
   return readSigned(res.parameters, "TPM2_Quote");
 }
@@ -56,6 +58,7 @@ export async function certify(
     scheme?: SigScheme;
     objectAuth?: Uint8Array;
     signAuth?: Uint8Array;
+    signal?: AbortSignal;
   },
 ): Promise<SignedAttestation> {
   const w = new TpmWriter();
@@ -66,6 +69,7 @@ export async function certify(
     handles: [args.objectHandle, args.signHandle],
     sessions: [passwordAuth(args.objectAuth), passwordAuth(args.signAuth)],
     parameters: w.toBuffer(),
+    signal: args.signal,
   });
   return readSigned(res.parameters, "TPM2_Certify");
 }

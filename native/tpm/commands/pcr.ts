@@ -15,7 +15,11 @@ import type { PcrValues } from "../pcr-digest.js";
  * fewer), saying which ones in pcrSelectionOut; we ask again for the rest until all are read. A
  * PCR the TPM will not return (bank not allocated) is an error, not a silent gap.
  */
-export async function pcrRead(tpm: Tpm, selection: readonly PcrSelection[]): Promise<PcrValues<Buffer>> {
+export async function pcrRead(
+  tpm: Tpm,
+  selection: readonly PcrSelection[],
+  options: { signal?: AbortSignal } = {},
+): Promise<PcrValues<Buffer>> {
   const values = new Map<TpmHashAlg, Map<number, Buffer>>();
   let pending = selection
     .map((s) => ({ hashAlg: s.hashAlg, pcrs: [...new Set(s.pcrs)].sort((a, b) => a - b) }))
@@ -24,7 +28,11 @@ export async function pcrRead(tpm: Tpm, selection: readonly PcrSelection[]): Pro
   while (pending.length > 0) {
     const w = new TpmWriter();
     writePcrSelectionList(w, pending, "pcrSelectionIn");
-    const { parameters } = await tpm.execute({ code: TPM_CC.PCR_Read, parameters: w.toBuffer() });
+    const { parameters } = await tpm.execute({
+      code: TPM_CC.PCR_Read,
+      parameters: w.toBuffer(),
+      signal: options.signal,
+    });
     const { selected, digests } = readParameters(parameters, "TPM2_PCR_Read", (r) => {
       r.u32("pcrUpdateCounter");
       return {

@@ -13,7 +13,13 @@ import { SIG_SCHEME_NULL, writeSigScheme, type SigScheme } from "./sig-scheme.js
  */
 export async function sign(
   tpm: Tpm,
-  args: { keyHandle: number; digest: Uint8Array; scheme?: SigScheme; keyAuth?: Uint8Array },
+  args: {
+    keyHandle: number;
+    digest: Uint8Array;
+    scheme?: SigScheme;
+    keyAuth?: Uint8Array;
+    signal?: AbortSignal;
+  },
 ): Promise<TpmtSignature> {
   const w = new TpmWriter();
   writeTpm2b(w, "DIGEST", args.digest, "digest");
@@ -24,6 +30,7 @@ export async function sign(
     handles: [args.keyHandle],
     sessions: [passwordAuth(args.keyAuth)],
     parameters: w.toBuffer(),
+    signal: args.signal,
   });
   return readParameters(res.parameters, "TPM2_Sign", (r) => readTpmtSignature(r));
 }
