@@ -83,6 +83,11 @@ export interface ProvePossessionRequest {
   timestampMs: number;
   /** ECDSA (DER) by the TPM-held agent key over SHA-256 of the proof message (docs/node-api.md). */
   signature: Buffer;
+  /**
+   * The agent's current X509-SVID (DER), then what chains it to the bundle. Not sent as a TLS
+   * client certificate: the key is in the TPM, out of reach of the TLS stack.
+   */
+  svidChain: Buffer[];
 }
 
 export interface ProvePossessionResponse {
@@ -550,7 +555,7 @@ export const PossessionChallenge: MessageFns<PossessionChallenge> = {
 };
 
 function createBaseProvePossessionRequest(): ProvePossessionRequest {
-  return { nonce: Buffer.alloc(0), timestampMs: 0, signature: Buffer.alloc(0) };
+  return { nonce: Buffer.alloc(0), timestampMs: 0, signature: Buffer.alloc(0), svidChain: [] };
 }
 
 export const ProvePossessionRequest: MessageFns<ProvePossessionRequest> = {
@@ -563,6 +568,9 @@ export const ProvePossessionRequest: MessageFns<ProvePossessionRequest> = {
     }
     if (message.signature.length !== 0) {
       writer.uint32(26).bytes(message.signature);
+    }
+    for (const v of message.svidChain) {
+      writer.uint32(34).bytes(v!);
     }
     return writer;
   },
@@ -602,6 +610,14 @@ export const ProvePossessionRequest: MessageFns<ProvePossessionRequest> = {
             }
 
             message.signature = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.svidChain.push(Buffer.from(reader.bytes()));
             continue;
           }
         }
