@@ -6,8 +6,7 @@ import { bundleToPem, type SpiffeBundle } from "../spiffe/bundle.js";
  * Channel credentials for an agent talking to the node API: the server must present an X509-SVID
  * chaining to the agent's bundle whose URI SAN is exactly `serverId` (the SPIFFE ID decides, not a
  * host name). `onConnection` receives each TLS connection the channel makes, so the agent can
- * compute that connection's exporter for its proof of possession (possessionExporter): grpc-js does
- * not hand out its sockets, so the credentials' connector is wrapped to see them.
+ * compute that connection's exporter for its proof of possession (possessionExporter).
  */
 export function nodeApiCredentials(
   bundle: SpiffeBundle,
@@ -17,6 +16,17 @@ export function nodeApiCredentials(
   const inner = ChannelCredentials.createFromSecureContext(createSecureContext({ ca: bundleToPem(bundle) }), {
     checkServerIdentity: (_host, cert) => checkSpiffeId(cert, serverId),
   });
+  return observingConnections(inner, onConnection);
+}
+
+/**
+ * `inner`, with each TLS connection it makes handed to `onConnection` (grpc-js keeps its sockets to
+ * itself; its SecureConnector is the one place a socket passes through).
+ */
+export function observingConnections(
+  inner: ChannelCredentials,
+  onConnection: (socket: TLSSocket) => void,
+): ChannelCredentials {
   const wrapped = Object.create(inner) as ChannelCredentials;
   wrapped._createSecureConnector = (target, options, callCredentials) => {
     const connector = inner._createSecureConnector(target, options, callCredentials);

@@ -157,12 +157,22 @@ describe("node API: proof of possession, Sync, SVIDs (swtpm, SoftHSM2, SQLite)",
     it("answers a malformed proof with a typed error", async () => {
       const client = connect();
       const empty = await refusal(
-        client.provePossession({ nonce: Buffer.alloc(0), timestampMs: 0, signature: Buffer.alloc(0), svidChain: [] }),
+        client.provePossession({
+          nonce: Buffer.alloc(0),
+          timestampMs: 0,
+          signature: Buffer.alloc(0),
+          svidChain: [],
+        }),
       );
       assert.equal(empty.code, status.INVALID_ARGUMENT);
       const { nonce } = await client.challenge();
       const garbage = await refusal(
-        client.provePossession({ nonce, timestampMs: Date.now(), signature: Buffer.from([1]), svidChain: [Buffer.from("x")] }),
+        client.provePossession({
+          nonce,
+          timestampMs: Date.now(),
+          signature: Buffer.from([1]),
+          svidChain: [Buffer.from("x")],
+        }),
       );
       assert.equal(garbage.errorCode, "POP_SVID_UNTRUSTED");
     });
