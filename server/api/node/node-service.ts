@@ -109,38 +109,40 @@ export function nodeService(deps: NodeServiceDeps): NodeServer {
           "MALFORMED_REQUEST",
           `a batch holds 1 to ${MAX_BATCH} CSRs, not ${params.length}`,
         );
-      const results: X509SVIDResult[] = [];
-      for (const { entryId, csr } of params) {
-        try {
-          if (entryId === "" || csr.length === 0)
-            throw new NodeRequestError("MALFORMED_REQUEST", "each item needs an entry_id and a CSR");
-          const { entry, svid } = await deps.issuer.issueX509(
-            agent.agentId,
-            entryId,
-            csr,
-            caller(call, agent.agentId),
-          );
-          results.push({
-            status: { code: 0, message: "" },
-            entryId,
-            spiffeId: entry.spiffeId.toString(),
-            certChain: [svid.certificate, ...svid.intermediates],
-            serial: svid.serial,
-            expiresAtMs: svid.notAfter.getTime(),
-          });
-        } catch (err) {
-          logUnexpected(deps.logger, err);
-          const status = toGrpcError(err);
-          results.push({
-            status: { code: status.code, message: status.details },
-            entryId,
-            spiffeId: "",
-            certChain: [],
-            serial: "",
-            expiresAtMs: 0,
-          });
-        }
-      }
+      // Items are signed concurrently: the HSM key manager signs on several sessions at once.
+      const results = await Promise.all(
+        params.map(async ({ entryId, csr }): Promise<X509SVIDResult> => {
+          try {
+            if (entryId === "" || csr.length === 0)
+              throw new NodeRequestError("MALFORMED_REQUEST", "each item needs an entry_id and a CSR");
+            const { entry, svid } = await deps.issuer.issueX509(
+              agent.agentId,
+              entryId,
+              csr,
+              caller(call, agent.agentId),
+            );
+            return {
+              status: { code: 0, message: "" },
+              entryId,
+              spiffeId: entry.spiffeId.toString(),
+              certChain: [svid.certificate, ...svid.intermediates],
+              serial: svid.serial,
+              expiresAtMs: svid.notAfter.getTime(),
+            };
+          } catch (err) {
+            logUnexpected(deps.logger, err);
+            const status = toGrpcError(err);
+            return {
+              status: { code: status.code, message: status.details },
+              entryId,
+              spiffeId: "",
+              certChain: [],
+              serial: "",
+              expiresAtMs: 0,
+            };
+          }
+        }),
+      );
       return { results };
     }),
 
