@@ -102,6 +102,44 @@ describe("node API: AttestAgent (swtpm, SoftHSM2, SQLite)", () => {
     assert.equal(audit?.type === "attestation" && audit.reason, "EK_NOT_ALLOWED");
   });
 
+  it("refuses an EK certificate whose key is not the EK presented", async () => {
+    // C's EK with A's certificate, which chains to a trusted CA.
+    const mismatched = { ...c, ek: { ...c.ek, certificate: a.ek.certificate } };
+    const failure = await refusal(client.attest(mismatched));
+    assert.equal(failure.errorCode, "EK_CERTIFICATE_KEY_MISMATCH");
+    const audit = await lastAudit();
+    assert.equal(audit?.type === "attestation" && audit.reason, "EK_CERTIFICATE_KEY_MISMATCH");
+  });
+
+  it("refuses a quote whose PCR values were changed", async () => {
+    const failure = await refusal(
+      client.attest(a, (encoded) => {
+        const response = decodeTpmChallengeResponse(encoded);
+        const pcrValues = Buffer.from(response.quote.pcrValues);
+        pcrValues[pcrValues.length - 1] = (pcrValues[pcrValues.length - 1] as number) ^ 1;
+        return encodeTpmChallengeResponse({ ...response, quote: { ...response.quote, pcrValues } });
+      }),
+    );
+    assert.equal(failure.errorCode, "PCR_DIGEST_MISMATCH");
+    const audit = await lastAudit();
+    assert.equal(audit?.type === "attestation" && audit.reason, "PCR_DIGEST_MISMATCH");
+  });
+
+  it("refuses PCRs outside the configured pcr_policy", async () => {
+    const strict = await server.anotherApi({ pcrPolicy: new Map([[0, ["ab".repeat(32)]]]) });
+    const strictClient = server.agent(strict);
+    try {
+      const failure = await refusal(strictClient.attest(a));
+      assert.equal(failure.code, status.PERMISSION_DENIED);
+      assert.equal(failure.errorCode, "PCR_POLICY_MISMATCH");
+      const audit = await lastAudit();
+      assert.equal(audit?.type === "attestation" && audit.reason, "PCR_POLICY_MISMATCH");
+    } finally {
+      strictClient.close();
+      await strict.stop();
+    }
+  });
+
   it("refuses a wrong activated secret", async () => {
     const failure = await refusal(
       client.attest(a, (encoded) => {

@@ -9,7 +9,11 @@ import { AuditLog } from "../../server/audit/audit-log.js";
 import type { AuditEvent } from "../../server/audit/audit-event.js";
 import { CaManager } from "../../server/ca/index.js";
 import { testCaOptions } from "../../server/ca/testdata/ca-options.js";
-import { parseServerConfig, type ServerConfig } from "../../server/config/server-config.js";
+import {
+  parseServerConfig,
+  type ServerConfig,
+  type TpmAttestorConfig,
+} from "../../server/config/server-config.js";
 import { openSqliteDatastore, type Datastore } from "../../server/datastore/index.js";
 import { AuthorizationView } from "../../server/registration/authorization-view.js";
 import { startNodeApi, type NodeApi, type NodeApiOptions } from "../../server/api/node/index.js";
@@ -110,8 +114,23 @@ export class NodeApiHarness {
     return new NodeApiHarness(dir, config, hsm, keyManager, ca, datastore, view, audit, api);
   }
 
-  agent(): TestAgent {
-    return new TestAgent(this.api.port, this.ca.bundle, this.api.serverId);
+  agent(api: NodeApi = this.api): TestAgent {
+    return new TestAgent(api.port, this.ca.bundle, api.serverId);
+  }
+
+  /** A second node API on the same CA, datastore and audit log, with another TPM attestor config. */
+  anotherApi(tpm: Partial<TpmAttestorConfig>): Promise<NodeApi> {
+    const logger = createLogger({ name: "node-api-test", level: "silent" });
+    return startNodeApi({
+      config: { ...this.config, tpm: { ...this.config.tpm, ...tpm } },
+      caManager: this.ca,
+      datastore: this.datastore,
+      view: this.view,
+      audit: this.audit,
+      logger,
+      clock: systemClock,
+      random: cryptoRandom,
+    });
   }
 
   /** The audit log's events, oldest first. */
