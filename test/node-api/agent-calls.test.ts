@@ -308,6 +308,47 @@ describe("node API: proof of possession, Sync, SVIDs (swtpm, SoftHSM2, SQLite)",
       }
     });
 
+    it("pushes an entry authorized through a node alias that matches the agent's node selectors", async () => {
+      const client = await provedA();
+      const stream = client.sync();
+      try {
+        await stream.next();
+        const fleet = await server.datastore.createEntry({
+          spiffeId: SpiffeId.parse("spiffe://example.org/fleet/a"),
+          parentId: SpiffeId.parse("spiffe://example.org/hallmark/server"),
+          selectors: [parseSelector(`tpm:ek_hash:${ekHash(a.ek.public)}`)],
+          node: true,
+        });
+        const member = await server.datastore.createEntry({
+          spiffeId: SpiffeId.parse("spiffe://example.org/fleet-workload"),
+          parentId: fleet.spiffeId,
+          selectors: [parseSelector("unix:uid:9")],
+        });
+        let ids: string[] = [];
+        while (!ids.includes(member.id)) ids = ids.concat((await stream.next()).entries.map((e) => e.id));
+        await server.datastore.deleteEntry(member.id);
+        await server.datastore.deleteEntry(fleet.id);
+      } finally {
+        stream.cancel();
+      }
+    });
+
+    it("ends the stream when the agent is evicted; the agent attests again as new", async () => {
+      const client = await provedA();
+      const stream = client.sync();
+      await stream.next();
+      await server.datastore.evictAttestedNode(SpiffeId.parse(svidA.spiffeId));
+      const failure = await stream.next().then(
+        () => assert.fail("expected the stream to end"),
+        (err: unknown) => err as CallFailure,
+      );
+      assert.equal(failure.code, status.PERMISSION_DENIED);
+      assert.equal(failure.errorCode, "AGENT_EVICTED");
+      assert.equal((await refusal(client.newJwtSvid(web.id, ["svc"]))).errorCode, "POP_UNKNOWN_AGENT");
+      svidA = await connect().attest(a);
+      await (await provedA()).newJwtSvid(web.id, ["svc"]);
+    });
+
     it("answers a malformed Sync request with a typed error", async () => {
       const client = await provedA();
       const stream = client.sync(-1);
