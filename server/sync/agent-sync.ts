@@ -35,6 +35,8 @@ export async function* agentSync(
   agentId: string,
   fromRevision: number,
   signal: AbortSignal,
+  /** Throws when the stream's caller is no longer authenticated (checked at every wake). */
+  stillAuthenticated: () => void = () => undefined,
 ): AsyncGenerator<SyncUpdate> {
   let wake: (() => void) | undefined;
   let dirty = true;
@@ -65,6 +67,7 @@ export async function* agentSync(
       dirty = false;
       if (signal.aborted) throw abortError(signal, "syncing the agent");
       checkNode(deps.view, agentId);
+      stillAuthenticated();
       const entries: RegistrationEntry[] = [];
       const deletedEntryIds: string[] = [];
       const changeAt = deps.view.lastChangeFor(agentId);

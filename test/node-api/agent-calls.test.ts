@@ -14,7 +14,7 @@ import type { AgentSvid } from "../../proto/gen/node.js";
 import type { RegistrationEntry } from "../../server/datastore/index.js";
 import { verifyCsr } from "../../server/ca/index.js";
 import { NodeApiHarness, startHost, type TestHost } from "./node-api-harness.js";
-import type { CallFailure, TestAgent } from "./test-agent.js";
+import { refusal, type TestAgent } from "./test-agent.js";
 
 /**
  * After attestation: the connection-bound proof of possession, then Sync and SVID issuance on the
@@ -74,13 +74,6 @@ describe("node API: proof of possession, Sync, SVIDs (swtpm, SoftHSM2, SQLite)",
     const client = connect();
     await client.prove(a, svidA);
     return client;
-  }
-
-  async function refusal(promise: Promise<unknown>): Promise<CallFailure> {
-    return promise.then(
-      () => assert.fail("expected a refusal"),
-      (err: unknown) => err as CallFailure,
-    );
   }
 
   async function lastAuditOf<T extends string>(type: T) {
@@ -145,7 +138,12 @@ describe("node API: proof of possession, Sync, SVIDs (swtpm, SoftHSM2, SQLite)",
     it("refuses the SVID an agent had before it attested again, on new and on proved connections", async () => {
       const proved = await provedA();
       const old = svidA;
+      const syncing = proved.sync();
+      await syncing.next();
       svidA = await connect().attest(a);
+      // The stream proved with the old SVID ends with it.
+      const ended = await refusal(syncing.next());
+      assert.equal(ended.errorCode, "POP_SERIAL_NOT_CURRENT");
       const client = connect();
       const proof = await client.signedProof(a, old);
       assert.equal((await refusal(client.provePossession(proof))).errorCode, "POP_SERIAL_NOT_CURRENT");
@@ -294,10 +292,7 @@ describe("node API: proof of possession, Sync, SVIDs (swtpm, SoftHSM2, SQLite)",
       const id = SpiffeId.parse(svidA.spiffeId);
       await server.datastore.setNodeBanned(id, true);
       try {
-        const failure = await stream.next().then(
-          () => assert.fail("expected the stream to end"),
-          (err: unknown) => err as CallFailure,
-        );
+        const failure = await refusal(stream.next());
         assert.equal(failure.code, status.PERMISSION_DENIED);
         assert.equal(failure.errorCode, "AGENT_BANNED");
         // A banned agent's proved connections are refused too.
@@ -338,10 +333,7 @@ describe("node API: proof of possession, Sync, SVIDs (swtpm, SoftHSM2, SQLite)",
       const stream = client.sync();
       await stream.next();
       await server.datastore.evictAttestedNode(SpiffeId.parse(svidA.spiffeId));
-      const failure = await stream.next().then(
-        () => assert.fail("expected the stream to end"),
-        (err: unknown) => err as CallFailure,
-      );
+      const failure = await refusal(stream.next());
       assert.equal(failure.code, status.PERMISSION_DENIED);
       assert.equal(failure.errorCode, "AGENT_EVICTED");
       assert.equal((await refusal(client.newJwtSvid(web.id, ["svc"]))).errorCode, "POP_UNKNOWN_AGENT");
@@ -352,10 +344,7 @@ describe("node API: proof of possession, Sync, SVIDs (swtpm, SoftHSM2, SQLite)",
     it("answers a malformed Sync request with a typed error", async () => {
       const client = await provedA();
       const stream = client.sync(-1);
-      const failure = await stream.next().then(
-        () => assert.fail("expected a refusal"),
-        (err: unknown) => err as CallFailure,
-      );
+      const failure = await refusal(stream.next());
       assert.equal(failure.code, status.INVALID_ARGUMENT);
     });
   });

@@ -6,7 +6,7 @@ import { ekHash } from "../../native/tpm/index.js";
 import { decodeTpmChallengeResponse, encodeTpmChallengeResponse } from "../../attestors/node/tpm/evidence.js";
 import { SpiffeId } from "../../common/spiffe/index.js";
 import { NodeApiHarness, startHost, type TestHost } from "./node-api-harness.js";
-import { failureOf, type CallFailure, type TestAgent } from "./test-agent.js";
+import { failureOf, refusal, type CallFailure, type TestAgent } from "./test-agent.js";
 
 /**
  * AttestAgent end to end: swtpm hosts, the agent half of attestors/node/tpm driving the node API over
@@ -37,13 +37,6 @@ describe("node API: AttestAgent (swtpm, SoftHSM2, SQLite)", () => {
     await b?.stop();
     await c?.stop();
   });
-
-  async function refusal(promise: Promise<unknown>): Promise<CallFailure> {
-    return promise.then(
-      () => assert.fail("expected a refusal"),
-      (err: unknown) => err as CallFailure,
-    );
-  }
 
   async function lastAudit() {
     return (await server.auditEvents()).at(-1);

@@ -196,3 +196,14 @@ export function unary<T>(start: (cb: (err: ServiceError | null, value?: T) => vo
 function isServiceError(err: unknown): err is ServiceError {
   return err instanceof Error && typeof (err as Partial<ServiceError>).code === "number";
 }
+
+/** The CallFailure a call or stream ends with; fails the test if it succeeds. */
+export async function refusal(promise: Promise<unknown>): Promise<CallFailure> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof CallFailure) return err;
+    throw err;
+  }
+  throw new Error("expected a refusal");
+}

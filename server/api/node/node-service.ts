@@ -98,7 +98,12 @@ export function nodeService(deps: NodeServiceDeps): NodeServer {
     }),
 
     sync: (call: ServerWritableStream<SyncRequest, SyncResponse>) => {
-      void sync(deps, call, () => authenticated(call));
+      void sync(
+        deps,
+        call,
+        () => authenticated(call),
+        (agent) => possession.recheck(agent),
+      );
     },
 
     batchNewX509Svid: unary<BatchNewX509SVIDRequest, BatchNewX509SVIDResponse>(async (call) => {
@@ -243,6 +248,7 @@ async function sync(
   deps: NodeServiceDeps,
   call: ServerWritableStream<SyncRequest, SyncResponse>,
   authenticate: () => ProvedAgent,
+  recheck: (agent: ProvedAgent) => void,
 ): Promise<void> {
   const abort = new AbortController();
   deps.openStreams.add(abort);
@@ -252,7 +258,9 @@ async function sync(
     const revision = call.request.revision;
     if (!Number.isSafeInteger(revision) || revision < 0)
       throw new NodeRequestError("MALFORMED_REQUEST", `revision ${revision} is not a revision`);
-    for await (const update of agentSync(deps.sync, agent.agentId, revision, abort.signal)) {
+    for await (const update of agentSync(deps.sync, agent.agentId, revision, abort.signal, () =>
+      recheck(agent),
+    )) {
       if (!call.write(syncResponseMessage(update))) await once(call, "drain", { signal: abort.signal });
     }
   } catch (err) {
