@@ -2,7 +2,7 @@ import { createPublicKey, verify, type KeyObject, type X509Certificate } from "n
 import type { Clock } from "../../common/clock.js";
 import type { RandomSource } from "../../common/random.js";
 import { errorMessage } from "../../common/errors.js";
-import { validateX509Svid, type TrustDomain } from "../../common/spiffe/index.js";
+import { validateX509Svid, type SpiffeId, type TrustDomain } from "../../common/spiffe/index.js";
 import { normalizeSerial, possessionProofMessage } from "../../common/node-api/possession-proof.js";
 import type { AuditSink } from "../audit/audit-log.js";
 import type { AuditCaller } from "../audit/audit-event.js";
@@ -108,7 +108,8 @@ export class PossessionVerifier {
         this.deps.bundle(),
         this.deps.clock.nowMs(),
       );
-      agentId = this.#agentIdOf(certificate);
+      const agent = this.#agentOf(certificate);
+      agentId = agent.toString();
       // The nonce is spent whatever follows: one proof attempt per nonce.
       const nonceKey = request.nonce.toString("hex");
       const nonceExpiry = state.nonces.get(nonceKey);
@@ -125,7 +126,7 @@ export class PossessionVerifier {
           `the proof's time is ${Math.round((request.timestampMs - now) / 1000)} s from the server's`,
         );
       // The datastore, not the view: a proof right after attestation must see that attestation.
-      const node = await this.deps.datastore.getAttestedNode(validateX509Svid(certificate.raw).spiffeId);
+      const node = await this.deps.datastore.getAttestedNode(agent);
       if (node === undefined) throw new PossessionError("POP_UNKNOWN_AGENT", `${agentId} is not attested`);
       if (node.banned) throw new PossessionError("POP_AGENT_BANNED", `${agentId} is banned`);
       const serial = normalizeSerial(certificate.serialNumber);
@@ -196,14 +197,14 @@ export class PossessionVerifier {
     return state;
   }
 
-  #agentIdOf(certificate: X509Certificate): string {
+  #agentOf(certificate: X509Certificate): SpiffeId {
     const { spiffeId } = validateX509Svid(certificate.raw);
     if (!spiffeId.memberOf(this.deps.trustDomain) || !spiffeId.path.startsWith("/hallmark/agent/"))
       throw new PossessionError(
         "POP_NOT_AN_AGENT",
         `${spiffeId.toString()} is not an agent of this trust domain`,
       );
-    return spiffeId.toString();
+    return spiffeId;
   }
 }
 
