@@ -8,7 +8,7 @@ import { decodeJwt } from "jose";
 import { ekHash } from "../../native/tpm/index.js";
 import { parseSelector } from "../../common/selector.js";
 import { SpiffeId } from "../../common/spiffe/index.js";
-import { opensslCsr } from "../../common/spiffe/testdata/openssl.js";
+import { opensslCert, opensslCsr } from "../../common/spiffe/testdata/openssl.js";
 import { fixtureTempRoot, trackTempDir } from "../fixtures/processes.js";
 import type { AgentSvid } from "../../proto/gen/node.js";
 import type { RegistrationEntry } from "../../server/datastore/index.js";
@@ -150,6 +150,21 @@ describe("node API: proof of possession, Sync, SVIDs (swtpm, SoftHSM2, SQLite)",
       assert.equal((await refusal(proved.newJwtSvid(web.id, ["svc"]))).errorCode, "POP_SERIAL_NOT_CURRENT");
       await client.prove(a, svidA);
       assert.equal((await client.newJwtSvid(web.id, ["svc"])).spiffeId, "spiffe://example.org/web");
+    });
+
+    it("refuses an SVID that does not chain to the bundle", async () => {
+      const client = connect();
+      const forged = await opensslCert(dir, "forged-agent", [
+        `subjectAltName=URI:${svidA.spiffeId}`,
+        "keyUsage=critical,digitalSignature",
+        "basicConstraints=critical,CA:FALSE",
+      ]);
+      const proof = await client.signedProof(a, { ...svidA, certChain: [forged.der] });
+      const failure = await refusal(client.provePossession(proof));
+      assert.equal(failure.code, status.UNAUTHENTICATED);
+      assert.equal(failure.errorCode, "POP_SVID_UNTRUSTED");
+      const audit = await lastAuditOf("pop_refused");
+      assert.equal(audit?.type === "pop_refused" && audit.reason, "POP_SVID_UNTRUSTED");
     });
 
     it("answers a malformed proof with a typed error", async () => {
@@ -339,6 +354,19 @@ describe("node API: proof of possession, Sync, SVIDs (swtpm, SoftHSM2, SQLite)",
       assert.equal((await refusal(client.newJwtSvid(web.id, ["svc"]))).errorCode, "POP_UNKNOWN_AGENT");
       svidA = await connect().attest(a);
       await (await provedA()).newJwtSvid(web.id, ["svc"]);
+    });
+
+    it("ends open streams with UNAVAILABLE when the server stops", async () => {
+      const api = await server.anotherApi({});
+      const client = server.agent(api);
+      open.push(client);
+      await client.prove(a, svidA);
+      const stream = client.sync();
+      await stream.next();
+      await api.stop();
+      const failure = await refusal(stream.next());
+      assert.equal(failure.code, status.UNAVAILABLE);
+      assert.equal(failure.errorCode, "SHUTTING_DOWN");
     });
 
     it("answers a malformed Sync request with a typed error", async () => {
