@@ -1,5 +1,6 @@
 // The node API on real parts (swtpm, SoftHSM2, SQLite), through TLS, as agents use it.
 // Prints: attestations/s with p50/p99; Sync initial state for an agent with 10k entries (time, bytes);
+// how long a new entry takes to reach 50 open Sync streams;
 // BatchNewX509SVID SVIDs/s against the raw HSM sign rate of the same run; agent calls/s on one
 // connection whose proof of possession took a TPM signature made 50 ms slower on purpose.
 // Run: node --import tsx scripts/bench/server.ts [attestations=30] [entries=10000] [seconds=5]
@@ -99,6 +100,37 @@ try {
   const bytes = SyncResponse.encode(first).finish().length;
   console.log(
     `Sync initial state: ${first.entries.length} entries in ${fmt(syncMs)} ms, ${fmt(bytes / 1024)} KiB (${fmt(bytes / first.entries.length, 0)} B/entry)`,
+  );
+
+  // 2b. Push latency: an entry created in the datastore, until every open Sync stream has it.
+  const STREAMS = 50;
+  const watchers = [];
+  for (let i = 0; i < STREAMS; i++) {
+    const c = connect();
+    await c.prove(a, svidA);
+    const s = c.sync();
+    await s.next();
+    watchers.push(s);
+  }
+  const pushMs: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const s = performance.now();
+    const created = await server.datastore.createEntry({
+      spiffeId: SpiffeId.parse(`spiffe://example.org/pushed/${i}`),
+      parentId,
+      selectors: [parseSelector("unix:uid:1")],
+    });
+    await Promise.all(
+      watchers.map(async (w) => {
+        for (;;) if ((await w.next()).entries.some((e) => e.id === created.id)) return;
+      }),
+    );
+    pushMs.push(performance.now() - s);
+  }
+  for (const w of watchers) w.cancel();
+  pushMs.sort((x, y) => x - y);
+  console.log(
+    `push: an entry created in the datastore reaches all ${STREAMS} open Sync streams in p50 ${fmt(percentile(pushMs, 50))} ms, max ${fmt(pushMs.at(-1) ?? NaN)} ms`,
   );
 
   // 3. BatchNewX509SVID against the raw HSM sign rate, both measured now.

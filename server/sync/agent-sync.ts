@@ -25,9 +25,10 @@ export interface AgentSyncDeps {
 
 /**
  * One agent's Sync stream (flow 5): its authorized state, then each change, pushed. Woken by the
- * authorization view's revision feed and the CA's bundle feed (no polling); it diffs the agent's
- * authorized entries against what it sent only when `lastChangeFor(agent)` moved, so a change to
- * other agents' entries costs this stream one integer comparison. Ends with AGENT_BANNED or
+ * authorization view's revision feed and the CA's bundle feed (no polling); it looks at what changed
+ * only when `lastChangeFor(agent)` moved, so a change to other agents' entries costs this stream one
+ * integer comparison, and then reads the change log since its last message (a full comparison only
+ * when a node record or a node alias changed). Ends with AGENT_BANNED or
  * AGENT_EVICTED when the agent is banned or evicted.
  */
 export async function* agentSync(
@@ -58,6 +59,7 @@ export async function* agentSync(
       for (const entry of deps.view.authorizedEntries(agentId)) sent.set(entry.id, entry.revision);
     }
     let bundleSequence = first.bundle?.sequence;
+    let revision = first.revision;
     yield first;
     for (;;) {
       while (!dirty) {
@@ -68,25 +70,32 @@ export async function* agentSync(
       if (signal.aborted) throw abortError(signal, "syncing the agent");
       checkNode(deps.view, agentId);
       stillAuthenticated();
-      const entries: RegistrationEntry[] = [];
-      const deletedEntryIds: string[] = [];
+      let entries: RegistrationEntry[] = [];
+      let deletedEntryIds: string[] = [];
       const changeAt = deps.view.lastChangeFor(agentId);
       if (changeAt > seenChangeAt) {
         seenChangeAt = changeAt;
-        const now = new Map(deps.view.authorizedEntries(agentId).map((e) => [e.id, e]));
-        for (const [id, entry] of now) {
-          if (sent.get(id) !== entry.revision) entries.push(entry);
+        // What changed since the last message, from the change log: O(changes), not O(entries).
+        const delta = await deltaSince(deps, agentId, revision);
+        if (delta !== undefined) {
+          revision = delta.revision;
+          for (const entry of delta.entries) {
+            if (sent.get(entry.id) === entry.revision) continue;
+            sent.set(entry.id, entry.revision);
+            entries.push(entry);
+          }
+          for (const id of delta.deletedEntryIds) if (sent.delete(id)) deletedEntryIds.push(id);
+        } else {
+          revision = deps.view.revision;
+          ({ entries, deletedEntryIds } = diffAll(deps.view.authorizedEntries(agentId), sent));
         }
-        for (const id of sent.keys()) if (!now.has(id)) deletedEntryIds.push(id);
-        sent.clear();
-        for (const [id, entry] of now) sent.set(id, entry.revision);
       }
       const bundle = deps.caManager.bundle;
       const bundleChanged = bundle.sequence !== bundleSequence;
       bundleSequence = bundle.sequence;
       if (entries.length > 0 || deletedEntryIds.length > 0 || bundleChanged) {
         yield {
-          revision: deps.view.revision,
+          revision,
           full: false,
           entries,
           deletedEntryIds,
@@ -102,42 +111,54 @@ export async function* agentSync(
 }
 
 /**
- * The full state, or for an agent resuming from `fromRevision` only what changed since: entries
- * changed since then that it may issue now, and those changed that it may not (deleted, or no
- * longer authorized). A full state instead when the log was pruned past the revision, when the
- * agent's node record changed since (its selectors decide node-alias matches), or when a
- * node-alias entry changed (either may change which older entries apply).
+ * The full state, or for an agent resuming from `fromRevision` only what changed since (deltaSince).
  */
 async function initialState(deps: AgentSyncDeps, agentId: string, fromRevision: number): Promise<SyncUpdate> {
-  const full = (): SyncUpdate => ({
-    revision: deps.view.revision,
-    full: true,
-    entries: deps.view.authorizedEntries(agentId),
-    deletedEntryIds: [],
-    bundle: deps.caManager.bundle,
-  });
-  if (fromRevision <= 0) return full();
+  const delta = fromRevision > 0 ? await deltaSince(deps, agentId, fromRevision) : undefined;
+  if (delta === undefined) {
+    return {
+      revision: deps.view.revision,
+      full: true,
+      entries: deps.view.authorizedEntries(agentId),
+      deletedEntryIds: [],
+      bundle: deps.caManager.bundle,
+    };
+  }
+  return { ...delta, full: false, bundle: deps.caManager.bundle };
+}
+
+/**
+ * The entries changed since `fromRevision` that the agent may issue now, and those changed that it
+ * may not (deleted, or no longer authorized). Undefined when only a full comparison can tell: the
+ * log was pruned past the revision, the agent's node record changed (its selectors decide
+ * node-alias matches), or a node-alias entry changed (either may change which older entries apply).
+ */
+async function deltaSince(
+  deps: AgentSyncDeps,
+  agentId: string,
+  fromRevision: number,
+): Promise<{ revision: number; entries: RegistrationEntry[]; deletedEntryIds: string[] } | undefined> {
   const changed = new Set<string>();
   let from = fromRevision;
-  for (;;) {
+  let more = true;
+  let readThrough = fromRevision;
+  while (more) {
     const since = await deps.datastore.changesSince(from, { limit: 5000 });
-    if (since.status === "resync_needed") return full();
+    if (since.status === "resync_needed") return undefined;
     for (const change of since.changes) {
       if ("node" in change) {
-        if (change.node.spiffeId.toString() === agentId) return full();
+        if (change.node.spiffeId.toString() === agentId) return undefined;
       } else if (change.entry.node) {
-        return full();
+        return undefined;
       } else {
         changed.add(change.entry.id);
       }
     }
-    const last = since.changes.at(-1);
-    if (!since.more || last === undefined) {
-      await deps.view.waitFor(since.currentRevision);
-      break;
-    }
-    from = last.revision;
+    from = since.changes.at(-1)?.revision ?? from;
+    more = since.more && since.changes.length > 0;
+    readThrough = more ? from : since.currentRevision;
   }
+  await deps.view.waitFor(readThrough);
   const entries: RegistrationEntry[] = [];
   const deletedEntryIds: string[] = [];
   for (const id of changed) {
@@ -145,13 +166,22 @@ async function initialState(deps: AgentSyncDeps, agentId: string, fromRevision: 
     if (entry !== undefined && deps.view.isAuthorized(agentId, id)) entries.push(entry);
     else deletedEntryIds.push(id);
   }
-  return {
-    revision: deps.view.revision,
-    full: false,
-    entries,
-    deletedEntryIds,
-    bundle: deps.caManager.bundle,
-  };
+  // The revision read through, not the view's (which may be further): a change the view applied
+  // meanwhile is then read by the next delta, never skipped (`sent` drops what was already sent).
+  return { revision: readThrough, entries, deletedEntryIds };
+}
+
+/** Every authorized entry against what was sent: what to send, what to withdraw; `sent` is updated. */
+function diffAll(
+  now: readonly RegistrationEntry[],
+  sent: Map<string, number>,
+): { entries: RegistrationEntry[]; deletedEntryIds: string[] } {
+  const current = new Map(now.map((e) => [e.id, e]));
+  const entries = now.filter((e) => sent.get(e.id) !== e.revision);
+  const deletedEntryIds = [...sent.keys()].filter((id) => !current.has(id));
+  sent.clear();
+  for (const e of now) sent.set(e.id, e.revision);
+  return { entries, deletedEntryIds };
 }
 
 function checkNode(view: AuthorizationView, agentId: string): void {
