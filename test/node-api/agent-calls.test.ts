@@ -152,6 +152,19 @@ describe("node API: proof of possession, Sync, SVIDs (swtpm, SoftHSM2, SQLite)",
       assert.equal((await client.newJwtSvid(web.id, ["svc"])).spiffeId, "spiffe://example.org/web");
     });
 
+    it("refuses a nonce answered after it expired", async () => {
+      // Nonces that live 1 ms: any TPM signature takes longer.
+      const api = await server.anotherApi({}, { possession: { nonceTtlMs: 1 } });
+      const client = server.agent(api);
+      try {
+        const proof = await client.signedProof(a, svidA);
+        assert.equal((await refusal(client.provePossession(proof))).errorCode, "POP_NONCE_UNKNOWN");
+      } finally {
+        client.close();
+        await api.stop();
+      }
+    });
+
     it("refuses an SVID that does not chain to the bundle", async () => {
       const client = connect();
       const forged = await opensslCert(dir, "forged-agent", [

@@ -119,18 +119,21 @@ export class NodeApiHarness {
   }
 
   /** A second node API on the same CA, datastore and audit log, with another TPM attestor config. */
-  anotherApi(tpm: Partial<TpmAttestorConfig>): Promise<NodeApi> {
+  anotherApi(tpm: Partial<TpmAttestorConfig>, options: NodeApiOptions = {}): Promise<NodeApi> {
     const logger = createLogger({ name: "node-api-test", level: "silent" });
-    return startNodeApi({
-      config: { ...this.config, tpm: { ...this.config.tpm, ...tpm } },
-      caManager: this.ca,
-      datastore: this.datastore,
-      view: this.view,
-      audit: this.audit,
-      logger,
-      clock: systemClock,
-      random: cryptoRandom,
-    });
+    return startNodeApi(
+      {
+        config: { ...this.config, tpm: { ...this.config.tpm, ...tpm } },
+        caManager: this.ca,
+        datastore: this.datastore,
+        view: this.view,
+        audit: this.audit,
+        logger,
+        clock: systemClock,
+        random: cryptoRandom,
+      },
+      options,
+    );
   }
 
   /** The audit log's events, oldest first. */
