@@ -93,7 +93,8 @@ export class UnixGrpcServer {
    * PeerCredError (fail closed): UNKNOWN_CONNECTION for a call that did not come through this
    * listener, CONNECTION_CLOSED once its connection is gone, or the error that reading the caller
    * met at accept time (PEER_GONE, PEER_NOT_VISIBLE, ...). Whether the process still lives is the
-   * handler's question to `peer.process` (assertAlive, read).
+   * handler's question to `peer.process` (assertAlive, read). The listener owns `peer.process` and
+   * closes it when the connection closes; a handler still using it then gets PEER_PROCESS_CLOSED.
    */
   peerOf(call: GrpcServerCall): PeerConnection {
     let id: string;
@@ -136,8 +137,9 @@ export class UnixGrpcServer {
     this.#bound?.unlink();
     this.#injector.destroy();
     const sockets = [...this.#connections.values()].map(({ socket }) => socket);
+    // Not events.once: it would reject on an "error" emitted on the way to "close".
     const socketsClosed = sockets.map((socket) =>
-      socket.closed ? Promise.resolve() : once(socket, "close"),
+      socket.closed ? Promise.resolve() : new Promise((resolve) => socket.once("close", resolve)),
     );
     for (const socket of sockets) socket.destroy();
     await Promise.all([listenerClosed, ...socketsClosed]);
@@ -154,6 +156,8 @@ export class UnixGrpcServer {
       peer = { id, ...acceptPeer(socket, this.#peerOptions) };
     } catch (err) {
       if (!(err instanceof PeerCredError)) {
+        // Not a failure the kernel reported but a fault here: nothing is known about the caller,
+        // so the connection is refused outright.
         socket.destroy();
         return;
       }

@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { connect, createServer, Socket } from "node:net";
-import { release } from "node:os";
 import { join } from "node:path";
 import { acceptPeer } from "./accept-peer.js";
 import { SO_PEERGROUPS, SO_PEERPIDFD } from "./linux-abi.js";
@@ -15,6 +14,7 @@ import {
   acceptingServer,
   endProcess,
   failingSocketOption,
+  kernelHasPeerPidfd,
   peerCredError,
   openFdCount,
   sharedTempDir,
@@ -34,11 +34,6 @@ function listeningForTheSuite(): { path: () => string; server: { nextSocket: () 
     temp.remove();
   });
   return { path: () => join(temp.dir, "s.sock"), server: { nextSocket: () => server.nextSocket() } };
-}
-
-function kernelHasPeerPidfd(): boolean {
-  const [major = 0, minor = 0] = release().split(".").map(Number);
-  return major > 6 || (major === 6 && minor >= 5);
 }
 
 describe("peer credentials of a unix socket, from the kernel", () => {

@@ -43,7 +43,7 @@ export function readPeerPidfd(fd: number, pid: () => number, sys: PeerSyscalls):
         return { fd: openPidfd(pid(), sys), source: "pidfd_open" };
       case "ESRCH":
       case "EINVAL":
-        // Kernels before pidfs (6.9) cannot make a pidfd for a caller that has already been reaped.
+        // Kernels that cannot make a pidfd for a caller already reaped say so with these.
         throw new PeerCredError("PEER_GONE", "the caller exited before its pidfd could be taken", {
           cause: err,
         });

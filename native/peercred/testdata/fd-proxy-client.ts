@@ -18,9 +18,12 @@ const proxy = createServer((local) => {
   upstream.pipe(local);
 });
 await new Promise<void>((resolve) => proxy.listen(proxyPath, resolve));
+let outcome;
 try {
-  process.stdout.write(`${JSON.stringify(await callWhoAmI(`unix:${proxyPath}`, true))}\n`);
+  outcome = await callWhoAmI(`unix:${proxyPath}`, true);
 } finally {
+  // Before printing: the test may end this process as soon as it has read the outcome.
   rmSync(dir, { recursive: true, force: true });
 }
+process.stdout.write(`${JSON.stringify(outcome)}\n`);
 process.exit(0);

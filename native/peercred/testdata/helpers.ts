@@ -2,7 +2,7 @@
 import { once } from "node:events";
 import { chmodSync, mkdtempSync, readdirSync, readlinkSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
-import { tmpdir } from "node:os";
+import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ChildProcess, SpawnOptions } from "node:child_process";
@@ -179,4 +179,10 @@ export function unixSocketError(code: UnixSocketErrorCode): (err: unknown) => tr
     assert.equal(err.code, code);
     return true;
   };
+}
+
+/** SO_PEERPIDFD arrived in Linux 6.5. */
+export function kernelHasPeerPidfd(): boolean {
+  const [major = 0, minor = 0] = release().split(".").map(Number);
+  return major > 6 || (major === 6 && minor >= 5);
 }
