@@ -1,7 +1,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
-import { chmod, readFile } from "node:fs/promises";
+import { chmod, readFile, rename } from "node:fs/promises";
+import { setTimeout as delay } from "node:timers/promises";
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { run } from "../fixtures/processes.js";
@@ -375,6 +376,28 @@ describe("hallmark-server run and its admin CLI", () => {
       "json",
     ]);
     assert.deepEqual(json<unknown[]>(none.stdout), []);
+  });
+
+  it("SIGHUP reopens the audit log at its path (log rotation)", async () => {
+    await rename(server.auditLogPath, `${server.auditLogPath}.1`);
+    server.child.kill("SIGHUP");
+    for (let i = 0; i < 100 && !existsSync(server.auditLogPath); i++) await delay(50);
+    const created = await server.cli([
+      "entry",
+      "create",
+      "--spiffe-id",
+      `spiffe://${TRUST_DOMAIN}/rotated`,
+      "--parent-id",
+      AGENT_A,
+      "--selector",
+      "unix:uid:7",
+    ]);
+    assert.equal(created.code, 0, created.stderr);
+    const lines = await auditLines(server);
+    assert.deepEqual(
+      lines.map((l) => [l.type, l.spiffeId]),
+      [["entry_created", `spiffe://${TRUST_DOMAIN}/rotated`]],
+    );
   });
 
   it("SIGTERM stops the server with exit 0 and leaves no socket file", async () => {

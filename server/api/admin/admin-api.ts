@@ -75,11 +75,20 @@ export class AdminApi {
       ]),
     ) as unknown as AdminServer;
     grpc.addService(AdminService, implementation);
-    const unix = await UnixGrpcServer.listen(grpc, {
-      socketPath: options.socketPath,
-      socketMode: 0o600,
-      directoryMode: 0o700,
-    });
+    let unix: UnixGrpcServer;
+    try {
+      unix = await UnixGrpcServer.listen(grpc, {
+        socketPath: options.socketPath,
+        socketMode: 0o600,
+        directoryMode: 0o700,
+      });
+    } catch (err) {
+      grpc.forceShutdown();
+      if (isHallmarkError(err)) throw err;
+      throw new AdminError("LISTEN_FAILED", `cannot listen on ${options.socketPath}: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    }
     listener.unix = unix;
     return new AdminApi(options.socketPath, grpc, unix);
   }

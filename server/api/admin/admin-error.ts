@@ -6,12 +6,15 @@ export type AdminErrorCode =
   /** The kernel could not say who the caller is: refused (fail closed). */
   | "CALLER_UNKNOWN"
   /** A request field is missing or not what its type says. */
-  | "INVALID_REQUEST";
+  | "INVALID_REQUEST"
+  /** The admin socket could not be put in place (its directory is not one, or not ours). */
+  | "LISTEN_FAILED";
 
 const CATEGORY: Readonly<Record<AdminErrorCode, ErrorCategory>> = {
   CALLER_NOT_ALLOWED: "permission_denied",
   CALLER_UNKNOWN: "permission_denied",
   INVALID_REQUEST: "invalid_argument",
+  LISTEN_FAILED: "failed_precondition",
 };
 
 export class AdminError extends HallmarkError<AdminErrorCode> {
