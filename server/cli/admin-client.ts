@@ -98,3 +98,20 @@ export async function withAdminClient<T>(
     client.close();
   }
 }
+
+/** Pages a list call asks for at once. */
+const PAGE_SIZE = 500;
+
+/** Every record of a paged list call: `fetch` gets the page size and token, returns one page. */
+export async function allPages<T>(
+  fetch: (page: { pageSize: number; pageToken: string }) => Promise<{ items: T[]; nextPageToken: string }>,
+): Promise<T[]> {
+  const all: T[] = [];
+  let pageToken = "";
+  do {
+    const page = await fetch({ pageSize: PAGE_SIZE, pageToken });
+    all.push(...page.items);
+    pageToken = page.nextPageToken;
+  } while (pageToken !== "");
+  return all;
+}

@@ -2,7 +2,7 @@ import { Command } from "commander";
 import { printResult, renderFields } from "../../common/cli/output.js";
 import type * as pb from "../../proto/gen/admin.js";
 import { SelectorMatch } from "../../proto/gen/admin.js";
-import { withAdminClient, type AdminApiClient } from "./admin-client.js";
+import { allPages, withAdminClient, type AdminApiClient } from "./admin-client.js";
 import { collect, selectorsOf, withCommonOptions, type CommonOptions } from "./admin-options.js";
 import { required } from "./entry-commands.js";
 import { renderTable } from "./entry-render.js";
@@ -59,22 +59,17 @@ export function agentCommand(): Command {
     .option("--selector <type:value>", "agents with all these node selectors (repeatable)", collect)
     .option("--banned", "banned agents only")
     .action(async (opts: AgentFlags) => {
-      const agents = await withAdminClient(opts.socketPath, async (client) => {
-        const all: pb.Agent[] = [];
-        let pageToken = "";
-        do {
-          const page = await client.call("listAgents", {
+      const agents = await withAdminClient(opts.socketPath, (client) =>
+        allPages(async (page) => {
+          const got = await client.call("listAgents", {
             byBanned: opts.banned === true ? true : undefined,
             bySelectors: selectorsOf("--selector", opts.selector),
             match: SelectorMatch.SELECTOR_MATCH_SUPERSET,
-            pageSize: 500,
-            pageToken,
+            ...page,
           });
-          all.push(...page.agents);
-          pageToken = page.nextPageToken;
-        } while (pageToken !== "");
-        return all;
-      });
+          return { items: got.agents, nextPageToken: got.nextPageToken };
+        }),
+      );
       printResult(opts.output, agents, renderAgents);
     });
   agentAction(agent, "show", "show one attested agent", "getAgent", "");

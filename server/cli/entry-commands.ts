@@ -2,7 +2,7 @@ import { Command, Option } from "commander";
 import { printResult } from "../../common/cli/output.js";
 import { SELECTOR_MATCHES } from "../../common/selector.js";
 import { SelectorMatch, type EntryPatch } from "../../proto/gen/admin.js";
-import { withAdminClient } from "./admin-client.js";
+import { allPages, withAdminClient } from "./admin-client.js";
 import {
   CliUsageError,
   collect,
@@ -85,21 +85,16 @@ export function entryCommand(): Command {
     .action(async (opts: EntryFlags) => {
       const entries = await withAdminClient(opts.socketPath, async (client) => {
         if (opts.id !== undefined) return [await client.call("getEntry", { id: opts.id })];
-        const all = [];
-        let pageToken = "";
-        do {
-          const page = await client.call("listEntries", {
+        return allPages(async (page) => {
+          const got = await client.call("listEntries", {
             bySpiffeId: opts.spiffeId ?? "",
             byParentId: opts.parentId ?? "",
             bySelectors: selectorsOf("--selector", opts.selector),
             match: MATCH[(opts.matchSelectorsOn ?? "superset") as keyof typeof MATCH],
-            pageSize: 500,
-            pageToken,
+            ...page,
           });
-          all.push(...page.entries);
-          pageToken = page.nextPageToken;
-        } while (pageToken !== "");
-        return all;
+          return { items: got.entries, nextPageToken: got.nextPageToken };
+        });
       });
       printResult(opts.output, entries, renderEntries);
     });

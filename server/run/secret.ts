@@ -1,4 +1,4 @@
-import { open } from "node:fs/promises";
+import { octalMode, readOwnerOnlyFile } from "../../common/fs/read-owner-only.js";
 import type { SecretSource } from "../config/server-config.js";
 import { StartupError } from "./startup-error.js";
 
@@ -22,28 +22,17 @@ export async function readSecret(
     delete env[source.env];
     return value;
   }
-  let text: string;
-  try {
-    const handle = await open(source.file, "r");
-    try {
-      const { mode } = await handle.stat();
-      if ((mode & 0o077) !== 0) {
-        throw new StartupError(
-          "SECRET_UNAVAILABLE",
-          `${what}: ${source.file} has mode ${(mode & 0o777).toString(8).padStart(4, "0")}; chmod 600 it`,
-        );
-      }
-      text = await handle.readFile("utf8");
-    } finally {
-      await handle.close();
-    }
-  } catch (err) {
-    if (err instanceof StartupError) throw err;
-    const code = (err as NodeJS.ErrnoException).code ?? "error";
-    throw new StartupError("SECRET_UNAVAILABLE", `${what}: cannot read ${source.file} (${code})`, {
-      cause: err,
-    });
+  const read = await readOwnerOnlyFile(source.file);
+  if (!read.ok) {
+    throw new StartupError(
+      "SECRET_UNAVAILABLE",
+      read.problem === "permissions"
+        ? `${what}: ${source.file} has mode ${octalMode(read.mode)}; chmod 600 it`
+        : `${what}: cannot read ${source.file} (${read.code})`,
+      { cause: read.problem === "unreadable" ? read.cause : undefined },
+    );
   }
+  const text = read.text;
   const secret = text.replace(/\r?\n$/, "");
   if (secret === "") throw new StartupError("SECRET_UNAVAILABLE", `${what}: ${source.file} is empty`);
   return secret;
