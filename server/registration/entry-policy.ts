@@ -6,6 +6,7 @@ import {
   type Selector,
 } from "../../common/selector.js";
 import { SpiffeId, type TrustDomain } from "../../common/spiffe/index.js";
+import type { NewEntry } from "../datastore/index.js";
 import { RegistrationError } from "./registration-error.js";
 
 /** The path under which hallmark names its own identities (agents, the server): no entry may take one. */
@@ -29,17 +30,14 @@ const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
 
-/** An entry as an operator asks for it: IDs as text, TTLs in milliseconds (absent: the server's default). */
-export interface EntryRequest {
+/**
+ * An entry as an operator asks for it: the datastore's NewEntry with the IDs still text (the policy
+ * parses them), TTLs in milliseconds (absent: the server's default), and no admin flag (not offered).
+ */
+export type EntryRequest = Omit<NewEntry, "id" | "spiffeId" | "parentId" | "admin"> & {
   readonly spiffeId: string;
   readonly parentId: string;
-  readonly selectors: readonly Selector[];
-  readonly x509SvidTtlMs?: number;
-  readonly jwtSvidTtlMs?: number;
-  readonly dnsNames?: readonly string[];
-  readonly hint?: string;
-  readonly node?: boolean;
-}
+};
 
 /** An entry that passed the policy: IDs parsed, selectors canonical. */
 export interface CheckedEntry {
