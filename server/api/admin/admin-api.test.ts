@@ -85,6 +85,34 @@ describe("AdminApi", () => {
       [client.call("updateEntry", { id: "x", revision: 0, patch: undefined }), /^patch: missing$/],
       [client.call("updateEntry", { id: "x", revision: -1, patch: undefined }), /^revision: /],
       [client.call("banAgent", { spiffeId: "" }), /^spiffe_id: required$/],
+      [client.call("unbanAgent", { spiffeId: "" }), /^spiffe_id: required$/],
+      [client.call("evictAgent", { spiffeId: "" }), /^spiffe_id: required$/],
+      [client.call("getAgent", { spiffeId: "" }), /^spiffe_id: required$/],
+      [
+        client.call("batchUpdateEntries", { updates: [{ id: "x", revision: 0, patch: undefined }] }),
+        /^updates\[0\]\.patch: missing$/,
+      ],
+      [
+        client.call("listAgents", {
+          byBanned: undefined,
+          bySelectors: [{ type: "tpm", value: "" }],
+          match: 0,
+          pageSize: 0,
+          pageToken: "",
+        }),
+        /^by_selectors\[0\]: /,
+      ],
+      [
+        client.call("listEntries", {
+          bySpiffeId: "",
+          byParentId: "",
+          bySelectors: [],
+          match: SelectorMatch.SELECTOR_MATCH_UNSPECIFIED,
+          pageSize: -1,
+          pageToken: "",
+        }),
+        /^page_size: /,
+      ],
       [client.call("getAgent", { spiffeId: "not an id" }), /^spiffe_id: /],
       [
         client.call("listEntries", {
