@@ -1,4 +1,4 @@
-import { open } from "node:fs/promises";
+import { octalMode, readOwnerOnlyFile } from "../../common/fs/read-owner-only.js";
 import { Pkcs11Error } from "./errors.js";
 
 /**
@@ -23,35 +23,22 @@ export async function readPin(source: PinSource, env: NodeJS.ProcessEnv = proces
     delete env[source.env];
     return value;
   }
-  let text: string;
-  try {
-    // Mode checked on the open file, not the path: no window to swap the file between check and read.
-    const handle = await open(source.file, "r");
-    try {
-      const { mode } = await handle.stat();
-      if ((mode & 0o077) !== 0) {
-        throw new Pkcs11Error(
-          "PKCS11_PIN_FILE_PERMISSIONS",
-          `the PIN file ${source.file} has mode ${(mode & 0o777).toString(8).padStart(4, "0")}; ` +
-            "it must not be accessible to group or others (chmod 600 or 400)",
-          { category: "failed_precondition" },
-        );
-      }
-      text = await handle.readFile("utf8");
-    } finally {
-      await handle.close();
-    }
-  } catch (err) {
-    if (err instanceof Pkcs11Error) throw err;
+  const read = await readOwnerOnlyFile(source.file);
+  if (!read.ok && read.problem === "permissions") {
     throw new Pkcs11Error(
-      "PKCS11_PIN_MISSING",
-      `cannot read the PIN file ${source.file}: ${(err as NodeJS.ErrnoException).code ?? "error"}`,
-      {
-        category: "failed_precondition",
-        cause: err,
-      },
+      "PKCS11_PIN_FILE_PERMISSIONS",
+      `the PIN file ${source.file} has mode ${octalMode(read.mode)}; ` +
+        "it must not be accessible to group or others (chmod 600 or 400)",
+      { category: "failed_precondition" },
     );
   }
+  if (!read.ok) {
+    throw new Pkcs11Error("PKCS11_PIN_MISSING", `cannot read the PIN file ${source.file}: ${read.code}`, {
+      category: "failed_precondition",
+      cause: read.cause,
+    });
+  }
+  const text = read.text;
   // A trailing newline is what `echo PIN > file` leaves; it is never part of a PIN.
   const pin = text.replace(/\r?\n$/, "");
   if (pin === "") {

@@ -49,6 +49,18 @@ export type AuditEvent =
     }
   | { type: "pop_refused"; reason: string; detail?: string; caller: AuditCaller }
   | { type: "svid_refused"; reason: string; spiffeId?: string; caller: AuditCaller }
-  | { type: "admin_refused"; method: string; reason: string; caller: AuditCaller };
+  | {
+      /**
+       * An admin call refused: the caller is not allowed (reason CALLER_NOT_ALLOWED), or a write
+       * already audited as entry_* / agent_* that the datastore then refused (reason: its code, with
+       * the same entryId or agentId): that change did not happen.
+       */
+      type: "admin_refused";
+      method: string;
+      reason: string;
+      entryId?: string;
+      agentId?: string;
+      caller: AuditCaller;
+    };
 
 export type AuditEventType = AuditEvent["type"];

@@ -21,6 +21,7 @@ export {
   FileKeyJournal,
   MemoryKeyJournal,
   KeyJournalError,
+  parseKeyJournalState,
   type KeyJournalErrorCode,
   type KeyJournal,
   type KeyJournalState,

@@ -62,6 +62,21 @@ export function journalCorrupt(message: string, cause?: unknown): KeyJournalErro
   return new KeyJournalError("KEY_JOURNAL_CORRUPT", message, { category: "failed_precondition", cause });
 }
 
+/**
+ * Checks a journal read back from wherever it was kept (a file, the datastore) against its schema:
+ * KEY_JOURNAL_CORRUPT naming the first field at fault.
+ */
+export function parseKeyJournalState(json: unknown, what = "the key journal"): KeyJournalState {
+  const parsed = journalSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw journalCorrupt(
+      `${what} is invalid at ${issue?.path.join(".") ?? "?"}: ${issue?.message ?? "unknown"}`,
+    );
+  }
+  return parsed.data;
+}
+
 /** The journal as `<dataDir>/ca-keys.json`, replaced atomically (common/fs/atomic-write.ts). */
 export class FileKeyJournal implements KeyJournal {
   readonly path: string;
@@ -88,14 +103,7 @@ export class FileKeyJournal implements KeyJournal {
     } catch (err) {
       throw journalCorrupt(`the key journal ${this.path} is not JSON`, err);
     }
-    const parsed = journalSchema.safeParse(json);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw journalCorrupt(
-        `the key journal ${this.path} is invalid at ${issue?.path.join(".") ?? "?"}: ${issue?.message ?? "unknown"}`,
-      );
-    }
-    return parsed.data;
+    return parseKeyJournalState(json, `the key journal ${this.path}`);
   }
 
   async save(state: KeyJournalState): Promise<void> {

@@ -1,0 +1,189 @@
+import { systemClock, type Clock } from "../../common/clock.js";
+import { errorMessage } from "../../common/errors.js";
+import type { Logger } from "../../common/logging/logger.js";
+import { cryptoRandom, type RandomSource } from "../../common/random.js";
+import { Pkcs11KeyManager } from "../../native/pkcs11/index.js";
+import { AdminApi } from "../api/admin/admin-api.js";
+import { AuditLog } from "../audit/audit-log.js";
+import { CaManager } from "../ca/index.js";
+import { parseKeyJournalState } from "../ca/key-journal.js";
+import type { ServerConfig } from "../config/server-config.js";
+import {
+  DatastoreKeyJournal,
+  openDatastore,
+  type Datastore,
+  type DatastoreSettings,
+} from "../datastore/index.js";
+import { AuthorizationView } from "../registration/authorization-view.js";
+import { EntryPolicy } from "../registration/entry-policy.js";
+import { RegistrationService } from "../registration/registration-service.js";
+import { HealthHttpServer } from "./health-http.js";
+import { readSecret } from "./secret.js";
+import { StartupError } from "./startup-error.js";
+
+/** What the server's parts are built from; handed to every extra component (the node API). */
+export interface ServerDeps {
+  readonly config: ServerConfig;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly random: RandomSource;
+  readonly datastore: Datastore;
+  readonly ca: CaManager;
+  readonly authorization: AuthorizationView;
+  readonly audit: AuditLog;
+  readonly registration: RegistrationService;
+}
+
+/** A part started after the core (e.g. the node API); stopped before it, in reverse order. */
+export interface ServerComponent {
+  readonly name: string;
+  stop(): Promise<void>;
+}
+
+export type ComponentStarter = (deps: ServerDeps) => Promise<ServerComponent>;
+
+export interface StartServerOptions {
+  logger: Logger;
+  clock?: Clock;
+  random?: RandomSource;
+  /** Where PIN and password variables are read (and removed once read); default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Started last, with the core's deps: the extension point for the node API. */
+  components?: readonly ComponentStarter[];
+}
+
+export interface RunningServer {
+  readonly deps: ServerDeps;
+  readonly adminApi: AdminApi;
+  readonly health: HealthHttpServer | undefined;
+  /** Closes listeners, stops the CA, closes the datastore and syncs the audit log. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root: builds the server's parts in dependency order. A part that fails to start
+ * stops every part already started (in reverse), and the error is thrown for `run` to report.
+ */
+export async function startServer(config: ServerConfig, options: StartServerOptions): Promise<RunningServer> {
+  const { logger } = options;
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? cryptoRandom;
+  const env = options.env ?? process.env;
+  const stack: { name: string; stop: () => Promise<void> | void }[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const part of stack.splice(0).reverse()) {
+      try {
+        await part.stop();
+      } catch (err) {
+        logger.error({ part: part.name, err: errorMessage(err) }, "stopping a part failed");
+      }
+    }
+  };
+  try {
+    if ("slot" in config.keyManager.token) {
+      throw new StartupError(
+        "UNSUPPORTED_SETTING",
+        "key_manager.pkcs11.slot is not supported yet: give the token's token_label (slot ids are not stable)",
+      );
+    }
+    const keyManager = await Pkcs11KeyManager.open(
+      {
+        module: config.keyManager.module,
+        tokenLabel: config.keyManager.token.label,
+        pin: config.keyManager.pin,
+        keyType: config.caKeyType,
+      },
+      { env, clock },
+    );
+    stack.push({ name: "key manager", stop: () => keyManager.close() });
+
+    const datastore = await openDatastore(await datastoreSettings(config, env), { clock, random });
+    stack.push({ name: "datastore", stop: () => datastore.close() });
+
+    const ca = await CaManager.start({
+      keyManager,
+      journal: new DatastoreKeyJournal(datastore, { parse: parseKeyJournalState }),
+      trustDomain: config.trustDomain,
+      clock,
+      random,
+      caTtlMs: config.caTtl,
+      x509SvidTtlMs: config.defaultX509SvidTtl,
+      jwtSvidTtlMs: config.defaultJwtSvidTtl,
+      caKeyType: config.caKeyType,
+      jwtKeyType: config.jwtKeyType,
+      logger: logger.child({ component: "ca" }),
+    });
+    stack.push({ name: "CA", stop: () => ca.stop() });
+
+    const authorization = await AuthorizationView.open(datastore, {
+      logger: logger.child({ component: "authz" }),
+    });
+    stack.push({ name: "authorization view", stop: () => authorization.close() });
+
+    const audit = AuditLog.open(config.auditLogPath, { clock });
+    stack.push({ name: "audit log", stop: () => audit.close() });
+
+    const registration = new RegistrationService({
+      datastore,
+      policy: new EntryPolicy({ trustDomain: config.trustDomain, caTtlMs: config.caTtl }),
+      audit,
+      logger: logger.child({ component: "registration" }),
+    });
+    const deps: ServerDeps = {
+      config,
+      logger,
+      clock,
+      random,
+      datastore,
+      ca,
+      authorization,
+      audit,
+      registration,
+    };
+
+    const adminApi = await AdminApi.start({
+      socketPath: config.socketPath,
+      registration,
+      ca,
+      datastore,
+      audit,
+      logger: logger.child({ component: "admin-api" }),
+    });
+    stack.push({ name: "admin API", stop: () => adminApi.close() });
+
+    let health: HealthHttpServer | undefined;
+    if (config.healthChecks !== undefined) {
+      health = await HealthHttpServer.listen(config.healthChecks, { ca, datastore }, logger);
+      const started = health;
+      stack.push({ name: "health checks", stop: () => started.close() });
+    }
+
+    for (const start of options.components ?? []) {
+      const component = await start(deps);
+      stack.push({ name: component.name, stop: () => component.stop() });
+    }
+
+    let stopping: Promise<void> | undefined;
+    return {
+      deps,
+      adminApi,
+      health,
+      stop: () => (stopping ??= stopAll()),
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+async function datastoreSettings(config: ServerConfig, env: NodeJS.ProcessEnv): Promise<DatastoreSettings> {
+  const ds = config.datastore;
+  if (ds.kind === "sqlite") return { kind: "sqlite", path: ds.path };
+  return {
+    kind: "postgres",
+    connectionString: ds.connectionString,
+    poolSize: ds.poolSize,
+    password:
+      ds.password === undefined ? undefined : await readSecret("the datastore password", ds.password, env),
+  };
+}

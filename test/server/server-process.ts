@@ -1,0 +1,114 @@
+/** A real `hallmark-server run` process on a SoftHSM2 token and a SQLite file, for the CLI tests. */
+import { once } from "node:events";
+import { chmod, mkdtemp, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { setTimeout as delay } from "node:timers/promises";
+import type { ChildProcess } from "node:child_process";
+import { createSoftHsm, type SoftHsmFixture } from "../fixtures/softhsm.js";
+import { run, spawnTied, trackTempDir, type RunResult } from "../fixtures/processes.js";
+
+const root = fileURLToPath(
+  new URL(import.meta.url.endsWith(".js") ? "../../../" : "../../", import.meta.url),
+);
+/** The binary as package.json names it when running from dist/; its source under tsx otherwise. */
+const serverCommand: readonly string[] = import.meta.url.endsWith(".js")
+  ? [join(root, "dist/server/cli/main.js")]
+  : ["--import", "tsx", join(root, "server/cli/main.ts")];
+
+export const TRUST_DOMAIN = "example.org";
+
+export interface ServerProcess {
+  readonly dir: string;
+  readonly socketPath: string;
+  readonly auditLogPath: string;
+  readonly sqlitePath: string;
+  readonly healthPort: number;
+  readonly hsm: SoftHsmFixture;
+  readonly child: ChildProcess;
+  /** Runs `hallmark-server <args>` against this server's socket; `asNobody` runs it as UID 65534. */
+  cli(args: readonly string[], options?: { asNobody?: boolean }): Promise<RunResult>;
+  /** SIGTERM; resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+export function hallmarkServer(
+  args: readonly string[],
+  options: { asNobody?: boolean; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
+  const argv = [...serverCommand, ...args];
+  return options.asNobody === true
+    ? run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, ...argv], {
+        env: options.env,
+        cwd: root,
+      })
+    : run(process.execPath, argv, { env: options.env });
+}
+
+export function serverConfig(dir: string, hsm: SoftHsmFixture, healthPort: number): string {
+  return [
+    `trust_domain: ${TRUST_DOMAIN}`,
+    `data_dir: ${join(dir, "data")}`,
+    `socket_path: ${join(dir, "admin", "api.sock")}`,
+    "log_level: warn",
+    "ca_ttl: 24h",
+    "key_manager:",
+    "  pkcs11:",
+    `    module: ${hsm.modulePath}`,
+    `    token_label: ${hsm.tokenLabel}`,
+    "    pin_env: HALLMARK_TEST_HSM_PIN",
+    "node_attestors:",
+    "  tpm:",
+    `    ek_hash_allowlist: ["${"0".repeat(64)}"]`,
+    "health_checks:",
+    "  bind_address: 127.0.0.1",
+    `  bind_port: ${healthPort}`,
+    "",
+  ].join("\n");
+}
+
+export async function startServerProcess(): Promise<ServerProcess> {
+  const hsm = await createSoftHsm();
+  // Traversable by others: a test runs the CLI as another UID against this server's socket.
+  const dir = await mkdtemp(join(tmpdir(), "hallmark-server-test-"));
+  trackTempDir(dir);
+  await chmod(dir, 0o755);
+  const healthPort = 20_000 + Math.floor(Math.random() * 20_000);
+  const configPath = join(dir, "server.yaml");
+  await writeFile(configPath, serverConfig(dir, hsm, healthPort));
+  const socketPath = join(dir, "admin", "api.sock");
+  const child = spawnTied(process.execPath, [...serverCommand, "run", "--config", configPath], {
+    env: { ...hsm.env, HALLMARK_TEST_HSM_PIN: hsm.pin },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr?.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
+  child.stdout?.resume();
+  const exited = once(child, "exit");
+  for (let i = 0; !existsSync(socketPath); i++) {
+    if (child.exitCode !== null || i > 600) {
+      child.kill("SIGKILL");
+      throw new Error(`hallmark-server did not start: ${stderr}`);
+    }
+    await delay(50);
+  }
+  const server: ServerProcess = {
+    dir,
+    socketPath,
+    auditLogPath: join(dir, "data", "audit.log"),
+    sqlitePath: join(dir, "data", "datastore.sqlite3"),
+    healthPort,
+    hsm,
+    child,
+    cli: (args, options = {}) => hallmarkServer([...args, "--socket-path", socketPath], options),
+    async stop() {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      const [code] = (await exited) as [number | null];
+      await hsm.cleanup();
+      return code;
+    },
+  };
+  return server;
+}
