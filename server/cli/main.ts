@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { runCli } from "../../common/cli/program.js";
+import { nodeApiComponent } from "../api/node/component.js";
 import { buildServerCli } from "./program.js";
 
-process.exitCode = await runCli(buildServerCli(), process.argv.slice(2));
+process.exitCode = await runCli(buildServerCli([nodeApiComponent]), process.argv.slice(2));

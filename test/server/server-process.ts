@@ -52,6 +52,9 @@ export function serverConfig(dir: string, hsm: SoftHsmFixture, healthPort: numbe
     `trust_domain: ${TRUST_DOMAIN}`,
     `data_dir: ${join(dir, "data")}`,
     `socket_path: ${join(dir, "admin", "api.sock")}`,
+    // The node API on a port the OS picks: test files run side by side.
+    "bind_address: 127.0.0.1",
+    "bind_port: 0",
     "log_level: warn",
     "ca_ttl: 24h",
     "key_manager:",
