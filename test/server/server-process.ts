@@ -47,14 +47,26 @@ export function hallmarkServer(
     : run(process.execPath, argv, { env: options.env });
 }
 
-export function serverConfig(dir: string, hsm: SoftHsmFixture, healthPort: number): string {
+export interface ServerProcessOptions {
+  /** The node API's port (default: one the OS picks, which the test then cannot reach). */
+  readonly nodeApiPort?: number;
+  /** TPM manufacturer CA files the node attestor trusts (default: only an allow-listed dummy EK). */
+  readonly ekCaBundlePath?: string;
+}
+
+export function serverConfig(
+  dir: string,
+  hsm: SoftHsmFixture,
+  healthPort: number,
+  options: ServerProcessOptions = {},
+): string {
   return [
     `trust_domain: ${TRUST_DOMAIN}`,
     `data_dir: ${join(dir, "data")}`,
     `socket_path: ${join(dir, "admin", "api.sock")}`,
     // The node API on a port the OS picks: test files run side by side.
     "bind_address: 127.0.0.1",
-    "bind_port: 0",
+    `bind_port: ${options.nodeApiPort ?? 0}`,
     "log_level: warn",
     "ca_ttl: 24h",
     "key_manager:",
@@ -65,6 +77,7 @@ export function serverConfig(dir: string, hsm: SoftHsmFixture, healthPort: numbe
     "node_attestors:",
     "  tpm:",
     `    ek_hash_allowlist: ["${"0".repeat(64)}"]`,
+    ...(options.ekCaBundlePath === undefined ? [] : [`    ek_ca_bundle_path: ${options.ekCaBundlePath}`]),
     "health_checks:",
     "  bind_address: 127.0.0.1",
     `  bind_port: ${healthPort}`,
@@ -72,7 +85,7 @@ export function serverConfig(dir: string, hsm: SoftHsmFixture, healthPort: numbe
   ].join("\n");
 }
 
-export async function startServerProcess(): Promise<ServerProcess> {
+export async function startServerProcess(options: ServerProcessOptions = {}): Promise<ServerProcess> {
   const hsm = await createSoftHsm();
   // Traversable by others: a test runs the CLI as another UID against this server's socket.
   const dir = await mkdtemp(join(tmpdir(), "hallmark-server-test-"));
@@ -80,7 +93,7 @@ export async function startServerProcess(): Promise<ServerProcess> {
   await chmod(dir, 0o755);
   const healthPort = 20_000 + Math.floor(Math.random() * 20_000);
   const configPath = join(dir, "server.yaml");
-  await writeFile(configPath, serverConfig(dir, hsm, healthPort));
+  await writeFile(configPath, serverConfig(dir, hsm, healthPort, options));
   const socketPath = join(dir, "admin", "api.sock");
   const child = spawnTied(process.execPath, [...serverCommand, "run", "--config", configPath], {
     env: { ...hsm.env, HALLMARK_TEST_HSM_PIN: hsm.pin },
