@@ -52,7 +52,8 @@ describe("hallmark-server run serves the node API", () => {
       try {
         return await client.attest(host);
       } catch (err) {
-        if (!(err instanceof CallFailure) || err.code !== Number(status.UNAVAILABLE) || attempt >= 100) throw err;
+        if (!(err instanceof CallFailure) || err.code !== Number(status.UNAVAILABLE) || attempt >= 100)
+          throw err;
         await delay(100);
       }
     }
