@@ -80,16 +80,11 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     }
   };
   try {
-    if ("slot" in config.keyManager.token) {
-      throw new StartupError(
-        "UNSUPPORTED_SETTING",
-        "key_manager.pkcs11.slot is not supported yet: give the token's token_label (slot ids are not stable)",
-      );
-    }
+    const { token } = config.keyManager;
     const keyManager = await Pkcs11KeyManager.open(
       {
         module: config.keyManager.module,
-        tokenLabel: config.keyManager.token.label,
+        ...("slot" in token ? { slot: token.slot } : { tokenLabel: token.label }),
         pin: config.keyManager.pin,
         keyType: config.caKeyType,
       },
