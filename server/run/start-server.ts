@@ -19,7 +19,6 @@ import { EntryPolicy } from "../registration/entry-policy.js";
 import { RegistrationService } from "../registration/registration-service.js";
 import { HealthHttpServer } from "./health-http.js";
 import { readSecret } from "./secret.js";
-import { StartupError } from "./startup-error.js";
 
 /** What the server's parts are built from; handed to every extra component (the node API). */
 export interface ServerDeps {
