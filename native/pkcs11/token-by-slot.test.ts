@@ -1,37 +1,18 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { verify } from "node:crypto";
-import { createSoftHsm, type SoftHsmFixture } from "../../test/fixtures/softhsm.js";
+import { createSoftHsm, type SoftHsmFixture, type SoftHsmSlot } from "../../test/fixtures/softhsm.js";
 import { Pkcs11KeyManager, type Pkcs11Config } from "./key-manager.js";
 import { Pkcs11Module } from "./module.js";
 import { Pkcs11Error } from "./errors.js";
 
 const PIN_ENV = "HALLMARK_TEST_PIN";
 
-interface ListedSlot {
-  id: number;
-  /** Undefined for a slot whose token is not initialised. */
-  label: string | undefined;
-}
-
-/** The slots as `pkcs11-tool --list-slots` shows them: an independent reading of the slot ids. */
-function parseSlotList(out: string): ListedSlot[] {
-  return out
-    .split(/^Slot \d+ /m)
-    .slice(1)
-    .map((block) => {
-      const id = /^\((0x[0-9a-f]+)\)/i.exec(block)?.[1];
-      assert.ok(id !== undefined, `a slot id in: ${block}`);
-      const label = /token label\s*:\s*(.*)$/m.exec(block)?.[1]?.trimEnd();
-      return { id: Number(id), label };
-    });
-}
-
 describe("Pkcs11KeyManager: the token selected by slot id", () => {
   let hsm: SoftHsmFixture;
   let module: Pkcs11Module;
   let second: { label: string; pin: string };
-  let slots: ListedSlot[];
+  let slots: SoftHsmSlot[];
   const env = (pin: string): NodeJS.ProcessEnv => ({ [PIN_ENV]: pin });
   const base = (): Pkcs11Config => ({ module: hsm.modulePath, pin: { env: PIN_ENV } });
   const slotOf = (label: string): number => {
@@ -44,7 +25,7 @@ describe("Pkcs11KeyManager: the token selected by slot id", () => {
     hsm = await createSoftHsm({ tokenLabel: "hallmark-first" });
     // SoftHSM scans its token dir at C_Initialize: every token must exist before the module loads.
     second = await hsm.addToken("hallmark-second");
-    slots = parseSlotList(await hsm.pkcs11Tool(["--list-slots"]));
+    slots = await hsm.slots();
     module = Pkcs11Module.load(hsm.modulePath);
   });
   after(async () => {
