@@ -79,6 +79,33 @@ describe("Pkcs11KeyManager: the token selected by slot id", () => {
     }
   });
 
+  it("a recovery that finds another token in the slot refuses it rather than logging in there", async () => {
+    const slot = slotOf(second.label);
+    const km = await Pkcs11KeyManager.open({ ...base(), slot }, { module, env: env(second.pin) });
+    const findToken = module.findToken.bind(module);
+    try {
+      const key = await km.generateKey({ id: "replaced" });
+      module.api.C_CloseAllSessions(findToken({ slot }).slot);
+      // SoftHSM keeps a token's slot id, so a vendor re-enumerating is stood in for: the same slot now
+      // reports a token with another serial number.
+      module.findToken = (selector) => ({ ...findToken(selector), serialNumber: "0000000000000000" });
+      await assert.rejects(km.sign(key, Buffer.from("m")), (err: unknown) => {
+        assert.ok(err instanceof Pkcs11Error);
+        assert.equal(err.code, "PKCS11_TOKEN_NOT_FOUND");
+        assert.match(
+          err.message,
+          new RegExp(
+            `slot ${slot} now holds token .*serial 0000000000000000.*not the token "${second.label}"`,
+          ),
+        );
+        return true;
+      });
+    } finally {
+      module.findToken = findToken;
+      await km.close();
+    }
+  });
+
   it("a slot id that is not present is PKCS11_TOKEN_NOT_FOUND, naming it and the slots present", async () => {
     const missing = Math.max(...slots.map((s) => s.id)) + 1000;
     await assert.rejects(
