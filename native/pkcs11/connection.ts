@@ -2,7 +2,7 @@ import pkcs11js from "pkcs11js";
 import type { Clock } from "../../common/clock.js";
 import { isHallmarkError, type HallmarkError } from "../../common/errors.js";
 import { Pkcs11Error, ckrName, isSessionLost, mapPkcs11Error } from "./errors.js";
-import type { Pkcs11Module } from "./module.js";
+import type { FoundToken, Pkcs11Module, TokenSelector } from "./module.js";
 import { SessionPool } from "./session-pool.js";
 import { TokenThreads } from "./token-threads.js";
 
@@ -10,7 +10,7 @@ export interface ConnectionSettings {
   module: Pkcs11Module;
   /** Whether close() finalises the module (this connection loaded it). */
   ownsModule: boolean;
-  tokenLabel: string;
+  token: TokenSelector;
   pin: string;
   /** Sessions for key generation and threadpool signing. */
   sessionPoolSize: number;
@@ -20,7 +20,7 @@ export interface ConnectionSettings {
 }
 
 /**
- * The key manager's hold on the token, from open to close: the slot found by label, the login, a session
+ * The key manager's hold on the token, from open to close: the slot found by label or slot id, the login, a session
  * pool and the token threads. Runs operations so that a lost session or login (token removed and back,
  * sessions closed behind its back) is recovered once for everyone and the operation retried, and so that
  * close() waits for every operation still inside the module: C_Finalize under a running call crashes.
@@ -29,7 +29,11 @@ export class TokenConnection {
   readonly module: Pkcs11Module;
   readonly pool: SessionPool;
   readonly threads: TokenThreads;
+  /** The token's label as the token reports it (also when it was selected by slot id). */
   readonly tokenLabel: string;
+  readonly #selector: TokenSelector;
+  /** The token found at open: a recovery must find this same token again. */
+  readonly #token: FoundToken;
   readonly #ownsModule: boolean;
   readonly #pin: string;
   #slot: pkcs11js.Handle;
@@ -47,15 +51,17 @@ export class TokenConnection {
 
   private constructor(
     settings: ConnectionSettings,
-    slot: pkcs11js.Handle,
+    token: FoundToken,
     pool: SessionPool,
     loginSession: pkcs11js.Handle,
   ) {
     this.module = settings.module;
     this.#ownsModule = settings.ownsModule;
-    this.tokenLabel = settings.tokenLabel;
+    this.#selector = settings.token;
+    this.#token = token;
+    this.tokenLabel = token.label;
     this.#pin = settings.pin;
-    this.#slot = slot;
+    this.#slot = token.slot;
     this.pool = pool;
     this.#loginSession = loginSession;
     this.threads = new TokenThreads(settings.module.path, settings.threads, () => this.#slot, {
@@ -63,16 +69,16 @@ export class TokenConnection {
     });
   }
 
-  /** Finds the token by label and logs in; on failure, finalises the module if it was the connection's. */
+  /** Finds the token and logs in; on failure, finalises the module if it was the connection's. */
   static open(settings: ConnectionSettings): TokenConnection {
-    const { module, tokenLabel, pin } = settings;
+    const { module, pin } = settings;
     try {
-      const slot = module.findSlot(tokenLabel);
-      const pool = new SessionPool(module.api, slot, settings.sessionPoolSize);
+      const token = module.findToken(settings.token);
+      const pool = new SessionPool(module.api, token.slot, settings.sessionPoolSize);
       const session = pool.openSession();
       try {
-        login(module.api, session, pin, tokenLabel);
-        return new TokenConnection(settings, slot, pool, session);
+        login(module.api, session, pin, token.label);
+        return new TokenConnection(settings, token, pool, session);
       } catch (err) {
         pool.closeQuietly(session);
         throw err;
@@ -150,14 +156,17 @@ export class TokenConnection {
     }
   }
 
-  /** Re-finds the token by label, reopens the sessions and logs in again; concurrent callers share one recovery. */
+  /**
+   * Re-finds the token as it was selected (by label, or by slot id), reopens the sessions and logs in
+   * again; concurrent callers share one recovery.
+   */
   #recover(): Promise<void> {
     this.#recovering ??= Promise.resolve().then(() => {
       try {
         this.#generation++;
         for (const listener of this.#recoveryListeners) listener();
         this.pool.closeQuietly(this.#loginSession);
-        const slot = this.module.findSlot(this.tokenLabel);
+        const slot = this.#refind();
         this.#slot = slot;
         this.pool.reset(slot);
         this.threads.resetSessions();
@@ -169,6 +178,24 @@ export class TokenConnection {
       }
     });
     return this.#recovering;
+  }
+
+  /**
+   * The slot of the token found at open. A slot id may come to hold another token (a vendor
+   * re-enumerating after a reconnect): that is refused rather than logged in to with this PIN. (By label
+   * the label is the identity: an HA group of network HSMs may show one label under several serials.)
+   */
+  #refind(): pkcs11js.Handle {
+    const found = this.module.findToken(this.#selector);
+    if (!("slot" in this.#selector)) return found.slot;
+    if (found.label !== this.#token.label || found.serialNumber !== this.#token.serialNumber) {
+      throw new Pkcs11Error(
+        "PKCS11_TOKEN_NOT_FOUND",
+        `slot ${found.slotId} now holds token "${found.label}" (serial ${found.serialNumber}), not the token "${this.#token.label}" (serial ${this.#token.serialNumber}) opened there`,
+        { category: "failed_precondition" },
+      );
+    }
+    return found.slot;
   }
 }
 

@@ -17,7 +17,7 @@ import {
   type KeyType,
   type SignatureScheme,
 } from "./key-spec.js";
-import { Pkcs11Module } from "./module.js";
+import { Pkcs11Module, type TokenSelector } from "./module.js";
 import { readPin, type PinSource } from "./pin.js";
 import { Signer, type SignWith } from "./signer.js";
 import { TokenObjects } from "./token-objects.js";
@@ -26,8 +26,13 @@ import { TokenObjects } from "./token-objects.js";
 export interface Pkcs11Config {
   /** Path of the vendor's PKCS#11 library (.so). */
   module: string;
-  /** The token's label; slot ids are not stable across restarts or re-plugging. */
-  tokenLabel: string;
+  /**
+   * The token's label (preferred: slot ids can change when tokens are added or a vendor re-enumerates).
+   * Give exactly one of `tokenLabel` and `slot`.
+   */
+  tokenLabel?: string;
+  /** The token's slot id (CK_SLOT_ID, as `pkcs11-tool --list-slots` shows it), when it has no usable label. */
+  slot?: number;
   pin: PinSource;
   /** Key type used by generateKey when none is given. */
   keyType?: KeyType;
@@ -107,8 +112,8 @@ export class Pkcs11KeyManager {
     this.#config = config;
     this.#connection = connection;
     this.#clock = clock;
-    this.#objects = new TokenObjects(connection.threads, config.tokenLabel);
-    this.#handles = new KeyHandles(this.#objects, config.tokenLabel);
+    this.#objects = new TokenObjects(connection.threads, connection.tokenLabel);
+    this.#handles = new KeyHandles(this.#objects, connection.tokenLabel);
     this.#signer = new Signer(
       config.signWith ?? "worker-threads",
       connection.module.api,
@@ -119,6 +124,7 @@ export class Pkcs11KeyManager {
   }
 
   static async open(config: Pkcs11Config, options: OpenOptions = {}): Promise<Pkcs11KeyManager> {
+    const token = tokenSelector(config);
     const pin = await readPin(config.pin, options.env);
     const module = options.module ?? Pkcs11Module.load(config.module);
     const clock = options.clock ?? systemClock;
@@ -126,7 +132,7 @@ export class Pkcs11KeyManager {
     const connection = TokenConnection.open({
       module,
       ownsModule: options.module === undefined,
-      tokenLabel: config.tokenLabel,
+      token,
       pin,
       sessionPoolSize: config.sessionPoolSize ?? DEFAULT_POOL_SIZE,
       // With threadpool signing one thread is enough for finding, listing, deleting and self-tests.
@@ -137,8 +143,9 @@ export class Pkcs11KeyManager {
     return new Pkcs11KeyManager(config, connection, clock);
   }
 
+  /** The token's label as the token reports it (also when it was selected by slot id). */
   get tokenLabel(): string {
-    return this.#config.tokenLabel;
+    return this.#connection.tokenLabel;
   }
 
   /**
@@ -343,4 +350,23 @@ function validateKeyId(id: string): void {
       { category: "invalid_argument" },
     );
   }
+}
+
+/** Exactly one of `tokenLabel` and `slot`, checked before anything is loaded (callers may be untyped). */
+function tokenSelector(config: Pkcs11Config): TokenSelector {
+  const { tokenLabel, slot } = config;
+  if ((tokenLabel === undefined) === (slot === undefined)) {
+    throw new Pkcs11Error("PKCS11_BAD_CONFIG", "give exactly one of tokenLabel and slot to find the token", {
+      category: "invalid_argument",
+    });
+  }
+  if (slot !== undefined) {
+    if (!Number.isSafeInteger(slot) || slot < 0) {
+      throw new Pkcs11Error("PKCS11_BAD_CONFIG", `slot must be a non-negative integer, not ${String(slot)}`, {
+        category: "invalid_argument",
+      });
+    }
+    return { slot };
+  }
+  return { label: tokenLabel ?? "" };
 }

@@ -19,7 +19,6 @@ import { EntryPolicy } from "../registration/entry-policy.js";
 import { RegistrationService } from "../registration/registration-service.js";
 import { HealthHttpServer } from "./health-http.js";
 import { readSecret } from "./secret.js";
-import { StartupError } from "./startup-error.js";
 
 /** What the server's parts are built from; handed to every extra component (the node API). */
 export interface ServerDeps {
@@ -80,16 +79,11 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     }
   };
   try {
-    if ("slot" in config.keyManager.token) {
-      throw new StartupError(
-        "UNSUPPORTED_SETTING",
-        "key_manager.pkcs11.slot is not supported yet: give the token's token_label (slot ids are not stable)",
-      );
-    }
+    const { token } = config.keyManager;
     const keyManager = await Pkcs11KeyManager.open(
       {
         module: config.keyManager.module,
-        tokenLabel: config.keyManager.token.label,
+        ...("slot" in token ? { slot: token.slot } : { tokenLabel: token.label }),
         pin: config.keyManager.pin,
         keyType: config.caKeyType,
       },

@@ -1,10 +1,8 @@
 import { HallmarkError } from "../../common/errors.js";
 
 export type StartupErrorCode =
-  /** A setting the server cannot honour (yet). */
-  | "UNSUPPORTED_SETTING"
   /** A secret (datastore password) that is missing or unsafely stored. */
-  | "SECRET_UNAVAILABLE";
+  "SECRET_UNAVAILABLE";
 
 export class StartupError extends HallmarkError<StartupErrorCode> {
   constructor(code: StartupErrorCode, message: string, options: { cause?: unknown } = {}) {

@@ -32,13 +32,13 @@ describe("hallmark-server run, refusing to start", () => {
     assert.match(result.stderr, /^Error \[CONFIG_INVALID\]: .*bind_prot: unknown key/s);
   });
 
-  it("refuses key_manager.pkcs11.slot with a clear error (token_label is supported)", async () => {
-    const result = await runWith("slot", (c) => c.replace(/token_label: .*/, "slot: 0"));
+  it("a key_manager.pkcs11.slot that does not exist stops the start, naming it and the slots present", async () => {
+    const present = await hsm.slotOf(hsm.tokenLabel);
+    const missing = present + 1000;
+    const result = await runWith("slot", (c) => c.replace(/token_label: .*/, `slot: ${missing}`));
     assert.equal(result.code, 1);
-    assert.match(
-      result.stderr,
-      /^Error \[UNSUPPORTED_SETTING\]: key_manager\.pkcs11\.slot is not supported/m,
-    );
+    assert.match(result.stderr, new RegExp(`^Error \\[PKCS11_TOKEN_NOT_FOUND\\]: no slot ${missing} `, "m"));
+    assert.match(result.stderr, new RegExp(`${present} \\("${hsm.tokenLabel}"\\)`));
   });
 
   it("a wrong HSM PIN stops the start with the token's error and never shows the PIN", async () => {

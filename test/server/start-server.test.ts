@@ -64,6 +64,33 @@ describe("startServer", () => {
     await assert.rejects(seen.datastore.currentRevision(), { code: "CLOSED" });
   });
 
+  it("runs on the token selected by key_manager.pkcs11.slot, its CA key generated there", async () => {
+    const other = await hsm.addToken("hallmark-by-slot");
+    const slot = await hsm.slotOf(other.label);
+    const text = serverConfig(join(dir, "by-slot"), hsm, 0)
+      .replace(/health_checks:[\s\S]*$/, "")
+      .replace(/token_label: .*/, `slot: ${slot}`);
+    const server = await startServer(parseServerConfig(text, "by-slot.yaml"), {
+      logger,
+      env: { HALLMARK_TEST_HSM_PIN: other.pin },
+    });
+    try {
+      const onToken = await hsm.pkcs11Tool([
+        "--token-label",
+        other.label,
+        "--login",
+        "--pin",
+        other.pin,
+        "--list-objects",
+        "--type",
+        "privkey",
+      ]);
+      assert.match(onToken, /Private Key Object/, "the CA's keys are on the token in that slot");
+    } finally {
+      await server.stop();
+    }
+  });
+
   it("a part that fails to start stops every part started before it", async () => {
     let seen: ServerDeps | undefined;
     await assert.rejects(
