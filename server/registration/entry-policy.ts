@@ -6,7 +6,7 @@ import {
   type Selector,
 } from "../../common/selector.js";
 import { SpiffeId, type TrustDomain } from "../../common/spiffe/index.js";
-import type { NewEntry } from "../datastore/index.js";
+import type { EntryContent, NewEntry } from "../datastore/index.js";
 import { RegistrationError } from "./registration-error.js";
 
 /** The path under which hallmark names its own identities (agents, the server): no entry may take one. */
@@ -40,16 +40,7 @@ export type EntryRequest = Omit<NewEntry, "id" | "spiffeId" | "parentId" | "admi
 };
 
 /** An entry that passed the policy: IDs parsed, selectors canonical. */
-export interface CheckedEntry {
-  readonly spiffeId: SpiffeId;
-  readonly parentId: SpiffeId;
-  readonly selectors: readonly Selector[];
-  readonly x509SvidTtlMs: number | undefined;
-  readonly jwtSvidTtlMs: number | undefined;
-  readonly dnsNames: readonly string[];
-  readonly hint: string;
-  readonly node: boolean;
-}
+export type CheckedEntry = Omit<EntryContent, "admin">;
 
 export interface EntryPolicyOptions {
   readonly trustDomain: TrustDomain;
