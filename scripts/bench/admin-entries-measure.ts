@@ -12,10 +12,7 @@ import { startServer } from "../../server/run/start-server.js";
 import { fixtureTempRoot, trackTempDir } from "../../test/fixtures/processes.js";
 import { createSoftHsm } from "../../test/fixtures/softhsm.js";
 import { serverConfig, TRUST_DOMAIN } from "../../test/server/server-process.js";
-
-const percentile = (sorted: number[], p: number): number =>
-  sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? NaN;
-const fmt = (n: number, digits = 1): string => n.toFixed(digits);
+import { fmt, percentile } from "./stats.js";
 
 function entry(n: number): EntryInput {
   return {

@@ -20,16 +20,13 @@ import type { TestAgent } from "../../test/node-api/test-agent.js";
 import { MAX_BATCH_SIZE } from "../../server/registration/registration-service.js";
 import { measureAuthorizedIndex } from "./authorized-index-measure.js";
 import { measureAdminEntryCreate } from "./admin-entries-measure.js";
+import { fmt, percentile } from "./stats.js";
 
 const ATTESTATIONS = Number(process.argv[2] ?? 30);
 const ENTRIES = Number(process.argv[3] ?? 10_000);
 const SECONDS = Number(process.argv[4] ?? 5);
 const ADMIN_ENTRIES = Number(process.argv[5] ?? 1000);
 const TPM_DELAY_MS = 50;
-
-const percentile = (sorted: number[], p: number): number =>
-  sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? NaN;
-const fmt = (n: number, digits = 1): string => n.toFixed(digits);
 
 /** Runs `op` from `concurrency` loops for SECONDS; operations per second (each op may count `weight`). */
 async function rate(concurrency: number, op: () => Promise<number>): Promise<number> {
