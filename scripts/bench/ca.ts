@@ -13,6 +13,7 @@ import { CaManager } from "../../server/ca/ca-manager.js";
 import { MemoryKeyJournal } from "../../server/ca/key-journal.js";
 import { createSoftHsm } from "../../test/fixtures/softhsm.js";
 import { opensslCsr } from "../../common/spiffe/testdata/openssl.js";
+import { percentile } from "./stats.js";
 
 let seconds = Number(process.argv[2] ?? "3");
 /** Sessions for the libuv-threadpool signing mode, compared with the default worker threads. */
@@ -26,10 +27,6 @@ interface Result {
   perSecond: number;
   p50Ms?: number;
   p99Ms?: number;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? NaN;
 }
 
 /** Runs `op` from `concurrency` loops for `seconds`; throughput and per-call latency. */

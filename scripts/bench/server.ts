@@ -1,9 +1,11 @@
-// The node API on real parts (swtpm, SoftHSM2, SQLite), through TLS, as agents use it.
-// Prints: attestations/s with p50/p99; Sync initial state for an agent with 10k entries (time, bytes);
+// The server on real parts (swtpm, SoftHSM2, SQLite). First the authorized-entries index at the
+// issue's scale (100k entries, 1k agents: build and one incremental update), then entry creation
+// through the admin API over its unix socket (one at a time and batched, with p50/p99).
+// Then the node API through TLS, as agents use it. Prints: attestations/s with p50/p99; Sync initial state for an agent with 10k entries (time, bytes);
 // how long a new entry takes to reach 50 open Sync streams;
 // BatchNewX509SVID SVIDs/s against the raw HSM sign rate of the same run; agent calls/s on one
 // connection whose proof of possession took a TPM signature made 50 ms slower on purpose.
-// Run: node --import tsx scripts/bench/server.ts [attestations=30] [entries=10000] [seconds=5]
+// Run: node --import tsx scripts/bench/server.ts [attestations=30] [entries=10000] [seconds=5] [admin entries=1000]
 import { performance } from "node:perf_hooks";
 import { mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
@@ -15,15 +17,16 @@ import { SyncResponse } from "../../proto/gen/node.js";
 import { NodeApiHarness, startHost } from "../../test/node-api/node-api-harness.js";
 import { fixtureTempRoot } from "../../test/fixtures/processes.js";
 import type { TestAgent } from "../../test/node-api/test-agent.js";
+import { MAX_BATCH_SIZE } from "../../server/registration/registration-service.js";
+import { measureAuthorizedIndex } from "./authorized-index-measure.js";
+import { measureAdminEntryCreate } from "./admin-entries-measure.js";
+import { fmt, percentile } from "./stats.js";
 
 const ATTESTATIONS = Number(process.argv[2] ?? 30);
 const ENTRIES = Number(process.argv[3] ?? 10_000);
 const SECONDS = Number(process.argv[4] ?? 5);
+const ADMIN_ENTRIES = Number(process.argv[5] ?? 1000);
 const TPM_DELAY_MS = 50;
-
-const percentile = (sorted: number[], p: number): number =>
-  sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? NaN;
-const fmt = (n: number, digits = 1): string => n.toFixed(digits);
 
 /** Runs `op` from `concurrency` loops for SECONDS; operations per second (each op may count `weight`). */
 async function rate(concurrency: number, op: () => Promise<number>): Promise<number> {
@@ -37,6 +40,13 @@ async function rate(concurrency: number, op: () => Promise<number>): Promise<num
   );
   return done / ((performance.now() - started) / 1000);
 }
+
+// 0. Before anything else allocates, so the index's heap figure is its own.
+for (const line of measureAuthorizedIndex(100_000, 1_000)) console.log(line);
+// 0b. The admin API on its own server, stopped before the node API's starts.
+const adminBatches = Math.max(1, Math.ceil((10 * ADMIN_ENTRIES) / MAX_BATCH_SIZE));
+for (const line of await measureAdminEntryCreate(ADMIN_ENTRIES, adminBatches, MAX_BATCH_SIZE))
+  console.log(line);
 
 const a = await startHost();
 const b = await startHost({ ekCertificates: false });

@@ -20,7 +20,7 @@ import { startNodeApi, type NodeApi, type NodeApiOptions } from "../../server/ap
 import { createSoftHsm, type SoftHsmFixture } from "../fixtures/softhsm.js";
 import { fixtureTempRoot, trackTempDir } from "../fixtures/processes.js";
 import { SwtpmConnection } from "../tpm/swtpm-connection.js";
-import { loadAkAndAgentKey } from "../tpm/loaded-keys.js";
+import { loadAkAndAgentKey, type KeyTemplates } from "../tpm/loaded-keys.js";
 import type { SwtpmOptions } from "../fixtures/swtpm.js";
 import { TestAgent, type AgentTpm } from "./test-agent.js";
 
@@ -30,21 +30,22 @@ export interface TestHost extends AgentTpm {
   stop(): Promise<void>;
 }
 
-export async function startHost(options?: SwtpmOptions): Promise<TestHost> {
+/** `keys` swaps in other AK or agent key templates (a host whose keys the server must refuse). */
+export async function startHost(options?: SwtpmOptions, keys: KeyTemplates = {}): Promise<TestHost> {
   const conn = await SwtpmConnection.start(options);
   try {
     const tpm = conn.tpm;
     const ek: Ek = await openEk(tpm);
-    const keys = await loadAkAndAgentKey(tpm, "eccP256");
+    const loaded = await loadAkAndAgentKey(tpm, "eccP256", keys);
     return {
       conn,
       tpm,
       ek,
-      ak: keys.ak,
-      agentKey: keys.agent,
+      ak: loaded.ak,
+      agentKey: loaded.agent,
       stop: async () => {
-        await flushContext(tpm, keys.ak.handle);
-        await flushContext(tpm, keys.agent.handle);
+        await flushContext(tpm, loaded.ak.handle);
+        await flushContext(tpm, loaded.agent.handle);
         await releaseEk(tpm, ek);
         await conn.stop();
       },

@@ -9,6 +9,7 @@ import {
   decodeTpmChallenge,
   encodeTpmAttestationRequest,
   encodeTpmChallengeResponse,
+  type TpmChallenge,
 } from "../../attestors/node/tpm/evidence.js";
 import { signWithAgentKey, type Ek, type LoadedObject, type Tpm } from "../../native/tpm/index.js";
 import {
@@ -67,8 +68,14 @@ export class TestAgent {
     return possessionExporter(this.#socket);
   }
 
-  /** The whole attestation; `tamper` may change the challenge response before it is sent. */
-  async attest(agent: AgentTpm, tamper?: (response: Buffer) => Buffer): Promise<AgentSvid> {
+  /**
+   * The whole attestation; `tamper` may change the challenge response (given the challenge it
+   * answers) before it is sent.
+   */
+  async attest(
+    agent: AgentTpm,
+    tamper?: (response: Buffer, challenge: TpmChallenge) => Buffer | Promise<Buffer>,
+  ): Promise<AgentSvid> {
     const stream = this.client.attestAgent();
     try {
       const responses = stream[Symbol.asyncIterator]() as AsyncIterator<AttestAgentResponse>;
@@ -81,13 +88,10 @@ export class TestAgent {
       const challenge = await responses.next();
       if (challenge.done === true || challenge.value.step?.$case !== "challenge")
         throw new Error("no challenge");
-      const answer = await answerTpmChallenge(
-        agent.tpm,
-        agent,
-        decodeTpmChallenge(challenge.value.step.value),
-      );
-      const encoded = encodeTpmChallengeResponse(answer);
-      stream.write({ step: { $case: "challengeResponse", value: tamper ? tamper(encoded) : encoded } });
+      const decoded = decodeTpmChallenge(challenge.value.step.value);
+      const encoded = encodeTpmChallengeResponse(await answerTpmChallenge(agent.tpm, agent, decoded));
+      const value = tamper ? await tamper(encoded, decoded) : encoded;
+      stream.write({ step: { $case: "challengeResponse", value } });
       const result = await responses.next();
       if (result.done === true || result.value.step?.$case !== "result") throw new Error("no result");
       return result.value.step.value;
