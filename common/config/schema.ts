@@ -37,3 +37,17 @@ export const filePath = z
   .string()
   .min(1, "must not be empty")
   .refine((p) => !p.includes("\0"), "must not contain a NUL byte");
+
+export const logFormat = z
+  .enum(["json", "pretty", "auto"])
+  .default("json")
+  .describe("json, pretty, or auto (pretty on a terminal).");
+
+/** `health_checks`: HTTP `/live` and `/ready`, the same block in server.yaml and agent.yaml. */
+export const healthChecks = z
+  .strictObject({
+    bind_address: z.string().min(1).default("127.0.0.1").describe("Address of the HTTP health listener."),
+    bind_port: port.default(8080).describe("Port of the HTTP health listener (`/live`, `/ready`)."),
+  })
+  .optional()
+  .describe("HTTP `/live` and `/ready`; off when absent.");

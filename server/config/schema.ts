@@ -1,7 +1,6 @@
 import { z } from "zod";
-import { TrustDomain } from "../../common/spiffe/index.js";
-import { duration, filePath, logLevel, port } from "../../common/config/schema.js";
-import { errorMessage } from "../../common/errors.js";
+import { trustDomain } from "../../common/config/trust-domain.js";
+import { duration, filePath, healthChecks, logFormat, logLevel, port } from "../../common/config/schema.js";
 
 /**
  * `server.yaml`, as the operator writes it: SPIRE's key names where SPIRE has one, snake_case,
@@ -10,18 +9,6 @@ import { errorMessage } from "../../common/errors.js";
  */
 
 const keyType = z.enum(["ec-p256", "ec-p384", "rsa-2048", "rsa-3072"]);
-
-const trustDomain = z
-  .string()
-  .transform((input, ctx) => {
-    try {
-      return TrustDomain.parse(input);
-    } catch (err) {
-      ctx.addIssue({ code: "custom", message: errorMessage(err) });
-      return z.NEVER;
-    }
-  })
-  .describe("The trust domain this server is the authority of (`example.org`).");
 
 const hexDigest = z
   .string()
@@ -162,7 +149,7 @@ const tpmAttestor = z
 
 export const serverConfigSchema = z
   .strictObject({
-    trust_domain: trustDomain,
+    trust_domain: trustDomain.describe("The trust domain this server is the authority of (`example.org`)."),
     bind_address: z
       .string()
       .min(1)
@@ -174,10 +161,7 @@ export const serverConfigSchema = z
       .describe("Unix socket of the admin API; its directory is made 0700."),
     data_dir: filePath.describe("Where the server keeps its state (SQLite datastore, audit log)."),
     log_level: logLevel.default("info").describe("trace, debug, info, warn, error, fatal or silent."),
-    log_format: z
-      .enum(["json", "pretty", "auto"])
-      .default("json")
-      .describe("json, pretty, or auto (pretty on a terminal)."),
+    log_format: logFormat,
     default_x509_svid_ttl: duration({ min: "1m", max: "30d" })
       .prefault("1h")
       .describe("X509-SVID lifetime when an entry sets none."),
@@ -199,13 +183,7 @@ export const serverConfigSchema = z
     node_attestors: z
       .strictObject({ tpm: tpmAttestor.describe("TPM 2.0 node attestation.") })
       .describe("How hosts prove what they are."),
-    health_checks: z
-      .strictObject({
-        bind_address: z.string().min(1).default("127.0.0.1").describe("Address of the HTTP health listener."),
-        bind_port: port.default(8080).describe("Port of the HTTP health listener (`/live`, `/ready`)."),
-      })
-      .optional()
-      .describe("HTTP `/live` and `/ready`; off when absent."),
+    health_checks: healthChecks,
     audit_log: z
       .strictObject({
         path: filePath

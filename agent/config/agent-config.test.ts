@@ -1,0 +1,101 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { ConfigError } from "../../common/config/load.js";
+import { parseAgentConfig } from "./agent-config.js";
+
+const MINIMAL = `
+trust_domain: example.org
+server_address: hallmark.example.org
+trust_bundle_path: /etc/hallmark/bundle.pem
+data_dir: /var/lib/hallmark-agent
+`;
+
+function problems(yaml: string): readonly string[] {
+  try {
+    parseAgentConfig(yaml, "agent.yaml");
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err.problems;
+  }
+  assert.fail("expected the config to be refused");
+}
+
+describe("agent config", () => {
+  it("applies SPIRE's defaults: port 8081, the Workload API socket, /dev/tpmrm0, a 5m resync", () => {
+    const cfg = parseAgentConfig(MINIMAL, "agent.yaml");
+    assert.equal(cfg.trustDomain.name, "example.org");
+    assert.equal(cfg.serverAddress, "hallmark.example.org");
+    assert.equal(cfg.serverPort, 8081);
+    assert.deepEqual(cfg.bootstrap, { kind: "bundle", path: "/etc/hallmark/bundle.pem" });
+    assert.equal(cfg.socketPath, "/tmp/hallmark-agent/public/api.sock");
+    assert.deepEqual(cfg.tpm, { location: { kind: "device", path: "/dev/tpmrm0" }, ekType: undefined });
+    assert.equal(cfg.syncInterval, 300_000);
+    assert.equal(cfg.logFormat, "json");
+    assert.equal(cfg.healthChecks, undefined);
+  });
+
+  it("reads an swtpm socket, an EK type, health checks and insecure bootstrap", () => {
+    const cfg = parseAgentConfig(
+      `trust_domain: example.org
+server_address: 127.0.0.1
+server_port: 9081
+insecure_bootstrap: true
+data_dir: /tmp/a
+tpm:
+  swtpm_socket: /tmp/swtpm.sock
+  ek_type: eccP256
+health_checks:
+  bind_port: 9090
+sync_interval: 30s
+`,
+      "agent.yaml",
+    );
+    assert.deepEqual(cfg.bootstrap, { kind: "insecure" });
+    assert.deepEqual(cfg.tpm, {
+      location: { kind: "swtpm", socketPath: "/tmp/swtpm.sock" },
+      ekType: "eccP256",
+    });
+    assert.deepEqual(cfg.healthChecks, { bindAddress: "127.0.0.1", bindPort: 9090 });
+    assert.equal(cfg.syncInterval, 30_000);
+    assert.equal(cfg.serverPort, 9081);
+  });
+
+  const refused: [string, string, RegExp][] = [
+    ["an unknown key, by its path", `${MINIMAL}tpm:\n  device: /dev/tpm0\n`, /^tpm\.device: unknown key$/],
+    [
+      "no way to trust the server",
+      MINIMAL.replace("trust_bundle_path: /etc/hallmark/bundle.pem\n", ""),
+      /^trust_bundle_path: is required/,
+    ],
+    [
+      "insecure bootstrap beside a bundle",
+      `${MINIMAL}insecure_bootstrap: true\n`,
+      /^insecure_bootstrap: must not be set/,
+    ],
+    [
+      "both a device and an swtpm",
+      `${MINIMAL}tpm:\n  device_path: /dev/tpm0\n  swtpm_socket: /s\n`,
+      /one of device_path and swtpm_socket/,
+    ],
+    ["an EK type it does not know", `${MINIMAL}tpm:\n  ek_type: rsa4096\n`, /^tpm\.ek_type: /],
+    [
+      "a resync more often than every 10s",
+      `${MINIMAL}sync_interval: 1s\n`,
+      /^sync_interval: must be at least 10s$/,
+    ],
+    [
+      "a bad trust domain",
+      MINIMAL.replace("example.org\n", "spiffe://example.org/path\n"),
+      /^trust_domain: /,
+    ],
+  ];
+  for (const [what, yaml, expected] of refused) {
+    it(`refuses ${what}`, () => {
+      const found = problems(yaml);
+      assert.ok(
+        found.some((p) => expected.test(p)),
+        `no problem matching ${String(expected)} in ${JSON.stringify(found)}`,
+      );
+    });
+  }
+});
