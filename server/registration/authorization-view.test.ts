@@ -146,4 +146,16 @@ describe("AuthorizationView", () => {
       await other.close();
     }
   });
+
+  it("waitFor rejects with the datastore's error when the change log cannot be read", async () => {
+    const path = join(dir, "closing.sqlite3");
+    const closing = await openSqliteDatastore({ path });
+    const closingView = await AuthorizationView.open(closing, { logger });
+    try {
+      await closing.close();
+      await assert.rejects(closingView.waitFor(closingView.revision + 1), { code: "CLOSED" });
+    } finally {
+      closingView.close();
+    }
+  });
 });

@@ -2,7 +2,7 @@ import type { Logger } from "../../common/logging/logger.js";
 import { formatSelector } from "../../common/selector.js";
 import { Publisher } from "../../common/subscription.js";
 import { errorMessage } from "../../common/errors.js";
-import type { Change, Datastore, RevisionFeed } from "../datastore/index.js";
+import type { Change, Datastore, Page, PageRequest, RevisionFeed } from "../datastore/index.js";
 import type { AttestedNode, RegistrationEntry } from "../datastore/index.js";
 import { AuthorizedEntryIndex, type IndexedEntry } from "./authorized-index.js";
 
@@ -19,7 +19,7 @@ import { AuthorizedEntryIndex, type IndexedEntry } from "./authorized-index.js";
 export class AuthorizationView {
   readonly #datastore: Datastore;
   readonly #logger: Logger;
-  readonly #index = new AuthorizedEntryIndex();
+  #index = new AuthorizedEntryIndex();
   readonly #entries = new Map<string, RegistrationEntry>();
   readonly #nodes = new Map<string, AttestedNode>();
   readonly #lastChangeFor = new Map<string, number>();
@@ -43,7 +43,17 @@ export class AuthorizationView {
   static async open(datastore: Datastore, options: { logger: Logger }): Promise<AuthorizationView> {
     const view = new AuthorizationView(datastore, options.logger);
     await view.#reload();
-    const subscription = datastore.revisions.subscribe(() => view.#catchUp());
+    // A failed catch-up is logged here; the next revision (or a caller's waitFor, which sees the error) retries.
+    const subscription = datastore.revisions.subscribe(() =>
+      view
+        .#catchUp()
+        .catch((err: unknown) =>
+          view.#logger.error(
+            { err: errorMessage(err) },
+            "the authorization view could not read the change log",
+          ),
+        ),
+    );
     view.#unsubscribe = () => subscription.close();
     return view;
   }
@@ -80,7 +90,10 @@ export class AuthorizationView {
     return this.#index.isAuthorized(agentId, entryId);
   }
 
-  /** Resolves once the view reflects at least `revision` (e.g. a write this process just made). */
+  /**
+   * Resolves once the view reflects at least `revision` (e.g. a write this process just made); rejects
+   * with the datastore's error when the change log cannot be read, rather than retrying in a loop.
+   */
   async waitFor(revision: number): Promise<void> {
     while (this.#revision < revision && !this.#closed) {
       await this.#catchUp();
@@ -105,12 +118,6 @@ export class AuthorizationView {
           this.#again = false;
           await this.#applyPending();
         } while (this.#again && !this.#closed);
-      } catch (err) {
-        // The next revision notification (or a caller's waitFor) tries again; nothing is half-applied.
-        this.#logger.error(
-          { err: errorMessage(err) },
-          "the authorization view could not read the change log",
-        );
       } finally {
         this.#catchingUp = undefined;
       }
@@ -137,36 +144,17 @@ export class AuthorizationView {
   }
 
   async #reload(): Promise<void> {
-    const entries: RegistrationEntry[] = [];
-    const nodes: AttestedNode[] = [];
     // Both lists are read at a revision; changes after the older of the two are applied on top, and
     // applying a change the lists already hold is harmless (upserts and removals are idempotent).
-    let revision = Number.MAX_SAFE_INTEGER;
-    for (let token: string | undefined, first = true; first || token !== undefined; first = false) {
-      const page = await this.#datastore.listEntries(
-        {},
-        { pageSize: 5000, ...(token === undefined ? {} : { pageToken: token }) },
-      );
-      entries.push(...page.items);
-      revision = Math.min(revision, page.revision);
-      token = page.nextPageToken;
-    }
-    for (let token: string | undefined, first = true; first || token !== undefined; first = false) {
-      const page = await this.#datastore.listAttestedNodes(
-        {},
-        { pageSize: 5000, ...(token === undefined ? {} : { pageToken: token }) },
-      );
-      nodes.push(...page.items);
-      revision = Math.min(revision, page.revision);
-      token = page.nextPageToken;
-    }
-    for (const id of [...this.#entries.keys()]) this.#index.removeEntry(id);
-    for (const agentId of [...this.#nodes.keys()]) this.#index.removeAgent(agentId);
+    const entries = await readAll((page) => this.#datastore.listEntries({}, page));
+    const nodes = await readAll((page) => this.#datastore.listAttestedNodes({}, page));
+    this.#index = new AuthorizedEntryIndex();
     this.#entries.clear();
     this.#nodes.clear();
-    for (const entry of entries) this.#putEntry(entry);
-    for (const node of nodes) this.#putNode(node);
-    this.#revision = revision === Number.MAX_SAFE_INTEGER ? 0 : revision;
+    for (const entry of entries.items) this.#putEntry(entry);
+    for (const node of nodes.items) this.#putNode(node);
+    const revision = Math.min(entries.revision, nodes.revision);
+    this.#revision = revision;
     this.#everyoneChangedAt = this.#revision;
     this.#updates.publish(this.#revision);
     await this.#applyPending();
@@ -210,6 +198,22 @@ export class AuthorizationView {
     if (node.banned) this.#index.removeAgent(agentId);
     else this.#index.upsertAgent({ agentId, selectors: node.selectors.map(formatSelector) });
   }
+}
+
+/** Every record of a paged datastore list, and the oldest revision any page was read at. */
+async function readAll<T>(
+  list: (page: PageRequest) => Promise<Page<T>>,
+): Promise<{ items: T[]; revision: number }> {
+  const items: T[] = [];
+  let revision = Number.MAX_SAFE_INTEGER;
+  let pageToken: string | undefined;
+  do {
+    const page = await list({ pageSize: 5000, ...(pageToken === undefined ? {} : { pageToken }) });
+    items.push(...page.items);
+    revision = Math.min(revision, page.revision);
+    pageToken = page.nextPageToken;
+  } while (pageToken !== undefined);
+  return { items, revision };
 }
 
 function indexed(entry: RegistrationEntry): IndexedEntry {
