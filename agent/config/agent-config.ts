@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import type { DurationMs } from "../../common/config/duration.js";
 import { loadConfigFile, parseConfig } from "../../common/config/load.js";
-import type { LogLevel } from "../../common/config/schema.js";
+import { toHealthChecksConfig, type HealthChecksConfig, type LogLevel } from "../../common/config/schema.js";
 import type { LogFormat } from "../../common/logging/logger.js";
 import type { TrustDomain } from "../../common/spiffe/index.js";
 import { agentConfigSchema, type AgentConfigFile } from "./schema.js";
@@ -24,7 +24,7 @@ export interface AgentConfig {
   logLevel: LogLevel;
   logFormat: LogFormat;
   tpm: { location: TpmLocation; ekType: AgentConfigFile["tpm"]["ek_type"] };
-  healthChecks: { bindAddress: string; bindPort: number } | undefined;
+  healthChecks: HealthChecksConfig;
   syncInterval: DurationMs;
 }
 
@@ -56,10 +56,7 @@ function toAgentConfig(file: AgentConfigFile): AgentConfig {
           : { kind: "device", path: file.tpm.device_path ?? DEFAULT_TPM_DEVICE },
       ekType: file.tpm.ek_type,
     },
-    healthChecks:
-      file.health_checks === undefined
-        ? undefined
-        : { bindAddress: file.health_checks.bind_address, bindPort: file.health_checks.bind_port },
+    healthChecks: toHealthChecksConfig(file.health_checks),
     syncInterval: file.sync_interval,
   };
 }

@@ -51,3 +51,9 @@ export const healthChecks = z
   })
   .optional()
   .describe("HTTP `/live` and `/ready`; off when absent.");
+
+export type HealthChecksConfig = { bindAddress: string; bindPort: number } | undefined;
+
+export function toHealthChecksConfig(file: z.output<typeof healthChecks>): HealthChecksConfig {
+  return file === undefined ? undefined : { bindAddress: file.bind_address, bindPort: file.bind_port };
+}

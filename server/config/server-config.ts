@@ -1,7 +1,7 @@
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { TrustDomain } from "../../common/spiffe/index.js";
 import type { DurationMs } from "../../common/config/duration.js";
-import type { LogLevel } from "../../common/config/schema.js";
+import { toHealthChecksConfig, type HealthChecksConfig, type LogLevel } from "../../common/config/schema.js";
 import type { LogFormat } from "../../common/logging/logger.js";
 import { loadConfigFile, parseConfig } from "../../common/config/load.js";
 import { serverConfigSchema, type ServerConfigFile } from "./schema.js";
@@ -40,7 +40,7 @@ export interface ServerConfig {
   keyManager: { module: string; token: { label: string } | { slot: number }; pin: SecretSource };
   datastore: DatastoreConfig;
   tpm: TpmAttestorConfig;
-  healthChecks: { bindAddress: string; bindPort: number } | undefined;
+  healthChecks: HealthChecksConfig;
   auditLogPath: string;
 }
 
@@ -99,10 +99,7 @@ function toServerConfig(file: ServerConfigFile): ServerConfig {
           ? undefined
           : new Map(Object.entries(tpm.pcr_policy).map(([index, digests]) => [Number(index), digests])),
     },
-    healthChecks:
-      file.health_checks === undefined
-        ? undefined
-        : { bindAddress: file.health_checks.bind_address, bindPort: file.health_checks.bind_port },
-    auditLogPath: resolve(dataDir, file.audit_log.path ?? join(dataDir, "audit.log")),
+    healthChecks: toHealthChecksConfig(file.health_checks),
+    auditLogPath: resolve(dataDir, file.audit_log.path ?? "audit.log"),
   };
 }

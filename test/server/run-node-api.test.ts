@@ -1,22 +1,12 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { once } from "node:events";
-import { createServer } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
 import { status } from "@grpc/grpc-js";
 import { TrustDomain, parseBundle } from "../../common/spiffe/index.js";
 import { startHost, type TestHost } from "../node-api/node-api-harness.js";
 import { CallFailure, TestAgent } from "../node-api/test-agent.js";
+import { freePort } from "../fixtures/processes.js";
 import { TRUST_DOMAIN, startServerProcess, type ServerProcess } from "./server-process.js";
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 /**
  * `hallmark-server run` as an operator starts it: the node API is part of it. A host with an swtpm
