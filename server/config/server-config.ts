@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import type { SecretSource } from "../../common/secret-source.js";
 import type { TrustDomain } from "../../common/spiffe/index.js";
 import type { DurationMs } from "../../common/config/duration.js";
 import { toHealthChecksConfig, type HealthChecksConfig, type LogLevel } from "../../common/config/schema.js";
@@ -7,7 +8,6 @@ import { loadConfigFile, parseConfig } from "../../common/config/load.js";
 import { serverConfigSchema, type ServerConfigFile } from "./schema.js";
 
 export type KeyType = ServerConfigFile["ca_key_type"];
-export type SecretSource = { env: string } | { file: string };
 
 export type DatastoreConfig =
   | { kind: "sqlite"; path: string }

@@ -1,5 +1,5 @@
-import { octalMode, readOwnerOnlyFile } from "../../common/fs/read-owner-only.js";
-import type { SecretSource } from "../config/server-config.js";
+import { octalMode } from "../../common/fs/read-owner-only.js";
+import { readSecretSource, type SecretSource } from "../../common/secret-source.js";
 import { StartupError } from "./startup-error.js";
 
 /**
@@ -11,29 +11,19 @@ export async function readSecret(
   source: SecretSource,
   env: NodeJS.ProcessEnv,
 ): Promise<string> {
-  if ("env" in source) {
-    const value = env[source.env];
-    if (value === undefined || value === "") {
-      throw new StartupError(
-        "SECRET_UNAVAILABLE",
-        `${what}: the environment variable ${source.env} is not set`,
-      );
-    }
-    delete env[source.env];
-    return value;
+  const read = await readSecretSource(source, env);
+  if (read.ok) return read.value;
+  const where = "env" in source ? source.env : source.file;
+  const unavailable = (message: string, cause?: unknown): StartupError =>
+    new StartupError("SECRET_UNAVAILABLE", `${what}: ${message}`, { cause });
+  switch (read.problem) {
+    case "unset":
+      throw unavailable(`the environment variable ${where} is not set`);
+    case "permissions":
+      throw unavailable(`${where} has mode ${octalMode(read.mode)}; chmod 600 it`);
+    case "unreadable":
+      throw unavailable(`cannot read ${where} (${read.code})`, read.cause);
+    case "empty":
+      throw unavailable(`${where} is empty`);
   }
-  const read = await readOwnerOnlyFile(source.file);
-  if (!read.ok) {
-    throw new StartupError(
-      "SECRET_UNAVAILABLE",
-      read.problem === "permissions"
-        ? `${what}: ${source.file} has mode ${octalMode(read.mode)}; chmod 600 it`
-        : `${what}: cannot read ${source.file} (${read.code})`,
-      { cause: read.problem === "unreadable" ? read.cause : undefined },
-    );
-  }
-  const text = read.text;
-  const secret = text.replace(/\r?\n$/, "");
-  if (secret === "") throw new StartupError("SECRET_UNAVAILABLE", `${what}: ${source.file} is empty`);
-  return secret;
 }
