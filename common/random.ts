@@ -57,3 +57,8 @@ export class SeededRandom implements RandomSource {
     return out;
   }
 }
+
+/** A uniform number in [0, 1) from `random`: for jitter, never for secrets. */
+export function randomFraction(random: RandomSource): number {
+  return random.bytes(4).readUInt32BE(0) / 2 ** 32;
+}

@@ -88,6 +88,13 @@ export function bundleToPem(bundle: SpiffeBundle): string {
   return bundle.x509Authorities.map((der) => derToPem(der, "CERTIFICATE")).join("");
 }
 
+/** The certificates in PEM text (a bundle may hold several), as DER; text outside the blocks is ignored. */
+export function pemCertificates(pem: string): Buffer[] {
+  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((block) =>
+    Buffer.from(block.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, ""), "base64"),
+  );
+}
+
 export function derToPem(der: Buffer, label: string): string {
   const lines = der.toString("base64").match(/.{1,64}/g) ?? [];
   return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;

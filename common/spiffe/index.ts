@@ -5,6 +5,7 @@ export {
   parseBundle,
   bundleToPem,
   derToPem,
+  pemCertificates,
   jwtAuthoritiesAsJwks,
   type SpiffeBundle,
   type JwtAuthority,

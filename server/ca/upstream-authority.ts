@@ -7,6 +7,7 @@ import {
 import { curveByNodeName } from "../../common/crypto/curves.js";
 import { HallmarkError } from "../../common/errors.js";
 import { DerReader, TAG, certificateSubject } from "../../common/der/der.js";
+import { pemCertificates } from "../../common/spiffe/bundle.js";
 import {
   algorithmIdentifierFor,
   signatureAlgorithmOf,
@@ -152,9 +153,7 @@ export class UpstreamAuthority {
     let roots = [certificate.raw];
     if (files.bundlePath !== undefined) {
       const pem = await read(files.bundlePath, "bundle");
-      roots = (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(
-        (p) => new X509Certificate(p).raw,
-      );
+      roots = pemCertificates(pem).map((der) => new X509Certificate(der).raw);
       if (roots.length === 0)
         throw new UpstreamAuthorityError(
           "UPSTREAM_BAD_BUNDLE",

@@ -122,12 +122,7 @@ export class ParsedCertificate {
   }
 }
 
-/** The certificates in PEM text (a bundle may hold several), as DER. */
-export function pemCertificates(pem: string): Buffer[] {
-  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((block) =>
-    Buffer.from(block.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, ""), "base64"),
-  );
-}
+export { pemCertificates } from "../../../common/spiffe/bundle.js";
 
 /**
  * "C=DE, O=Infineon, CN=..." from node:crypto's multi-line distinguished name; "" for an empty one,
