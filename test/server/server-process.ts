@@ -32,6 +32,11 @@ export interface ServerProcess {
   cli(args: readonly string[], options?: { asNobody?: boolean }): Promise<RunResult>;
   /** SIGTERM; resolves with the exit code. */
   stop(): Promise<number | null>;
+  /** Stops the process (SIGTERM) and starts it again on the same config, token and data. */
+  restart(): Promise<void>;
+  /** Stops the process and leaves it stopped until `start()`; the token and data stay. */
+  pause(): Promise<void>;
+  start(): Promise<void>;
 }
 
 export function hallmarkServer(
@@ -85,16 +90,12 @@ export function serverConfig(
   ].join("\n");
 }
 
-export async function startServerProcess(options: ServerProcessOptions = {}): Promise<ServerProcess> {
-  const hsm = await createSoftHsm();
-  // Traversable by others: a test runs the CLI as another UID against this server's socket.
-  const dir = await mkdtemp(join(tmpdir(), "hallmark-server-test-"));
-  trackTempDir(dir);
-  await chmod(dir, 0o755);
-  const healthPort = 20_000 + Math.floor(Math.random() * 20_000);
-  const configPath = join(dir, "server.yaml");
-  await writeFile(configPath, serverConfig(dir, hsm, healthPort, options));
-  const socketPath = join(dir, "admin", "api.sock");
+/** One `hallmark-server run` process, started and waited for until its admin socket is there. */
+async function spawnServer(
+  configPath: string,
+  socketPath: string,
+  hsm: SoftHsmFixture,
+): Promise<{ child: ChildProcess; stop(): Promise<number | null> }> {
   const child = spawnTied(process.execPath, [...serverCommand, "run", "--config", configPath], {
     env: { ...hsm.env, HALLMARK_TEST_HSM_PIN: hsm.pin },
     stdio: ["ignore", "pipe", "pipe"],
@@ -110,6 +111,27 @@ export async function startServerProcess(options: ServerProcessOptions = {}): Pr
     }
     await delay(50);
   }
+  return {
+    child,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      const [code] = (await exited) as [number | null];
+      return code;
+    },
+  };
+}
+
+export async function startServerProcess(options: ServerProcessOptions = {}): Promise<ServerProcess> {
+  const hsm = await createSoftHsm();
+  // Traversable by others: a test runs the CLI as another UID against this server's socket.
+  const dir = await mkdtemp(join(tmpdir(), "hallmark-server-test-"));
+  trackTempDir(dir);
+  await chmod(dir, 0o755);
+  const healthPort = 20_000 + Math.floor(Math.random() * 20_000);
+  const configPath = join(dir, "server.yaml");
+  await writeFile(configPath, serverConfig(dir, hsm, healthPort, options));
+  const socketPath = join(dir, "admin", "api.sock");
+  let running = await spawnServer(configPath, socketPath, hsm);
   const server: ServerProcess = {
     dir,
     socketPath,
@@ -117,13 +139,24 @@ export async function startServerProcess(options: ServerProcessOptions = {}): Pr
     sqlitePath: join(dir, "data", "datastore.sqlite3"),
     healthPort,
     hsm,
-    child,
+    get child() {
+      return running.child;
+    },
     cli: (args, options = {}) => hallmarkServer([...args, "--socket-path", socketPath], options),
     async stop() {
-      if (child.exitCode === null) child.kill("SIGTERM");
-      const [code] = (await exited) as [number | null];
+      const code = await running.stop();
       await hsm.cleanup();
       return code;
+    },
+    async pause() {
+      await running.stop();
+    },
+    async start() {
+      running = await spawnServer(configPath, socketPath, hsm);
+    },
+    async restart() {
+      await running.stop();
+      running = await spawnServer(configPath, socketPath, hsm);
     },
   };
   return server;

@@ -1,0 +1,129 @@
+import { systemClock, type Clock } from "../../common/clock.js";
+import { errorMessage } from "../../common/errors.js";
+import { HealthHttpServer } from "../../common/health/health-http.js";
+import type { Logger } from "../../common/logging/logger.js";
+import { cryptoRandom, type RandomSource } from "../../common/random.js";
+import { Publisher } from "../../common/subscription.js";
+import { WorkloadCache } from "../cache/index.js";
+import type { AgentConfig } from "../config/agent-config.js";
+import { agentHealthReport, type AgentHealthReport } from "../health/agent-health.js";
+import { AgentSocket } from "../health/agent-socket.js";
+import { healthService } from "../health/health-service.js";
+import { NodeWorkloadSvidSource } from "../node/workload-svid-source.js";
+import { AgentTpm } from "../tpm/agent-tpm.js";
+import { NodeAgent, type AgentExit } from "./node-agent.js";
+
+export interface StartAgentOptions {
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  readonly random?: RandomSource;
+}
+
+export interface RunningAgent {
+  readonly agent: NodeAgent;
+  readonly cache: WorkloadCache;
+  readonly socket: AgentSocket;
+  readonly health: HealthHttpServer | undefined;
+  /** The agent's health now (what /ready, the socket's health service and `healthcheck` report). */
+  report(): AgentHealthReport;
+  /** Resolves when the agent ended itself (banned, refused): the process must exit non-zero. */
+  readonly exited: Promise<AgentExit>;
+  stop(): Promise<void>;
+}
+
+/** How often health is re-evaluated for Watch subscribers (SVIDs expire without an event). */
+const HEALTH_REFRESH_MS = 1000;
+
+/**
+ * The composition root of `hallmark-agent run`: TPM, identity and node connection, the workload
+ * SVID cache fed by Sync, the agent's socket (gRPC health now, the Workload API next), HTTP
+ * health. A part that fails to start stops those already started.
+ */
+export async function startAgent(config: AgentConfig, options: StartAgentOptions): Promise<RunningAgent> {
+  const { logger } = options;
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? cryptoRandom;
+  const stack: { name: string; stop: () => Promise<void> | void }[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const part of stack.splice(0).reverse()) {
+      try {
+        await part.stop();
+      } catch (err) {
+        logger.error({ part: part.name, err: errorMessage(err) }, "stopping a part failed");
+      }
+    }
+  };
+  try {
+    const tpm = await AgentTpm.open({
+      location: config.tpm.location,
+      ...(config.tpm.ekType === undefined ? {} : { ekType: config.tpm.ekType }),
+      logger,
+      clock,
+    });
+    stack.push({ name: "tpm", stop: () => tpm.close() });
+
+    let cache: WorkloadCache | undefined;
+    const agent = await NodeAgent.create({
+      config,
+      tpm,
+      clock,
+      random,
+      logger,
+      makeCache: (connection) => {
+        cache = new WorkloadCache({ source: new NodeWorkloadSvidSource(connection), clock, random, logger });
+        return cache;
+      },
+    });
+    stack.push({ name: "node agent", stop: () => agent.stop() });
+    const workloadCache = cache as unknown as WorkloadCache;
+    stack.push({ name: "cache", stop: () => workloadCache.close() });
+
+    const report = (): AgentHealthReport =>
+      agentHealthReport(
+        { identity: agent.identityHealth(), sync: agent.syncHealth(), cache: workloadCache.health() },
+        clock.nowMs(),
+      );
+    const changes = new Publisher<AgentHealthReport>({ initial: report() });
+    const refresh = (): void => {
+      const next = report();
+      if (JSON.stringify(next) !== JSON.stringify(changes.current)) changes.publish(next);
+    };
+    const cacheSubscription = workloadCache.subscribe(() => refresh());
+    let refreshTimer = clock.setTimer(function tick() {
+      refresh();
+      refreshTimer = clock.setTimer(tick, HEALTH_REFRESH_MS);
+    }, HEALTH_REFRESH_MS);
+    stack.push({
+      name: "health refresh",
+      stop: () => {
+        refreshTimer.cancel();
+        cacheSubscription.close();
+      },
+    });
+
+    const socket = await AgentSocket.listen({ socketPath: config.socketPath, logger }, (server) => {
+      server.addService(...healthService({ report, changes }));
+    });
+    stack.push({ name: "agent socket", stop: () => socket.close() });
+
+    const health =
+      config.healthChecks === undefined
+        ? undefined
+        : await HealthHttpServer.listen(config.healthChecks, () => Promise.resolve(report()), logger);
+    if (health !== undefined) stack.push({ name: "health listener", stop: () => health.close() });
+
+    await agent.start();
+    return {
+      agent,
+      cache: workloadCache,
+      socket,
+      health,
+      report,
+      exited: agent.exited,
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

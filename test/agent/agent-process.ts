@@ -1,0 +1,143 @@
+/** A real `hallmark-agent run` process for the end-to-end tests, with its JSON log lines. */
+import { once } from "node:events";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
+import { freePort, spawnTied } from "../fixtures/processes.js";
+
+const root = fileURLToPath(
+  new URL(import.meta.url.endsWith(".js") ? "../../../" : "../../", import.meta.url),
+);
+const agentCommand: readonly string[] = import.meta.url.endsWith(".js")
+  ? [join(root, "dist/agent/cli/main.js")]
+  : ["--import", "tsx", join(root, "agent/cli/main.ts")];
+
+export interface AgentLogLine {
+  readonly level: number;
+  readonly time: number;
+  readonly msg: string;
+  readonly [key: string]: unknown;
+}
+
+export interface AgentSettings {
+  readonly serverPort: number;
+  readonly trustBundlePath: string;
+  readonly swtpmSocket: string;
+  /** Where data_dir, the socket and the config go. */
+  readonly dir: string;
+  readonly syncInterval?: string;
+  readonly extra?: readonly string[];
+}
+
+export function agentConfigText(s: AgentSettings, healthPort: number): string {
+  return [
+    "trust_domain: example.org",
+    "server_address: 127.0.0.1",
+    `server_port: ${s.serverPort}`,
+    `trust_bundle_path: ${s.trustBundlePath}`,
+    `data_dir: ${join(s.dir, "data")}`,
+    `socket_path: ${join(s.dir, "public", "api.sock")}`,
+    "log_level: debug",
+    "tpm:",
+    `  swtpm_socket: ${s.swtpmSocket}`,
+    "health_checks:",
+    "  bind_address: 127.0.0.1",
+    `  bind_port: ${healthPort}`,
+    `sync_interval: ${s.syncInterval ?? "1h"}`,
+    ...(s.extra ?? []),
+    "",
+  ].join("\n");
+}
+
+export class AgentProcess {
+  readonly logs: AgentLogLine[] = [];
+  stderrText = "";
+  readonly #waiters = new Set<() => void>();
+  readonly exited: Promise<number | null>;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly configPath: string,
+    readonly healthPort: number,
+    readonly socketPath: string,
+  ) {
+    let partial = "";
+    child.stderr?.on("data", (chunk: Buffer) => {
+      const text = partial + chunk.toString("utf8");
+      this.stderrText += chunk.toString("utf8");
+      const lines = text.split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) {
+        if (!line.startsWith("{")) continue;
+        try {
+          this.logs.push(JSON.parse(line) as AgentLogLine);
+        } catch {
+          continue;
+        }
+      }
+      for (const wake of [...this.#waiters]) wake();
+    });
+    child.stdout?.resume();
+    this.exited = once(child, "exit").then(([code]) => code as number | null);
+    void this.exited.then(() => {
+      for (const wake of [...this.#waiters]) wake();
+    });
+  }
+
+  static async start(settings: AgentSettings): Promise<AgentProcess> {
+    await mkdir(settings.dir, { recursive: true });
+    const healthPort = await freePort();
+    const configPath = join(settings.dir, "agent.yaml");
+    await writeFile(configPath, agentConfigText(settings, healthPort));
+    return AgentProcess.fromConfig(configPath, healthPort, join(settings.dir, "public", "api.sock"));
+  }
+
+  /** Runs an agent on an existing config file (a copied data_dir and config, for the theft test). */
+  static fromConfig(configPath: string, healthPort: number, socketPath: string): AgentProcess {
+    const child = spawnTied(process.execPath, [...agentCommand, "run", "--config", configPath], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    return new AgentProcess(child, configPath, healthPort, socketPath);
+  }
+
+  /** The first log line (from `fromIndex` on) matching `match`; rejects after `timeoutMs` or on exit. */
+  async waitForLog(
+    match: (line: AgentLogLine) => boolean,
+    options: { timeoutMs?: number; fromIndex?: number; what?: string } = {},
+  ): Promise<AgentLogLine> {
+    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+    for (;;) {
+      const found = this.logs.slice(options.fromIndex ?? 0).find(match);
+      if (found !== undefined) return found;
+      if (this.child.exitCode !== null || Date.now() > deadline)
+        throw new Error(
+          `no log line ${options.what ?? "matching"} (${this.child.exitCode !== null ? `exited ${this.child.exitCode}` : "timed out"}); stderr:\n${this.stderrText.slice(-4000)}`,
+        );
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.max(0, deadline - Date.now()) + 10);
+        const self = this.#waiters;
+        function done(): void {
+          clearTimeout(timer);
+          self.delete(done);
+          resolve();
+        }
+        self.add(done);
+      });
+    }
+  }
+
+  /** GET /ready (or /live) on the health port: status and JSON body. */
+  async health(
+    path: "/ready" | "/live" = "/ready",
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
+    const res = await fetch(`http://127.0.0.1:${this.healthPort}${path}`);
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+
+  /** SIGTERM; resolves with the exit code. */
+  async stop(): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGTERM");
+    return this.exited;
+  }
+}
