@@ -100,7 +100,7 @@ export class AgentTpm {
       if (this.#closing.signal.aborted) {
         // Closed while the keys were being made: nobody will close a session, so none is made.
         await this.#link.flush(epoch, transientHandles(keys));
-        throw this.#closing.signal.reason;
+        throw agentTpmClosed();
       }
       const session = new AttestationSession(keys, {
         link: this.#link,
@@ -148,9 +148,7 @@ export class AgentTpm {
   }
 
   async #close(): Promise<void> {
-    this.#closing.abort(
-      new AgentTpmError("AGENT_TPM_CLOSED", "the agent's TPM is closed", { category: "unavailable" }),
-    );
+    this.#closing.abort(agentTpmClosed());
     await this.#session?.close();
     // Waits for an operation cut off above to finish its clean-up.
     await this.#queue.run(undefined, "closing the TPM", () => this.#link.close());
@@ -174,6 +172,10 @@ export class AgentTpm {
       ),
     );
   }
+}
+
+function agentTpmClosed(): AgentTpmError {
+  return new AgentTpmError("AGENT_TPM_CLOSED", "the agent's TPM is closed", { category: "unavailable" });
 }
 
 function endpointOf(location: TpmLocation): TpmEndpoint {
