@@ -1,23 +1,22 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { startSwtpm, type SwtpmFixture } from "../../test/fixtures/swtpm.js";
 import type { AgentKeyBlob } from "../../native/tpm/index.js";
 import { TPM_CC } from "../../native/tpm/constants.js";
 import type { TpmAttestorPolicy } from "../../attestors/node/tpm/server.js";
 import {
-  CapturedLog,
-  CommandRecorder,
   NOTHING_LOADED,
   RECOVERING,
-  agentTpmOn,
+  afterUse,
+  agentKeyBlobOf,
   attestWith,
-  loadedInTpm,
   serverPolicy,
+  sha256,
+  type CommandRecorder,
 } from "./agent-tpm-testing.js";
 import type { AgentTpm } from "./agent-tpm.js";
 
-const DIGEST = createHash("sha256").update("queued").digest();
+const DIGEST = sha256("queued");
 const timedOut = (): DOMException => new DOMException("the caller's deadline", "TimeoutError");
 
 describe("AgentTpm: one queue to the TPM (swtpm)", () => {
@@ -27,23 +26,12 @@ describe("AgentTpm: one queue to the TPM (swtpm)", () => {
   before(async () => {
     sw = await startSwtpm();
     policy = await serverPolicy(sw);
-    const tpm = await agentTpmOn(sw, new CapturedLog());
-    const session = await tpm.beginAttestation();
-    await session.close();
-    blob = session.agentKeyBlob;
-    await tpm.close();
+    blob = await agentKeyBlobOf(sw);
   });
   after(() => sw?.stop());
 
-  async function opened(): Promise<{ tpm: AgentTpm; recorder: CommandRecorder; log: CapturedLog }> {
-    const recorder = new CommandRecorder();
-    const log = new CapturedLog();
-    return { tpm: await agentTpmOn(sw, log, { openTpm: recorder.openTpm }), recorder, log };
-  }
-
   it("a signature asked for while a session is open waits until the session is closed", async () => {
-    const { tpm, recorder } = await opened();
-    try {
+    const left = await afterUse(sw, async (tpm, recorder) => {
       const session = await tpm.beginAttestation();
       const sessionStart = recorder.codes.length;
       const events: string[] = [];
@@ -59,15 +47,12 @@ describe("AgentTpm: one queue to the TPM (swtpm)", () => {
       await signing;
       assert.deepEqual(events, ["answered", "closed", "signed"]);
       assert.equal(recorder.count(TPM_CC.Sign), 1);
-    } finally {
-      await tpm.close();
-    }
-    assert.deepEqual(await loadedInTpm(sw), NOTHING_LOADED);
+    });
+    assert.deepEqual(left, NOTHING_LOADED);
   });
 
   it("a deadline frees a caller waiting behind a session at once; its operation never reaches the TPM, the next one runs", async () => {
-    const { tpm, recorder } = await opened();
-    try {
+    const left = await afterUse(sw, async (tpm, recorder) => {
       const session = await tpm.beginAttestation();
       const deadline = new AbortController();
       const waiting = tpm.sign(blob, DIGEST, { signal: deadline.signal });
@@ -75,21 +60,17 @@ describe("AgentTpm: one queue to the TPM (swtpm)", () => {
       const sent = recorder.codes.length;
       deadline.abort(timedOut());
       // Rejected while the session still holds the TPM: the caller did not wait for it.
-      await assert.rejects(waiting, (err: unknown) => {
-        assert.ok(err instanceof Error && "code" in err);
-        assert.equal(err.code, "DEADLINE_EXCEEDED");
-        assert.match(err.message, /^signing with the agent key \(not started: it was waiting for the TPM\)/);
-        return true;
+      await assert.rejects(waiting, {
+        code: "DEADLINE_EXCEEDED",
+        message: /^signing with the agent key \(not started: it was waiting for the TPM\)/,
       });
       assert.equal(recorder.codes.length, sent, "nothing was sent for it");
       await assert.rejects(tpm.checkBlob(blob, { signal: AbortSignal.abort() }), { code: "CANCELLED" });
       await session.close();
       await behind;
       assert.equal(recorder.count(TPM_CC.Sign), 1, "only the signature still wanted reached the TPM");
-    } finally {
-      await tpm.close();
-    }
-    assert.deepEqual(await loadedInTpm(sw), NOTHING_LOADED);
+    });
+    assert.deepEqual(left, NOTHING_LOADED);
   });
 
   /** A signature whose deadline fires once TPM2_Sign is on its way: the TPM has it, the caller does not wait. */
@@ -105,38 +86,30 @@ describe("AgentTpm: one queue to the TPM (swtpm)", () => {
   }
 
   it("a deadline that fires mid-command cuts the caller loose; the agent key it loaded is still flushed", async () => {
-    const { tpm, recorder } = await opened();
-    try {
-      await cutOffSignature(tpm, recorder);
-    } finally {
-      await tpm.close();
-    }
-    assert.deepEqual(await loadedInTpm(sw), NOTHING_LOADED);
+    assert.deepEqual(await afterUse(sw, cutOffSignature), NOTHING_LOADED);
   });
 
   it("after a command was cut off, the next operation starts from a fresh connection (and says so)", async () => {
-    const { tpm, recorder, log } = await opened();
-    try {
+    const left = await afterUse(sw, async (tpm, recorder, log) => {
       await cutOffSignature(tpm, recorder);
       await tpm.sign(blob, DIGEST);
-      assert.equal(log.warnings(RECOVERING).length, 1);
-      assert.match(String(log.warnings(RECOVERING)[0]?.reason), /connection to the TPM was reset/);
-    } finally {
-      await tpm.close();
-    }
-    assert.deepEqual(await loadedInTpm(sw), NOTHING_LOADED);
+      const [warning, ...more] = log.warnings(RECOVERING);
+      assert.equal(more.length, 0);
+      assert.match(String(warning?.reason), /connection to the TPM was reset/);
+    });
+    assert.deepEqual(left, NOTHING_LOADED);
   });
 
   it("closing refuses what waits (AGENT_TPM_CLOSED), closes the open session, and refuses what comes after", async () => {
-    const { tpm, recorder } = await opened();
-    await tpm.beginAttestation();
-    const waiting = tpm.sign(blob, DIGEST);
-    const closing = tpm.close();
-    await assert.rejects(waiting, { code: "AGENT_TPM_CLOSED", category: "unavailable" });
-    await closing;
-    await assert.rejects(tpm.beginAttestation(), { code: "AGENT_TPM_CLOSED" });
-    await tpm.close();
-    assert.equal(recorder.count(TPM_CC.Sign), 0);
-    assert.deepEqual(await loadedInTpm(sw), NOTHING_LOADED);
+    const left = await afterUse(sw, async (tpm, recorder) => {
+      await tpm.beginAttestation();
+      const waiting = tpm.sign(blob, DIGEST);
+      const closing = tpm.close();
+      await assert.rejects(waiting, { code: "AGENT_TPM_CLOSED", category: "unavailable" });
+      await closing;
+      await assert.rejects(tpm.beginAttestation(), { code: "AGENT_TPM_CLOSED" });
+      assert.equal(recorder.count(TPM_CC.Sign), 0);
+    });
+    assert.deepEqual(left, NOTHING_LOADED);
   });
 });

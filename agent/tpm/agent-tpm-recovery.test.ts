@@ -1,6 +1,5 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createHash, createPublicKey, verify } from "node:crypto";
 import { join } from "node:path";
 import { runOk } from "../../test/fixtures/processes.js";
 import { startSwtpm, type SwtpmFixture } from "../../test/fixtures/swtpm.js";
@@ -11,22 +10,21 @@ import { AgentTpmError } from "./errors.js";
 import { AgentTpm } from "./agent-tpm.js";
 import {
   CapturedLog,
-  CommandRecorder,
   NOTHING_LOADED,
   RECOVERING,
+  afterUse,
+  agentKeyBlobOf,
   agentTpmOn,
   attestWith,
-  loadedInTpm,
   serverPolicy,
+  sha256,
+  signedBy,
+  type CommandRecorder,
 } from "./agent-tpm-testing.js";
 
 const MESSAGE = "signed across a TPM restart";
-const DIGEST = createHash("sha256").update(MESSAGE).digest();
-
-function verifiesUnder(blob: AgentKeyBlob, der: Buffer): boolean {
-  const key = createPublicKey({ key: spkiFromTpmPublic(agentKeyPublic(blob)), format: "der", type: "spki" });
-  return verify("sha256", Buffer.from(MESSAGE), key, der);
-}
+const DIGEST = sha256(MESSAGE);
+const verifiesUnder = (blob: AgentKeyBlob, der: Buffer): boolean => signedBy(blob, MESSAGE, der);
 
 describe("AgentTpm: recovery when the TPM is reset under it (swtpm)", () => {
   let sw: SwtpmFixture;
@@ -42,27 +40,15 @@ describe("AgentTpm: recovery when the TPM is reset under it (swtpm)", () => {
       env: sw.toolsEnv,
     });
     policy = await serverPolicy(sw);
-    const tpm = await agentTpmOn(sw, new CapturedLog());
-    const session = await tpm.beginAttestation();
-    await session.close();
-    blob = session.agentKeyBlob;
-    await tpm.close();
+    blob = await agentKeyBlobOf(sw);
   });
   after(() => sw?.stop());
 
   /** Runs `use` on an AgentTpm whose commands `recorder` sees; afterwards nothing of ours is loaded. */
   async function withAgentTpm(
     use: (tpm: AgentTpm, recorder: CommandRecorder, log: CapturedLog) => Promise<void>,
-  ) {
-    const recorder = new CommandRecorder();
-    const log = new CapturedLog();
-    const tpm = await agentTpmOn(sw, log, { openTpm: recorder.openTpm });
-    try {
-      await use(tpm, recorder, log);
-    } finally {
-      await tpm.close();
-    }
-    assert.deepEqual(await loadedInTpm(sw), NOTHING_LOADED);
+  ): Promise<void> {
+    assert.deepEqual(await afterUse(sw, use), NOTHING_LOADED);
   }
 
   it("signs before and after swtpm restarts while the queue is idle; the recovery is logged", async () => {

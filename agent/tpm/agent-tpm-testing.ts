@@ -1,3 +1,4 @@
+import { createHash, createPublicKey, verify } from "node:crypto";
 import { Writable } from "node:stream";
 import { systemClock } from "../../common/clock.js";
 import { createLogger, type Logger } from "../../common/logging/logger.js";
@@ -21,7 +22,14 @@ import {
   type TpmAttestationResult,
   type TpmAttestorPolicy,
 } from "../../attestors/node/tpm/server.js";
-import { TPM_ALG, Tpm, openTpm } from "../../native/tpm/index.js";
+import {
+  TPM_ALG,
+  Tpm,
+  agentKeyPublic,
+  openTpm,
+  spkiFromTpmPublic,
+  type AgentKeyBlob,
+} from "../../native/tpm/index.js";
 import { AgentTpm, type AgentTpmOptions, type TpmAttestationSession } from "./agent-tpm.js";
 import type { OpenTpmFunction } from "./tpm-link.js";
 
@@ -92,6 +100,46 @@ export function agentTpmOn(sw: SwtpmFixture, log: CapturedLog, extra: Partial<Ag
     ...extra,
   });
 }
+
+/**
+ * Runs `use` on an AgentTpm on `sw` whose commands a recorder sees and whose log is captured,
+ * closes it, and returns what tpm2-tools then finds loaded (nothing reopened the TPM meanwhile:
+ * an owner's open would flush leftovers and hide them).
+ */
+export async function afterUse(
+  sw: SwtpmFixture,
+  use: (tpm: AgentTpm, recorder: CommandRecorder, log: CapturedLog) => Promise<void>,
+  log = new CapturedLog(),
+): Promise<{ objects: number[]; sessions: number[] }> {
+  const recorder = new CommandRecorder();
+  const tpm = await agentTpmOn(sw, log, { openTpm: recorder.openTpm });
+  try {
+    await use(tpm, recorder, log);
+  } finally {
+    await tpm.close();
+  }
+  return loadedInTpm(sw);
+}
+
+/** A new agent key made in `sw` by one attestation session, as the agent would have stored it. */
+export async function agentKeyBlobOf(sw: SwtpmFixture): Promise<AgentKeyBlob> {
+  let blob: AgentKeyBlob | undefined;
+  await afterUse(sw, async (tpm) => {
+    const session = await tpm.beginAttestation();
+    await session.close();
+    blob = session.agentKeyBlob;
+  });
+  if (blob === undefined) throw new Error("no session");
+  return blob;
+}
+
+/** Whether `der` is the agent key's ECDSA signature over `message`. */
+export function signedBy(blob: AgentKeyBlob, message: string, der: Buffer): boolean {
+  const key = createPublicKey({ key: spkiFromTpmPublic(agentKeyPublic(blob)), format: "der", type: "spki" });
+  return verify("sha256", Buffer.from(message), key, der);
+}
+
+export const sha256 = (text: string): Buffer => createHash("sha256").update(text).digest();
 
 /** The server half's policy for `sw`: its EK certificate chains to the fixture's local CA. */
 export async function serverPolicy(sw: SwtpmFixture): Promise<TpmAttestorPolicy> {

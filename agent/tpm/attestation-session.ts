@@ -83,7 +83,12 @@ export class AttestationSession implements TpmAttestationSession {
   async #close(): Promise<void> {
     this.#closing.abort(sessionClosed());
     try {
-      await this.#answers.run(() => this.#deps.link.flush(this.#keysEpoch, transientHandles(this.#keys)));
+      const queuedAtMs = this.#deps.clock.nowMs();
+      await this.#answers.run(() =>
+        loggedOperation(this.#deps, "closing the attestation session", queuedAtMs, () =>
+          this.#deps.link.flush(this.#keysEpoch, transientHandles(this.#keys)),
+        ),
+      );
     } finally {
       this.#deps.release();
     }
