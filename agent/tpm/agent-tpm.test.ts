@@ -41,6 +41,18 @@ describe("AgentTpm: attestation sessions, signatures, refusals (swtpm)", () => {
   });
   after(() => sw?.stop());
 
+  it("opening flushes what an earlier run left loaded, and logs the handles", async () => {
+    // tpm2_createprimary leaves its object loaded: swtpm has no resource manager to flush it.
+    await runOk("tpm2_createprimary", ["-C", "o", "-c", join(sw.dir, "left.ctx")], { env: sw.toolsEnv });
+    const [left] = (await loadedInTpm(sw)).objects;
+    assert.ok(left !== undefined);
+    const log = new CapturedLog();
+    assert.deepEqual(await afterUse(sw, () => Promise.resolve(), log), NOTHING_LOADED);
+    const [warning, ...more] = log.warnings(/^flushed 1 transient handle\(s\) left loaded in the TPM/);
+    assert.equal(more.length, 0);
+    assert.deepEqual(warning?.handles, [`0x${left.toString(16)}`]);
+  });
+
   it("a session passes the server half: the certified key is the new agent key blob's, which then signs", async () => {
     const left = await afterUse(sw, async (tpm) => {
       const session = await tpm.beginAttestation();
