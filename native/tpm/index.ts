@@ -13,6 +13,7 @@ export {
   type TpmEndpoint,
 } from "./transport/open.js";
 export { SocketTransport, type SocketTarget } from "./transport/socket.js";
+export { SerialQueue } from "./transport/serial-queue.js";
 export { DEFAULT_COMMAND_TIMEOUT_MS, type TpmTransport } from "./transport/transport.js";
 export {
   TpmEndpointError,
@@ -68,6 +69,7 @@ export {
   AgentKeyError,
   agentKeyBlobFrom,
   agentKeyPublic,
+  createAgentKeyBlob,
   decodeAgentKeyBlob,
   encodeAgentKeyBlob,
   readAgentKeyBlob,
