@@ -73,9 +73,11 @@ export class NodeApiHarness {
     readonly api: NodeApi,
   ) {}
 
+  /** `serverConfig`: more top-level server.yaml lines (e.g. `agent_svid_ttl: 1m`). */
   static async start(
     tpm: { ekCaBundlePaths: string[]; ekHashAllowlist: string[] },
     options: NodeApiOptions = {},
+    serverConfig: readonly string[] = [],
   ): Promise<NodeApiHarness> {
     const dir = await mkdtemp(join(fixtureTempRoot(), "hallmark-node-api-"));
     trackTempDir(dir);
@@ -90,6 +92,7 @@ export class NodeApiHarness {
         "    module: /usr/lib/softhsm/libsofthsm2.so",
         "    token_label: node-api",
         "    pin_env: PIN",
+        ...serverConfig,
         "node_attestors:",
         "  tpm:",
         ...yamlList("ek_ca_bundle_path", tpm.ekCaBundlePaths),

@@ -40,12 +40,20 @@ export function srkTemplateRsa2048(): TpmtPublicRsa {
   return rsa2048Template(SRK, 256);
 }
 
-/** An attestation key signs only TPM-generated structures (restricted), never outside data. */
+/**
+ * An attestation key signs only TPM-generated structures (restricted), never outside data.
+ *
+ * noDA, here and on the agent key: both have an empty authValue, so dictionary-attack protection
+ * guards nothing, while a TPM reset without TPM2_Shutdown (a crash, a power cut, swtpm stopped)
+ * after such a key was used counts as a failed authorization: three of those (swtpm's default)
+ * and every signature fails with TPM_RC_LOCKOUT until the recovery time passes.
+ */
 const AK_ATTRIBUTES = objectAttributes({
   fixedTPM: true,
   fixedParent: true,
   sensitiveDataOrigin: true,
   userWithAuth: true,
+  noDA: true,
   restricted: true,
   signEncrypt: true,
 });
@@ -83,6 +91,7 @@ export function agentKeyTemplateEccP256(): TpmtPublicEcc {
     fixedParent: true,
     sensitiveDataOrigin: true,
     userWithAuth: true,
+    noDA: true,
     signEncrypt: true,
   });
   return eccTemplate(
