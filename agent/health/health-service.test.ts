@@ -212,3 +212,26 @@ async function publisherBacked(): Promise<{
 async function waitUntil(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
 }
+
+describe("the report trailer over a real socket", () => {
+  it("carries an error message in any script, and one far larger than a header allows, without failing Check", async () => {
+    const f = await startHealthFixture((clock) => healthyInputs(clock));
+    try {
+      const lastError = { code: "UNAVAILABLE", message: "serveur injoignable — ✗", atMs: f.clock.nowMs() };
+      f.monitor.update({ identity: { attested: false, lastError } });
+      const answer = await checkAgentHealth(f.socketPath);
+      assert.equal(answer.status, ServingStatus.NOT_SERVING);
+      assert.deepEqual(answer.report?.errors?.identity?.message, "serveur injoignable — ✗");
+
+      f.monitor.update({
+        identity: { attested: false, lastError: { ...lastError, message: "x".repeat(100_000) } },
+      });
+      const large = await checkAgentHealth(f.socketPath);
+      assert.equal(large.status, ServingStatus.NOT_SERVING);
+      assert.equal(large.report?.shortened, true);
+      assert.match(large.report?.problems[0] ?? "", /^The agent is not attested: its last attempt failed/);
+    } finally {
+      await f.close();
+    }
+  });
+});
