@@ -13,6 +13,7 @@ import { AgentSocket } from "./agent-socket.js";
 import { checkAgentHealth, HealthCheckError } from "./health-client.js";
 import { AGENT_HEALTH_SERVICE, AgentHealthService } from "./health-service.js";
 import {
+  HOUR,
   healthyInputs,
   socketDir,
   startHealthFixture,
@@ -103,7 +104,7 @@ describe("grpc.health.v1.Health on the agent socket", () => {
     const watch = watchHealth(f.socketPath, AGENT_HEALTH_SERVICE);
     try {
       assert.equal(await watch.next(), ServingStatus.SERVING);
-      f.clock.advance(healthyInputs(f.clock).identity.expiresAtMs! - f.clock.nowMs());
+      f.clock.advance(HOUR);
       assert.equal(await watch.next(), ServingStatus.NOT_SERVING);
     } finally {
       await watch.cancel();
@@ -124,7 +125,7 @@ describe("grpc.health.v1.Health on the agent socket", () => {
 
 describe("AgentHealthService over any source of reports", () => {
   it("unsubscribes a Watch from the source when the client cancels", async () => {
-    const { reports, service, socket, socketPath, close } = await publisherBacked();
+    const { reports, socketPath, close } = await publisherBacked();
     try {
       const watches = [watchHealth(socketPath), watchHealth(socketPath)];
       for (const w of watches) assert.equal(await w.next(), ServingStatus.SERVING);
@@ -132,8 +133,6 @@ describe("AgentHealthService over any source of reports", () => {
       for (const w of watches) await w.cancel();
       await waitUntil(() => reports.subscriberCount === 0);
       assert.equal(reports.subscriberCount, 0);
-      assert.ok(service);
-      assert.ok(socket);
     } finally {
       await close();
     }
@@ -163,8 +162,8 @@ describe("AgentHealthService over any source of reports", () => {
     const watch = watchHealth(socketPath);
     assert.equal(await watch.next(), ServingStatus.SERVING);
     await close();
-    const ended = await watch.cancel();
-    assert.ok(ended === undefined || ended.code !== GrpcStatus.OK);
+    const ended = await watch.done();
+    assert.equal(ended?.code, GrpcStatus.UNAVAILABLE, "the server went away; the client did not cancel");
     const err = await checkAgentHealth(socketPath).then(
       () => assert.fail("a closed socket answered"),
       (e: unknown) => e,
@@ -212,6 +211,34 @@ async function publisherBacked(): Promise<{
 async function waitUntil(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
 }
+
+describe("a source that cannot make its report", () => {
+  it("gets INTERNAL on Check, not a guessed status, and the healthcheck client says the check failed", async () => {
+    const { socketPath, remove } = socketDir();
+    const service = new AgentHealthService({
+      report: () => {
+        throw new Error("inputs are corrupt");
+      },
+      subscribe: () => ({ close: () => undefined }),
+    });
+    const socket = await AgentSocket.listen(
+      { socketPath, logger: createLogger({ name: "agent", level: "silent" }) },
+      (server) => service.register(server),
+    );
+    try {
+      const err = await checkAgentHealth(socketPath).then(
+        () => assert.fail("answered without a report"),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof HealthCheckError);
+      assert.equal(err.code, "HEALTH_CHECK_FAILED");
+      assert.match(err.message, /failed: INTERNAL: internal error$/);
+    } finally {
+      await socket.close();
+      remove();
+    }
+  });
+});
 
 describe("the report trailer over a real socket", () => {
   it("carries an error message in any script, and one far larger than a header allows, without failing Check", async () => {

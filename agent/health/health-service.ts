@@ -83,7 +83,14 @@ export class AgentHealthService {
       callback(toGrpcError(new HealthServiceError(service)));
       return;
     }
-    const report = this.#report();
+    let report: AgentHealthReport;
+    try {
+      report = this.#report();
+    } catch (err) {
+      // A report that cannot be made is a fault here: the caller gets INTERNAL, never a guess.
+      callback(toGrpcError(err));
+      return;
+    }
     const trailer = new Metadata();
     trailer.set(HEALTH_REPORT_TRAILER, encodeHealthTrailer(report));
     callback(null, { status: statusOf(report) }, trailer);

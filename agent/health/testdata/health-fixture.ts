@@ -1,11 +1,9 @@
 /** The agent socket with the health service over a report the test sets, and a Watch reader. */
-import { chmodSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { Metadata, credentials, type ServiceError } from "@grpc/grpc-js";
 import { ManualClock } from "../../../common/clock.js";
 import { createLogger } from "../../../common/logging/logger.js";
-import { trackTempDir } from "../../../test/fixtures/processes.js";
+import { sharedTempDir } from "../../../native/peercred/testdata/helpers.js";
 import type { HealthCheckResponse_ServingStatus as ServingStatus } from "../../../proto/gen/health.js";
 import { HealthClient } from "../../../proto/gen/health.js";
 import type { AgentHealthInputs } from "../agent-health.js";
@@ -81,9 +79,8 @@ export async function startHealthFixture(
  * is 0700), and the agent socket's path in it: `<dir>/public/api.sock`, as in the default layout.
  */
 export function socketDir(): { dir: string; socketPath: string; remove: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), "hallmark-agent-health-"));
-  chmodSync(dir, 0o755);
-  return { dir, socketPath: join(dir, "public", "api.sock"), remove: trackTempDir(dir) };
+  const { dir, remove } = sharedTempDir("hallmark-agent-health-");
+  return { dir, socketPath: join(dir, "public", "api.sock"), remove };
 }
 
 /** A Watch on `socketPath` read one message at a time; `end()` cancels it and returns its final status. */
@@ -94,6 +91,8 @@ export function watchHealth(
   next(): Promise<ServingStatus>;
   /** Whether the stream has ended (it must not, while the client has not cancelled). */
   readonly ended: boolean;
+  /** Resolves when the stream ends by itself, with the error it ended with. */
+  done(): Promise<ServiceError | undefined>;
   cancel(): Promise<ServiceError | undefined>;
 } {
   const client = new HealthClient(`unix:${socketPath}`, credentials.createInsecure());
@@ -133,6 +132,11 @@ export function watchHealth(
     },
     get ended() {
       return ended;
+    },
+    async done() {
+      await finished;
+      client.close();
+      return failure;
     },
     async cancel() {
       call.cancel();
