@@ -30,22 +30,11 @@ const BUILD_TIMEOUT_MS = 150_000;
  * test process exits). Throws, never skips, when Go or its modules cannot be had, saying what to do.
  */
 export async function buildGoProgram(name: string): Promise<string> {
-  const version = await run("go", ["version"]).catch((err: unknown) => ({
-    code: -1,
-    stdout: "",
-    stderr: String(err),
-  }));
-  if (version.code !== 0) {
-    throw new Error(
-      "the Go toolchain is needed for this interop test and `go version` failed " +
-        `(${version.stderr.trim() || "go is not on PATH"}): install Go >= 1.26 (the version in ` +
-        "test/interop/go.mod) and put it on PATH",
-    );
-  }
+  const go = await findGo();
   const out = mkdtempSync(join(fixtureTempRoot(), `hallmark-go-${name}-`));
   trackTempDir(out);
   const binary = join(out, name);
-  const build = await run("go", ["build", "-o", binary, `./${name}`], {
+  const build = await run(go, ["build", "-o", binary, `./${name}`], {
     cwd: INTEROP_MODULE_DIR,
     // readonly: go.mod and go.sum are what was reviewed; local: never fetch another toolchain.
     env: { ...process.env, GOFLAGS: "-mod=readonly", GOTOOLCHAIN: "local" },
@@ -60,4 +49,21 @@ export async function buildGoProgram(name: string): Promise<string> {
     );
   }
   return binary;
+}
+
+/**
+ * `go` from PATH, else where Go's own installer puts it: a non-login shell (CI's) may not have
+ * /usr/local/go/bin on PATH, which only a login profile adds.
+ */
+async function findGo(): Promise<string> {
+  const tried: string[] = [];
+  for (const candidate of ["go", "/usr/local/go/bin/go"]) {
+    const version = await run(candidate, ["version"]);
+    if (version.code === 0) return candidate;
+    tried.push(`${candidate}: ${version.stderr.trim() || `exit ${version.code}`}`);
+  }
+  throw new Error(
+    "the Go toolchain is needed for this interop test and was not found " +
+      `(${tried.join("; ")}): install Go >= 1.26 (the version in test/interop/go.mod)`,
+  );
 }
