@@ -213,7 +213,7 @@ async function waitUntil(condition: () => boolean): Promise<void> {
 }
 
 describe("a source that cannot make its report", () => {
-  it("gets INTERNAL on Check, not a guessed status, and the healthcheck client says the check failed", async () => {
+  it("gets INTERNAL on Check, List and Watch, not a guessed status; the healthcheck client says the check failed", async () => {
     const { socketPath, remove } = socketDir();
     const service = new AgentHealthService({
       report: () => {
@@ -233,6 +233,13 @@ describe("a source that cannot make its report", () => {
       assert.ok(err instanceof HealthCheckError);
       assert.equal(err.code, "HEALTH_CHECK_FAILED");
       assert.match(err.message, /failed: INTERNAL: internal error$/);
+
+      const client = new HealthClient(`unix:${socketPath}`, credentials.createInsecure());
+      const listed = await new Promise<ServiceError | null>((resolve) => client.list({}, (e) => resolve(e)));
+      client.close();
+      assert.equal(listed?.code, GrpcStatus.INTERNAL);
+      const watch = watchHealth(socketPath);
+      assert.equal((await watch.done())?.code, GrpcStatus.INTERNAL);
     } finally {
       await socket.close();
       remove();

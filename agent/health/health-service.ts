@@ -83,21 +83,17 @@ export class AgentHealthService {
       callback(toGrpcError(new HealthServiceError(service)));
       return;
     }
-    let report: AgentHealthReport;
-    try {
-      report = this.#report();
-    } catch (err) {
-      // A report that cannot be made is a fault here: the caller gets INTERNAL, never a guess.
-      callback(toGrpcError(err));
-      return;
-    }
+    const report = this.#reportOr((err) => callback(err));
+    if (report === undefined) return;
     const trailer = new Metadata();
     trailer.set(HEALTH_REPORT_TRAILER, encodeHealthTrailer(report));
     callback(null, { status: statusOf(report) }, trailer);
   };
 
   readonly #list: handleUnaryCall<HealthListRequest, HealthListResponse> = (_call, callback) => {
-    const status = statusOf(this.#report());
+    const report = this.#reportOr((err) => callback(err));
+    if (report === undefined) return;
+    const status = statusOf(report);
     callback(null, { statuses: Object.fromEntries(KNOWN_SERVICES.map((name) => [name, { status }])) });
   };
 
@@ -107,7 +103,9 @@ export class AgentHealthService {
       send(ServingStatus.SERVICE_UNKNOWN);
       return;
     }
-    send(statusOf(this.#report()));
+    const report = this.#reportOr((err) => call.emit("error", err));
+    if (report === undefined) return;
+    send(statusOf(report));
     this.#watchers.add(send);
     const subscription = this.#source.subscribe((report) => {
       send(this.#shutDown ? ServingStatus.NOT_SERVING : statusOf(report));
@@ -119,6 +117,19 @@ export class AgentHealthService {
     call.once("cancelled", stop);
     call.once("close", stop);
   };
+
+  /**
+   * The report, or undefined after handing `fail` the call's error: a report that cannot be made is
+   * a fault here, so the caller gets INTERNAL, never a guessed status.
+   */
+  #reportOr(fail: (err: ReturnType<typeof toGrpcError>) => void): AgentHealthReport | undefined {
+    try {
+      return this.#report();
+    } catch (err) {
+      fail(toGrpcError(err));
+      return undefined;
+    }
+  }
 
   /** The report, saying NOT healthy once shut down. */
   #report(): AgentHealthReport {
