@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { duration, filePath, healthChecks, logFormat, logLevel, port } from "../../common/config/schema.js";
 import { trustDomain } from "../../common/config/trust-domain.js";
+import { DEFAULT_AGENT_SOCKET_PATH } from "../health/agent-socket-path.js";
 
 /**
  * `agent.yaml`, as the operator writes it: SPIRE's key names where SPIRE has one, snake_case, every
@@ -43,7 +44,7 @@ export const agentConfigSchema = z
       ),
     data_dir: filePath.describe("Where the agent keeps its TPM-wrapped key blob and its SVID (mode 0700)."),
     socket_path: filePath
-      .default("/tmp/hallmark-agent/public/api.sock")
+      .default(DEFAULT_AGENT_SOCKET_PATH)
       .describe("Unix socket of the SPIFFE Workload API (world-connectable: the kernel names each caller)."),
     log_level: logLevel.default("info").describe("trace, debug, info, warn, error, fatal or silent."),
     log_format: logFormat,

@@ -3,10 +3,10 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { HealthHttpServer } from "../../common/health/health-http.js";
 import { createLogger } from "../../common/logging/logger.js";
 import type { CaHealth } from "../ca/index.js";
 import { openSqliteDatastore } from "../datastore/index.js";
-import { HealthHttpServer } from "../run/health-http.js";
 import { healthReport } from "./health-report.js";
 
 const logger = createLogger({ name: "test", level: "silent" });
@@ -30,7 +30,7 @@ describe("health", () => {
 
       const http = await HealthHttpServer.listen(
         { bindAddress: "127.0.0.1", bindPort: 0 },
-        { ca: healthyCa, datastore },
+        () => healthReport({ ca: healthyCa, datastore }),
         logger,
       );
       const url = (path: string) => `http://127.0.0.1:${http.port}${path}`;

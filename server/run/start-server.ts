@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from "../../common/clock.js";
 import { errorMessage } from "../../common/errors.js";
+import { HealthHttpServer } from "../../common/health/health-http.js";
 import type { Logger } from "../../common/logging/logger.js";
 import { cryptoRandom, type RandomSource } from "../../common/random.js";
 import { Pkcs11KeyManager } from "../../native/pkcs11/index.js";
@@ -14,10 +15,10 @@ import {
   type Datastore,
   type DatastoreSettings,
 } from "../datastore/index.js";
+import { healthReport } from "../health/health-report.js";
 import { AuthorizationView } from "../registration/authorization-view.js";
 import { EntryPolicy } from "../registration/entry-policy.js";
 import { RegistrationService } from "../registration/registration-service.js";
-import { HealthHttpServer } from "./health-http.js";
 import { readSecret } from "./secret.js";
 
 /** What the server's parts are built from; handed to every extra component (the node API). */
@@ -147,7 +148,11 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
 
     let health: HealthHttpServer | undefined;
     if (config.healthChecks !== undefined) {
-      health = await HealthHttpServer.listen(config.healthChecks, { ca, datastore }, logger);
+      health = await HealthHttpServer.listen(
+        config.healthChecks,
+        () => healthReport({ ca, datastore }),
+        logger,
+      );
       const started = health;
       stack.push({ name: "health checks", stop: () => started.close() });
     }

@@ -1,11 +1,19 @@
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
-import type { Logger } from "../../common/logging/logger.js";
-import { healthReport, type HealthSources } from "../health/health-report.js";
+import type { Logger } from "../logging/logger.js";
+
+/** What `/ready` answers with: `healthy` decides the status; the whole report is the JSON body. */
+export interface ReadinessReport {
+  readonly healthy: boolean;
+}
+
+/** Makes the current report; asked once per `/ready` request. */
+export type ReadinessProbe = () => Promise<ReadinessReport>;
 
 /**
- * HTTP `/live` (the process answers) and `/ready` (the CA can sign and the datastore answers), for
- * a supervisor or load balancer. Answers carry only health, never configuration or key material.
+ * HTTP `/live` (the process answers) and `/ready` (200 when the report says healthy, else 503; the
+ * report is the body), for a supervisor or load balancer. The server and the agent each pass their
+ * own report, which must carry only health, never configuration or key material.
  */
 export class HealthHttpServer {
   readonly #server: Server;
@@ -16,7 +24,7 @@ export class HealthHttpServer {
 
   static async listen(
     address: { bindAddress: string; bindPort: number },
-    sources: HealthSources,
+    ready: ReadinessProbe,
     logger: Logger,
   ): Promise<HealthHttpServer> {
     const server = createServer((req, res) => {
@@ -29,17 +37,20 @@ export class HealthHttpServer {
         res.writeHead(200, { "content-type": "application/json" }).end('{"live":true}\n');
         return;
       }
-      healthReport(sources).then(
-        (report) => {
-          res
-            .writeHead(report.healthy ? 200 : 503, { "content-type": "application/json" })
-            .end(`${JSON.stringify(report)}\n`);
-        },
-        (err: unknown) => {
-          logger.error({ err }, "health check failed");
-          res.writeHead(503, { "content-type": "application/json" }).end('{"healthy":false}\n');
-        },
-      );
+      // A probe that throws synchronously is a failed check too, not a crashed listener.
+      Promise.resolve()
+        .then(ready)
+        .then(
+          (report) => {
+            res
+              .writeHead(report.healthy ? 200 : 503, { "content-type": "application/json" })
+              .end(`${JSON.stringify(report)}\n`);
+          },
+          (err: unknown) => {
+            logger.error({ err }, "health check failed");
+            res.writeHead(503, { "content-type": "application/json" }).end('{"healthy":false}\n');
+          },
+        );
     });
     server.listen(address.bindPort, address.bindAddress);
     await Promise.race([
