@@ -16,7 +16,11 @@ export function runCommand(): Command {
     .requiredOption("-c, --config <file>", "the agent configuration (agent.yaml)")
     .action(async (opts: { config: string }) => {
       const config = await loadAgentConfig(opts.config);
-      const logger = createLogger({ name: "hallmark-agent", level: config.logLevel, format: config.logFormat });
+      const logger = createLogger({
+        name: "hallmark-agent",
+        level: config.logLevel,
+        format: config.logFormat,
+      });
       const running = await startAgent(config, { logger });
       logger.info(
         {
@@ -36,9 +40,13 @@ export function runCommand(): Command {
       await running.stop();
       if ("exit" in outcome) {
         const { exit } = outcome;
-        throw new HallmarkError(exit.reason === "banned" ? "AGENT_BANNED" : "ATTESTATION_REFUSED", exit.message, {
-          category: "permission_denied",
-        });
+        throw new HallmarkError(
+          exit.reason === "banned" ? "AGENT_BANNED" : "ATTESTATION_REFUSED",
+          exit.message,
+          {
+            category: "permission_denied",
+          },
+        );
       }
       logger.info("stopped");
     });

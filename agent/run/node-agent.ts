@@ -52,6 +52,8 @@ export interface NodeAgentDeps {
   /** Built once the connection exists: the cache asks the server through it. */
   readonly makeCache: (connection: NodeConnection) => SvidCachePort;
   readonly attestBackoff?: BackoffPolicy;
+  /** Told whenever identityHealth() or syncHealth() may have changed. */
+  readonly onHealthChange?: () => void;
 }
 
 const ATTEST_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 60_000 };
@@ -98,6 +100,7 @@ export class NodeAgent {
       random: deps.random,
       logger: deps.logger,
       syncIntervalMs: config.syncInterval,
+      onChange: () => deps.onHealthChange?.(),
     });
     this.#exited = new Promise((resolve) => (this.#exit = resolve));
   }
@@ -227,6 +230,7 @@ export class NodeAgent {
       } catch (err) {
         if (signal.aborted) return undefined;
         this.#identityError = { code: codeOf(err), message: errorMessage(err), atMs: clock.nowMs() };
+        this.#d.onHealthChange?.();
         if (err instanceof NodeApiError && err.serverCode !== undefined && !err.transient) {
           logger.error(
             { code: err.serverCode, detail: err.message, why },
@@ -257,6 +261,7 @@ export class NodeAgent {
 
   #useIdentity(identity: AgentIdentity, rotateAtMs: number): void {
     this.#connection.setIdentity(identity);
+    this.#d.onHealthChange?.();
     this.#rotationTimer?.cancel();
     const delay = Math.max(0, rotateAtMs - this.#d.clock.nowMs());
     this.#rotationTimer = this.#d.clock.setTimer(() => void this.#rotate(), delay);
@@ -325,6 +330,7 @@ export class NodeAgent {
     this.#rotationTimer?.cancel();
     this.#cache.clear(exit.reason);
     this.#connection.setIdentity(undefined);
+    this.#d.onHealthChange?.();
     this.#store.removeIdentity().catch((err: unknown) => {
       this.#d.logger.error({ err: errorMessage(err) }, "could not remove the agent identity from data_dir");
     });

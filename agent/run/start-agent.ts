@@ -1,14 +1,15 @@
 import { systemClock, type Clock } from "../../common/clock.js";
 import { errorMessage } from "../../common/errors.js";
-import { HealthHttpServer } from "../../common/health/health-http.js";
+import type { HealthHttpServer } from "../../common/health/health-http.js";
 import type { Logger } from "../../common/logging/logger.js";
 import { cryptoRandom, type RandomSource } from "../../common/random.js";
-import { Publisher } from "../../common/subscription.js";
 import { WorkloadCache } from "../cache/index.js";
 import type { AgentConfig } from "../config/agent-config.js";
-import { agentHealthReport, type AgentHealthReport } from "../health/agent-health.js";
+import type { AgentHealthReport } from "../health/agent-health.js";
+import { listenAgentHealthHttp } from "../health/agent-health-http.js";
+import { AgentHealthMonitor } from "../health/agent-health-monitor.js";
 import { AgentSocket } from "../health/agent-socket.js";
-import { healthService } from "../health/health-service.js";
+import { AgentHealthService } from "../health/health-service.js";
 import { NodeWorkloadSvidSource } from "../node/workload-svid-source.js";
 import { AgentTpm } from "../tpm/agent-tpm.js";
 import { NodeAgent, type AgentExit } from "./node-agent.js";
@@ -30,9 +31,6 @@ export interface RunningAgent {
   readonly exited: Promise<AgentExit>;
   stop(): Promise<void>;
 }
-
-/** How often health is re-evaluated for Watch subscribers (SVIDs expire without an event). */
-const HEALTH_REFRESH_MS = 1000;
 
 /**
  * The composition root of `hallmark-agent run`: TPM, identity and node connection, the workload
@@ -62,13 +60,21 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
     });
     stack.push({ name: "tpm", stop: () => tpm.close() });
 
+    const monitor = new AgentHealthMonitor({ clock, logger });
+    stack.push({ name: "health monitor", stop: () => monitor.close() });
     let cache: WorkloadCache | undefined;
-    const agent = await NodeAgent.create({
+    // Each part says when its state changed; the monitor re-reads them all (cheap: a few fields).
+    const healthChanged = (): void => {
+      if (cache === undefined) return;
+      monitor.update({ identity: agent.identityHealth(), sync: agent.syncHealth(), cache: cache.health() });
+    };
+    const agent: NodeAgent = await NodeAgent.create({
       config,
       tpm,
       clock,
       random,
       logger,
+      onHealthChange: healthChanged,
       makeCache: (connection) => {
         cache = new WorkloadCache({ source: new NodeWorkloadSvidSource(connection), clock, random, logger });
         return cache;
@@ -77,39 +83,25 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
     stack.push({ name: "node agent", stop: () => agent.stop() });
     const workloadCache = cache as unknown as WorkloadCache;
     stack.push({ name: "cache", stop: () => workloadCache.close() });
+    const cacheSubscription = workloadCache.subscribe(healthChanged);
+    stack.push({ name: "cache health", stop: () => cacheSubscription.close() });
 
-    const report = (): AgentHealthReport =>
-      agentHealthReport(
-        { identity: agent.identityHealth(), sync: agent.syncHealth(), cache: workloadCache.health() },
-        clock.nowMs(),
-      );
-    const changes = new Publisher<AgentHealthReport>({ initial: report() });
-    const refresh = (): void => {
-      const next = report();
-      if (JSON.stringify(next) !== JSON.stringify(changes.current)) changes.publish(next);
-    };
-    const cacheSubscription = workloadCache.subscribe(() => refresh());
-    let refreshTimer = clock.setTimer(function tick() {
-      refresh();
-      refreshTimer = clock.setTimer(tick, HEALTH_REFRESH_MS);
-    }, HEALTH_REFRESH_MS);
+    const healthService = new AgentHealthService(monitor);
+    const socket = await AgentSocket.listen({ socketPath: config.socketPath, logger }, (server) =>
+      healthService.register(server),
+    );
     stack.push({
-      name: "health refresh",
-      stop: () => {
-        refreshTimer.cancel();
-        cacheSubscription.close();
+      name: "agent socket",
+      stop: async () => {
+        healthService.shutdown();
+        await socket.close();
       },
     });
-
-    const socket = await AgentSocket.listen({ socketPath: config.socketPath, logger }, (server) => {
-      server.addService(...healthService({ report, changes }));
-    });
-    stack.push({ name: "agent socket", stop: () => socket.close() });
 
     const health =
       config.healthChecks === undefined
         ? undefined
-        : await HealthHttpServer.listen(config.healthChecks, () => Promise.resolve(report()), logger);
+        : await listenAgentHealthHttp(config.healthChecks, monitor, logger);
     if (health !== undefined) stack.push({ name: "health listener", stop: () => health.close() });
 
     await agent.start();
@@ -118,7 +110,7 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       cache: workloadCache,
       socket,
       health,
-      report,
+      report: () => monitor.report(),
       exited: agent.exited,
       stop: stopAll,
     };

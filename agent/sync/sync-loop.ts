@@ -43,6 +43,8 @@ export interface SyncLoopOptions {
   /** A full resync this often, beside the pushed changes. */
   readonly syncIntervalMs: number;
   readonly backoff?: BackoffPolicy;
+  /** Told whenever health() may have changed (connected, synced, an error). */
+  readonly onChange?: () => void;
 }
 
 export const DEFAULT_SYNC_BACKOFF: BackoffPolicy = { initialMs: 250, maxMs: 30_000 };
@@ -92,6 +94,7 @@ export class SyncLoop {
     this.#revision = 0;
     this.#wantFull = true;
     this.#synced = false;
+    this.#o.onChange?.();
   }
 
   async run(signal: AbortSignal): Promise<SyncStop> {
@@ -114,7 +117,10 @@ export class SyncLoop {
         } catch (err) {
           failure = err;
         }
-        this.#connected = false;
+        if (this.#connected) {
+          this.#connected = false;
+          this.#o.onChange?.();
+        }
         if (signal.aborted) break;
         if (this.#restartWithoutBackoff) {
           this.#restartWithoutBackoff = false;
@@ -123,6 +129,7 @@ export class SyncLoop {
         const error = toNodeApiError(failure);
         const kind: SyncFailureKind = classifySyncFailure(error);
         this.#lastError = { code: error.code, message: error.message, atMs: this.#o.clock.nowMs() };
+        this.#o.onChange?.();
         if (kind === "banned") return { kind, error };
         if (kind === "reattest") return { kind, error, provedSerial };
         failures++;
@@ -165,7 +172,10 @@ export class SyncLoop {
         this.#lastSyncAtMs = this.#o.clock.nowMs();
         if (message.full) {
           this.#wantFull = false;
-          this.#synced = true;
+          if (!this.#synced) {
+            this.#synced = true;
+            this.#o.onChange?.();
+          }
         }
         if (first) {
           first = false;
@@ -178,6 +188,7 @@ export class SyncLoop {
           }
           this.#lastError = undefined;
           onFirstMessage();
+          this.#o.onChange?.();
         }
         this.#o.logger.debug(
           {
