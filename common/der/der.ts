@@ -160,6 +160,19 @@ export class DerReader {
 
 /** The subject Name of a DER certificate, as raw DER (the issuer of everything it signs). */
 export function certificateSubject(certificate: Buffer): Buffer {
+  return tbsFieldsThroughSubject(certificate).subject;
+}
+
+/**
+ * The SubjectPublicKeyInfo of a DER certificate, as raw DER: what the agent compares with the key it
+ * asked a certificate for, by walking the bytes (~1 µs) instead of parsing the whole certificate
+ * with OpenSSL (~150 µs), which matters for 10,000 workload SVIDs.
+ */
+export function certificateSpki(certificate: Buffer): Buffer {
+  return tbsFieldsThroughSubject(certificate).tbs.read(TAG.sequence, "subjectPublicKeyInfo").raw;
+}
+
+function tbsFieldsThroughSubject(certificate: Buffer): { subject: Buffer; tbs: DerReader } {
   const cert = new DerReader(
     new DerReader(certificate, "certificate").read(TAG.sequence, "Certificate").value,
     "certificate",
@@ -170,5 +183,5 @@ export function certificateSubject(certificate: Buffer): Buffer {
   tbs.read(TAG.sequence, "signature");
   tbs.read(TAG.sequence, "issuer");
   tbs.read(TAG.sequence, "validity");
-  return tbs.read(TAG.sequence, "subject").raw;
+  return { subject: tbs.read(TAG.sequence, "subject").raw, tbs };
 }

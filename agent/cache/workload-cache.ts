@@ -1,0 +1,657 @@
+import type { Clock, TimerHandle } from "../../common/clock.js";
+import { abortable, deadlineSignal } from "../../common/deadline.js";
+import { errorMessage, isHallmarkError } from "../../common/errors.js";
+import type { Logger } from "../../common/logging/logger.js";
+import type { RandomSource } from "../../common/random.js";
+import type { SpiffeBundle } from "../../common/spiffe/bundle.js";
+import { Publisher, type Listener, type Subscription } from "../../common/subscription.js";
+import type { AgentEntry, CacheUpdate } from "./agent-entry.js";
+import { RequestHealth, type CacheHealth } from "./cache-health.js";
+import { DueQueue } from "./due-queue.js";
+import { issuedSvidProblem } from "./issued-svid.js";
+import { JwtSvidCache } from "./jwt-svid-cache.js";
+import {
+  DEFAULT_BACKOFF,
+  DEFAULT_RENEW_WINDOW,
+  isUnreachable,
+  nextDueMs,
+  renewAtMs,
+  retryDelayMs,
+  uniformFraction,
+  type Backoff,
+  type RenewWindow,
+} from "./renewal-policy.js";
+import type { CachedEntry, JwtSvid, WorkloadCacheSnapshot, X509SvidWithKey } from "./snapshot.js";
+import { makeSvidKey, type MakeSvidKey, type SvidKey } from "./svid-key.js";
+import { planUpdate, type EntryChange } from "./update-plan.js";
+import { WorkloadCacheError } from "./workload-cache-error.js";
+import type { WorkloadSvidSource, X509SvidResult } from "./workload-svid-source.js";
+
+export interface WorkloadCacheTunables {
+  /** CSRs per BatchNewX509SVID call (the server takes 1 to 1000). */
+  readonly batchSize: number;
+  /** Batch calls outstanding at once; more entries wait in the queue and go in the next batch. */
+  readonly maxBatchesInFlight: number;
+  /** Where in an SVID's lifetime its renewal falls. */
+  readonly renewWindow: RenewWindow;
+  /** Retry delays: per entry after a refusal, and for all entries after a failed call. */
+  readonly backoff: Backoff;
+  /** Renewals and retries due within this much after a wake-up go in the same batch. */
+  readonly batchWindowMs: number;
+  /** How long one server call may take (then DEADLINE_EXCEEDED, and the server counts as unreachable). */
+  readonly requestTimeoutMs: number;
+  /** Most JWT-SVIDs kept. */
+  readonly jwtCacheMaxEntries: number;
+  /** The longest the one timer sleeps before it looks again (setTimeout cannot sleep past 24.8 days). */
+  readonly maxTimerDelayMs: number;
+}
+
+export const DEFAULT_TUNABLES: WorkloadCacheTunables = {
+  batchSize: 500,
+  maxBatchesInFlight: 2,
+  renewWindow: DEFAULT_RENEW_WINDOW,
+  backoff: DEFAULT_BACKOFF,
+  batchWindowMs: 1_000,
+  requestTimeoutMs: 30_000,
+  jwtCacheMaxEntries: 10_000,
+  maxTimerDelayMs: 3_600_000,
+};
+
+export interface WorkloadCacheDeps extends Partial<WorkloadCacheTunables> {
+  readonly source: WorkloadSvidSource;
+  readonly clock: Clock;
+  readonly random: RandomSource;
+  readonly logger: Logger;
+  /** Makes each SVID's key and CSR (default: P-256 on the libuv threadpool). */
+  readonly makeKey?: MakeSvidKey;
+}
+
+type Phase =
+  /** Nothing outstanding: the next request is due at `requestAtMs`. */
+  | "idle"
+  /** Waiting in the queue for a batch slot. */
+  | "queued"
+  /** In a batch: making its key, or sent. */
+  | "requesting";
+
+/** The cache's working record of one entry. */
+interface EntryState {
+  entry: AgentEntry;
+  svid: X509SvidWithKey | undefined;
+  /** The key (and CSR) for the next request: kept across retries until an SVID certifies it. */
+  key: SvidKey | undefined;
+  /** Refused requests in a row for this entry. */
+  failures: number;
+  requestAtMs: number;
+  phase: Phase;
+  /** The request in flight; a result for any other attempt (the entry changed meanwhile) is discarded. */
+  attempt: number;
+}
+
+interface BatchItem {
+  readonly state: EntryState;
+  readonly attempt: number;
+}
+
+interface KeyedItem extends BatchItem {
+  readonly key: SvidKey;
+}
+
+/** Everything started before a clear() belongs to its epoch: aborting it ends those calls, whose results are discarded. */
+interface Epoch {
+  readonly controller: AbortController;
+}
+
+/**
+ * The agent's workload SVIDs: for every entry the server authorizes, an X509-SVID for a key the
+ * agent made (P-256), renewed 40-50 % into its life; JWT-SVIDs on demand. The Workload API subscribes
+ * to it and is told of every change (entries, SVIDs, expiries, the bundle) in the same tick.
+ *
+ * How it runs:
+ * - apply() takes one Sync message, plans it with `planUpdate` (pure) and queues what needs an SVID.
+ *   Whatever was queued in the same tick goes out together (a microtask later) in batches of
+ *   `batchSize`, at most `maxBatchesInFlight` at once, so a new entry waits one round trip.
+ * - ONE schedule: every entry's next moment (renewal, retry or expiry) sits in a min-heap, and one
+ *   clock timer is armed for the earliest. No per-entry timers.
+ * - A refused item is retried with jittered exponential backoff per entry. A call that fails whole
+ *   (the server is unreachable, or refused the call) puts its items back in the queue and closes the
+ *   queue for one backoff delay, so an unreachable server gets one probe per delay, not one per
+ *   entry; the keys made for those items are kept for the retry. Valid SVIDs stay served meanwhile,
+ *   and one that expires is withdrawn at its expiry.
+ * - Results for an entry that was deleted or changed while its request was in flight are discarded.
+ */
+export class WorkloadCache {
+  readonly #source: WorkloadSvidSource;
+  readonly #clock: Clock;
+  readonly #random: RandomSource;
+  readonly #logger: Logger;
+  readonly #makeKey: MakeSvidKey;
+  readonly #tunables: WorkloadCacheTunables;
+
+  readonly #states = new Map<string, EntryState>();
+  /** What the snapshot holds per entry; copied (references only) on each publish. */
+  readonly #views = new Map<string, CachedEntry>();
+  readonly #schedule = new DueQueue<string>();
+  /** Entry ids waiting for a batch, in arrival order. */
+  readonly #queue = new Set<string>();
+  readonly #publisher: Publisher<WorkloadCacheSnapshot>;
+  readonly #jwt: JwtSvidCache;
+  readonly #health = new RequestHealth();
+
+  #bundle: SpiffeBundle | undefined;
+  #generation = 0;
+  #epoch: Epoch = { controller: new AbortController() };
+  #attempts = 0;
+  #batchesInFlight = 0;
+  #flushQueued = false;
+  /** Failed calls in a row; while > 0 the queue stays shut until `#queueOpensAtMs`. */
+  #callFailures = 0;
+  #queueOpensAtMs = 0;
+  #timer: TimerHandle | undefined;
+  #timerAtMs = Infinity;
+  #closed = false;
+
+  constructor(deps: WorkloadCacheDeps) {
+    this.#source = deps.source;
+    this.#clock = deps.clock;
+    this.#random = deps.random;
+    this.#logger = deps.logger.child({ component: "workload-cache" });
+    this.#makeKey = deps.makeKey ?? makeSvidKey;
+    this.#tunables = checkTunables({ ...DEFAULT_TUNABLES, ...definedOnly(deps) });
+    this.#publisher = new Publisher<WorkloadCacheSnapshot>({
+      initial: { entries: new Map(), generation: 0 },
+      onListenerError: (err) =>
+        this.#logger.error({ err: errorMessage(err) }, "a workload cache subscriber failed"),
+    });
+    this.#jwt = new JwtSvidCache({
+      source: this.#source,
+      clock: this.#clock,
+      maxEntries: this.#tunables.jwtCacheMaxEntries,
+      requestTimeoutMs: this.#tunables.requestTimeoutMs,
+      onCallOutcome: (err) => {
+        if (err === undefined) this.#health.reachable(true);
+        else if (isUnreachable(err)) this.#health.reachable(false);
+      },
+    });
+  }
+
+  get snapshot(): WorkloadCacheSnapshot {
+    return this.#publisher.current as WorkloadCacheSnapshot;
+  }
+
+  /** The current snapshot at once, then every change, in the tick it happens (common/subscription.ts). */
+  subscribe(listener: Listener<WorkloadCacheSnapshot>): Subscription {
+    return this.#publisher.subscribe(listener);
+  }
+
+  /**
+   * Applies one Sync message. Synchronous: subscribers see the new entry set before this returns. A
+   * message the cache cannot apply is refused whole (INVALID_CACHE_UPDATE) and changes nothing.
+   */
+  apply(update: CacheUpdate): void {
+    this.#assertOpen("apply a Sync update");
+    const plan = planUpdate(
+      update,
+      { get: (id) => this.#states.get(id)?.entry, keys: () => this.#states.keys() },
+      this.#bundle,
+    );
+    const now = this.#clock.nowMs();
+    for (const id of plan.removed) this.#remove(id);
+    for (const { entry, change } of plan.upserts) this.#upsert(entry, change, now);
+    if (plan.bundleChanged) this.#bundle = update.bundle;
+    // A Sync message just came from the server: whatever shut the queue may be over.
+    if (this.#callFailures > 0) this.#queueOpensAtMs = now;
+    if (plan.removed.length > 0 || plan.upserts.length > 0 || plan.bundleChanged) {
+      this.#publish();
+      this.#logger.debug(
+        {
+          full: update.full,
+          upserted: plan.upserts.length,
+          removed: plan.removed.length,
+          bundleChanged: plan.bundleChanged,
+          entries: this.#states.size,
+        },
+        "applied a Sync update",
+      );
+    }
+    this.#arm();
+    this.#flushSoon();
+  }
+
+  /** Banned or evicted: drops every SVID, key, JWT-SVID and entry at once and publishes the empty set. The bundle stays. */
+  clear(reason: string): void {
+    if (this.#closed) return;
+    this.#logger.warn({ reason, entries: this.#states.size }, "dropping every workload SVID and entry");
+    this.#dropEverything(
+      new WorkloadCacheError("CACHE_CLEARED", `the workload cache was cleared: ${reason}`),
+    );
+    this.#publish();
+  }
+
+  /**
+   * A JWT-SVID for the entry and audience set, from memory while less than half its life has passed,
+   * else from the server (one call shared by concurrent requests for the same entry and audience set).
+   */
+  async fetchJwtSvid(
+    entryId: string,
+    audience: readonly string[],
+    op: { signal?: AbortSignal } = {},
+  ): Promise<JwtSvid> {
+    this.#assertOpen("fetch a JWT-SVID");
+    const state = this.#states.get(entryId);
+    if (state === undefined)
+      throw new WorkloadCacheError("ENTRY_NOT_FOUND", `entry ${entryId} is not among the agent's entries`);
+    return this.#jwt.fetch(state.entry, audience, op.signal);
+  }
+
+  health(): CacheHealth {
+    const now = this.#clock.nowMs();
+    let valid = 0;
+    let pending = 0;
+    let requesting = 0;
+    for (const state of this.#states.values()) {
+      if (state.svid !== undefined && state.svid.expiresAtMs > now) valid++;
+      if (state.phase !== "idle") requesting++;
+      if (state.phase !== "idle" || state.failures > 0) pending++;
+    }
+    return this.#health.report({
+      entries: this.#states.size,
+      entriesWithValidSvid: valid,
+      pending,
+      requesting,
+    });
+  }
+
+  /** Stops for good: the timer, every call in flight, every key. Nothing more is published. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#dropEverything(new WorkloadCacheError("CACHE_CLOSED", "the workload cache is closed"));
+    this.#timer?.cancel();
+    this.#timer = undefined;
+  }
+
+  #dropEverything(reason: WorkloadCacheError): void {
+    this.#epoch.controller.abort(reason);
+    this.#epoch = { controller: new AbortController() };
+    for (const state of this.#states.values()) {
+      state.svid = undefined;
+      state.key = undefined;
+    }
+    this.#states.clear();
+    this.#views.clear();
+    this.#schedule.clear();
+    this.#queue.clear();
+    this.#callFailures = 0;
+    this.#queueOpensAtMs = 0;
+    this.#jwt.clear(reason.code, reason.message);
+    this.#arm();
+  }
+
+  #upsert(entry: AgentEntry, change: EntryChange, now: number): void {
+    const state = this.#states.get(entry.id);
+    if (change === "added" || state === undefined) {
+      const added: EntryState = {
+        entry,
+        svid: undefined,
+        key: undefined,
+        failures: 0,
+        requestAtMs: now,
+        phase: "idle",
+        attempt: 0,
+      };
+      this.#states.set(entry.id, added);
+      this.#views.set(entry.id, { entry });
+      this.#enqueue(added);
+      return;
+    }
+    this.#jwt.dropEntry(entry.id, "ENTRY_CHANGED", `entry ${entry.id} changed (revision ${entry.revision})`);
+    state.entry = entry;
+    // A fresh key for the new revision; a result still in flight was asked for the old one.
+    state.key = undefined;
+    state.failures = 0;
+    state.attempt = 0;
+    if (change === "replace") state.svid = undefined;
+    this.#views.set(entry.id, viewOf(state));
+    this.#enqueue(state);
+  }
+
+  #remove(id: string): void {
+    const state = this.#states.get(id);
+    if (state === undefined) return;
+    state.svid = undefined;
+    state.key = undefined;
+    this.#states.delete(id);
+    this.#views.delete(id);
+    this.#schedule.delete(id);
+    this.#queue.delete(id);
+    this.#jwt.dropEntry(id, "ENTRY_NOT_FOUND", `entry ${id} was removed`);
+  }
+
+  #enqueue(state: EntryState): void {
+    state.phase = "queued";
+    this.#queue.delete(state.entry.id);
+    this.#queue.add(state.entry.id);
+    this.#reschedule(state);
+  }
+
+  #reschedule(state: EntryState): void {
+    const times = { requestAtMs: state.requestAtMs, requesting: state.phase !== "idle" };
+    this.#schedule.set(
+      state.entry.id,
+      nextDueMs(state.svid === undefined ? times : { ...times, svidExpiresAtMs: state.svid.expiresAtMs }),
+    );
+  }
+
+  #isCurrent(item: BatchItem): boolean {
+    return this.#states.get(item.state.entry.id) === item.state && item.state.attempt === item.attempt;
+  }
+
+  #publish(): void {
+    if (this.#closed) return;
+    this.#generation++;
+    const snapshot: WorkloadCacheSnapshot =
+      this.#bundle === undefined
+        ? { entries: new Map(this.#views), generation: this.#generation }
+        : { bundle: this.#bundle, entries: new Map(this.#views), generation: this.#generation };
+    this.#publisher.publish(snapshot);
+  }
+
+  /** Everything queued in this tick goes out together, once the synchronous work that queued it is done. */
+  #flushSoon(): void {
+    if (this.#flushQueued || this.#queue.size === 0) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      this.#flush();
+    });
+  }
+
+  #flush(): void {
+    if (this.#closed || this.#clock.nowMs() < this.#queueOpensAtMs) return;
+    const { batchSize, maxBatchesInFlight } = this.#tunables;
+    while (this.#batchesInFlight < maxBatchesInFlight && this.#queue.size > 0) {
+      const batch: BatchItem[] = [];
+      for (const id of this.#queue) {
+        if (batch.length >= batchSize) break;
+        this.#queue.delete(id);
+        const state = this.#states.get(id) as EntryState;
+        state.phase = "requesting";
+        state.attempt = ++this.#attempts;
+        batch.push({ state, attempt: state.attempt });
+      }
+      this.#batchesInFlight++;
+      void this.#request(batch, this.#epoch);
+    }
+  }
+
+  async #request(batch: readonly BatchItem[], epoch: Epoch): Promise<void> {
+    try {
+      const keyed = await this.#withKeys(batch);
+      if (keyed.length === 0 || epoch.controller.signal.aborted) return;
+      const deadline = deadlineSignal(this.#clock, this.#tunables.requestTimeoutMs, epoch.controller.signal);
+      let results: readonly X509SvidResult[];
+      try {
+        const call = this.#source.batchNewX509Svid(
+          keyed.map((item) => ({ entryId: item.state.entry.id, csr: item.key.csr })),
+          { signal: deadline.signal },
+        );
+        results = await abortable(call, deadline.signal, "requesting workload X509-SVIDs");
+      } catch (err) {
+        if (!epoch.controller.signal.aborted) this.#callFailed(keyed, err);
+        return;
+      } finally {
+        deadline.done();
+      }
+      if (!epoch.controller.signal.aborted) this.#answered(keyed, results);
+    } catch (err) {
+      // A bug, not a server answer: say so, and let the schedule try again rather than lose the entries.
+      this.#logger.error({ err: errorMessage(err) }, "workload SVID request failed unexpectedly");
+      if (!epoch.controller.signal.aborted)
+        this.#callFailed(
+          batch.filter((item) => this.#isCurrent(item)),
+          err,
+        );
+    } finally {
+      this.#batchesInFlight--;
+      this.#arm();
+      this.#flush();
+    }
+  }
+
+  /** Gives every current item a key (made now, or kept from a failed attempt); an entry that cannot get one is retried later. */
+  async #withKeys(batch: readonly BatchItem[]): Promise<KeyedItem[]> {
+    const made = await Promise.all(batch.map((item) => this.#keyFor(item)));
+    const now = this.#clock.nowMs();
+    const keyed: KeyedItem[] = [];
+    for (const outcome of made) {
+      // An entry deleted or changed meanwhile: its fresh key is simply dropped.
+      if (!this.#isCurrent(outcome.item)) continue;
+      if ("error" in outcome) {
+        const { item, error } = outcome;
+        this.#logger.error(
+          { entryId: item.state.entry.id, err: errorMessage(error) },
+          "cannot make an SVID key",
+        );
+        this.#itemFailed(item.state, now);
+        continue;
+      }
+      outcome.item.state.key = outcome.key;
+      keyed.push({ ...outcome.item, key: outcome.key });
+    }
+    return keyed;
+  }
+
+  async #keyFor(
+    item: BatchItem,
+  ): Promise<{ item: BatchItem; key: SvidKey } | { item: BatchItem; error: unknown }> {
+    if (item.state.key !== undefined) return { item, key: item.state.key };
+    try {
+      return { item, key: await this.#makeKey() };
+    } catch (error) {
+      return { item, error };
+    }
+  }
+
+  /** The whole call failed: its items go back in the queue, which stays shut for one backoff delay. */
+  #callFailed(items: readonly BatchItem[], err: unknown): void {
+    const now = this.#clock.nowMs();
+    const unreachable = isUnreachable(err);
+    for (const item of items) if (this.#isCurrent(item)) this.#enqueue(item.state);
+    this.#callFailures++;
+    const delayMs = retryDelayMs(this.#callFailures, uniformFraction(this.#random), this.#tunables.backoff);
+    this.#queueOpensAtMs = now + delayMs;
+    const wasReachable = this.#health.serverReachable;
+    this.#health.callFailed(err, now, unreachable);
+    const detail = {
+      code: isHallmarkError(err) ? err.code : undefined,
+      err: errorMessage(err),
+      entries: items.length,
+      retryInMs: delayMs,
+      failures: this.#callFailures,
+    };
+    if (this.#callFailures === 1 || (unreachable && wasReachable)) {
+      const servingValid = this.health().entriesWithValidSvid;
+      this.#logger.warn(
+        { ...detail, servingValid },
+        unreachable
+          ? "cannot reach the server for workload SVIDs; still-valid SVIDs stay served"
+          : "the server refused a request for workload SVIDs; still-valid SVIDs stay served",
+      );
+    } else {
+      this.#logger.debug(detail, "workload SVID request failed again");
+    }
+  }
+
+  #answered(items: readonly KeyedItem[], results: readonly X509SvidResult[]): void {
+    const now = this.#clock.nowMs();
+    if (this.#callFailures > 0)
+      this.#logger.info({ after: this.#callFailures }, "the server answers workload SVID requests again");
+    this.#callFailures = 0;
+    this.#queueOpensAtMs = 0;
+    const byId = new Map(results.map((r) => [r.entryId, r]));
+    let issued = 0;
+    let refused = 0;
+    let firstRefusal: { code: string; message: string; entryId: string } | undefined;
+    for (const item of items) {
+      // Deleted or changed while in flight: the result is for something the cache no longer holds.
+      if (!this.#isCurrent(item)) continue;
+      const { state, key } = item;
+      const id = state.entry.id;
+      const result = byId.get(id);
+      const refusal = this.#accept(state, key, result, now);
+      if (refusal === undefined) {
+        issued++;
+        continue;
+      }
+      refused++;
+      firstRefusal ??= { ...refusal, entryId: id };
+      this.#itemFailed(state, now);
+    }
+    if (issued > 0) this.#publish();
+    this.#health.answered(now, issued, firstRefusal);
+    if (firstRefusal !== undefined) {
+      this.#logger.warn(
+        {
+          refused,
+          of: items.length,
+          firstEntryId: firstRefusal.entryId,
+          code: firstRefusal.code,
+          message: firstRefusal.message,
+        },
+        "the server refused workload SVID requests; retrying them with backoff",
+      );
+    }
+  }
+
+  /** Takes one item's result into the cache, or says why it is refused. */
+  #accept(
+    state: EntryState,
+    key: SvidKey,
+    result: X509SvidResult | undefined,
+    now: number,
+  ): { code: string; message: string } | undefined {
+    if (result === undefined)
+      return { code: "SVID_RESULT_MISSING", message: "the server's answer has no result for this entry" };
+    if (!result.ok) return { code: result.errorCode ?? "SVID_REFUSED", message: result.message };
+    const problem = issuedSvidProblem(result, key.spki, now);
+    if (problem !== undefined) {
+      // Whatever went wrong, that key was sent for certification once: the retry gets a fresh one.
+      state.key = undefined;
+      return { code: "SVID_RESPONSE_INVALID", message: problem };
+    }
+    const svid: X509SvidWithKey = {
+      certChain: result.certChain,
+      privateKey: key.privateKey,
+      serial: result.serial,
+      expiresAtMs: result.expiresAtMs,
+      renewAtMs: renewAtMs(
+        now,
+        result.expiresAtMs,
+        uniformFraction(this.#random),
+        this.#tunables.renewWindow,
+      ),
+    };
+    state.svid = svid;
+    state.key = undefined;
+    state.failures = 0;
+    state.requestAtMs = svid.renewAtMs;
+    state.phase = "idle";
+    this.#views.set(state.entry.id, { entry: state.entry, svid });
+    this.#reschedule(state);
+    return undefined;
+  }
+
+  #itemFailed(state: EntryState, now: number): void {
+    state.failures++;
+    state.phase = "idle";
+    state.requestAtMs =
+      now + retryDelayMs(state.failures, uniformFraction(this.#random), this.#tunables.backoff);
+    this.#reschedule(state);
+  }
+
+  /** The one timer: withdraws expired SVIDs, queues what is due (or due within the batch window). */
+  #onTimer(): void {
+    this.#timer = undefined;
+    this.#timerAtMs = Infinity;
+    if (this.#closed) return;
+    const now = this.#clock.nowMs();
+    const horizon = now + this.#tunables.batchWindowMs;
+    let expired = 0;
+    for (const id of this.#schedule.popDue(horizon)) {
+      const state = this.#states.get(id) as EntryState;
+      if (state.svid !== undefined && state.svid.expiresAtMs <= now) {
+        state.svid = undefined;
+        this.#views.set(id, { entry: state.entry });
+        expired++;
+      }
+      if (state.phase === "idle" && state.requestAtMs <= horizon) this.#enqueue(state);
+      else this.#reschedule(state);
+    }
+    if (expired > 0) {
+      this.#publish();
+      this.#logger.warn({ expired }, "workload SVIDs expired before they could be renewed; withdrawn");
+    }
+    this.#arm();
+    this.#flush();
+  }
+
+  /** Arms the one timer for the earliest due moment: the schedule's, or the queue opening again. */
+  #arm(): void {
+    if (this.#closed) return;
+    const now = this.#clock.nowMs();
+    const queueOpens = this.#queue.size > 0 && this.#queueOpensAtMs > now ? this.#queueOpensAtMs : Infinity;
+    const target = Math.min(this.#schedule.earliestMs, queueOpens);
+    if (target === Infinity) {
+      this.#timer?.cancel();
+      this.#timer = undefined;
+      this.#timerAtMs = Infinity;
+      return;
+    }
+    // An earlier wake-up is armed already: it re-arms when it fires.
+    if (this.#timer !== undefined && this.#timerAtMs <= target) return;
+    this.#timer?.cancel();
+    const delayMs = Math.min(Math.max(0, target - now), this.#tunables.maxTimerDelayMs);
+    this.#timerAtMs = now + delayMs;
+    this.#timer = this.#clock.setTimer(() => this.#onTimer(), delayMs);
+  }
+
+  #assertOpen(doing: string): void {
+    if (this.#closed)
+      throw new WorkloadCacheError("CACHE_CLOSED", `cannot ${doing}: the workload cache is closed`);
+  }
+}
+
+function viewOf(state: EntryState): CachedEntry {
+  return state.svid === undefined ? { entry: state.entry } : { entry: state.entry, svid: state.svid };
+}
+
+function definedOnly(deps: WorkloadCacheDeps): Partial<WorkloadCacheTunables> {
+  const out: Partial<Record<keyof WorkloadCacheTunables, unknown>> = {};
+  for (const key of Object.keys(DEFAULT_TUNABLES) as (keyof WorkloadCacheTunables)[]) {
+    if (deps[key] !== undefined) out[key] = deps[key];
+  }
+  return out as Partial<WorkloadCacheTunables>;
+}
+
+function checkTunables(t: WorkloadCacheTunables): WorkloadCacheTunables {
+  const bad = (what: string): never => {
+    throw new WorkloadCacheError("INVALID_CACHE_OPTION", `workload cache: ${what}`);
+  };
+  const wholeIn = (name: string, value: number, min: number, max: number): void => {
+    if (!Number.isSafeInteger(value) || value < min || value > max)
+      bad(`${name} must be a whole number from ${min} to ${max}, not ${value}`);
+  };
+  wholeIn("batchSize", t.batchSize, 1, 1000);
+  wholeIn("maxBatchesInFlight", t.maxBatchesInFlight, 1, 64);
+  wholeIn("batchWindowMs", t.batchWindowMs, 0, 3_600_000);
+  wholeIn("requestTimeoutMs", t.requestTimeoutMs, 1, 3_600_000);
+  wholeIn("jwtCacheMaxEntries", t.jwtCacheMaxEntries, 1, 10_000_000);
+  wholeIn("maxTimerDelayMs", t.maxTimerDelayMs, 1, 2 ** 31 - 1);
+  wholeIn("backoff.baseMs", t.backoff.baseMs, 1, 86_400_000);
+  wholeIn("backoff.maxMs", t.backoff.maxMs, t.backoff.baseMs, 86_400_000);
+  const { from, to } = t.renewWindow;
+  if (!(from > 0 && from <= to && to < 1))
+    bad(`renewWindow must satisfy 0 < from <= to < 1, not ${from}..${to}`);
+  return t;
+}

@@ -1,0 +1,45 @@
+import { sign, type KeyObject } from "node:crypto";
+import { TAG, bitString, oid, seq, tlv } from "../der/der.js";
+import type { Curve } from "./curves.js";
+import { EcKeyError, curveOfKey, ecSpki } from "./ec-spki.js";
+
+/** RFC 5758 3.2: ECDSA AlgorithmIdentifiers carry no parameters. */
+const ECDSA_WITH: Record<Curve["hash"], Buffer> = {
+  sha256: seq(oid("1.2.840.10045.4.3.2")),
+  sha384: seq(oid("1.2.840.10045.4.3.3")),
+  sha512: seq(oid("1.2.840.10045.4.3.4")),
+};
+const EMPTY_NAME = seq();
+/** `attributes [0] IMPLICIT SET OF Attribute`: required by RFC 2986, empty here. */
+const NO_ATTRIBUTES = tlv(0xa0);
+const VERSION_1 = tlv(TAG.integer, Buffer.of(0));
+
+export interface EcKeyPair {
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+}
+
+export interface Csr {
+  /** DER CertificationRequest. */
+  der: Buffer;
+  /** The DER SubjectPublicKeyInfo it carries: what a certificate issued for it must contain. */
+  spki: Buffer;
+}
+
+/**
+ * A PKCS#10 certification request (RFC 2986) for an EC key pair, self-signed with ECDSA and the
+ * curve's hash. Its job is to prove possession of the key: the subject is empty unless given (a DER
+ * Name), and no attributes are requested, since a SPIFFE CA takes the key only. The signature is made
+ * on the libuv threadpool, so many requests in a row do not hold the event loop.
+ */
+export async function createEcCsr(keys: EcKeyPair, options: { subject?: Buffer } = {}): Promise<Csr> {
+  const curve = curveOfKey(keys.privateKey);
+  if (curveOfKey(keys.publicKey) !== curve)
+    throw new EcKeyError("the public and private keys are on different curves");
+  const spki = ecSpki(keys.publicKey);
+  const info = seq(VERSION_1, options.subject ?? EMPTY_NAME, spki, NO_ATTRIBUTES);
+  const signature = await new Promise<Buffer>((resolve, reject) =>
+    sign(curve.hash, info, keys.privateKey, (err, sig) => (err ? reject(err) : resolve(sig))),
+  );
+  return { der: seq(info, ECDSA_WITH[curve.hash], bitString(signature)), spki };
+}
