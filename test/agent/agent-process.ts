@@ -15,7 +15,8 @@ const agentCommand: readonly string[] = import.meta.url.endsWith(".js")
 
 export interface AgentLogLine {
   readonly level: number;
-  readonly time: number;
+  /** ISO 8601. */
+  readonly time: string;
   readonly msg: string;
   readonly [key: string]: unknown;
 }

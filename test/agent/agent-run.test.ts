@@ -174,7 +174,7 @@ describe("hallmark-agent run (real server, swtpm, SoftHSM2)", () => {
     assert.equal(pushed.full, false, "a pushed change, not a full state");
     const body = await untilReady(agent, (b) => b.entriesWithValidSvid === 1);
     assert.equal(body.entries, 1);
-    console.log(`# entry created -> agent applied it: ${pushed.time - created} ms`);
+    console.log(`# entry created -> agent applied it: ${Date.parse(pushed.time) - created} ms`);
 
     const deletedAt = Date.now();
     await admin.call("deleteEntry", { id: entryId });
@@ -183,7 +183,7 @@ describe("hallmark-agent run (real server, swtpm, SoftHSM2)", () => {
     });
     assert.equal(withdrawn.full, false);
     await untilReady(agent, (b) => b.entries === 0);
-    console.log(`# entry deleted -> agent withdrew it: ${withdrawn.time - deletedAt} ms`);
+    console.log(`# entry deleted -> agent withdrew it: ${Date.parse(withdrawn.time) - deletedAt} ms`);
     assert.equal(
       agent.logs.slice(from).filter((l) => applied(l) && l.full === true).length,
       0,
@@ -230,7 +230,7 @@ describe("hallmark-agent run (real server, swtpm, SoftHSM2)", () => {
 
   it("gives nothing of the first host to its data_dir and config copied to a second host", async () => {
     const stolen = join(dir, "stolen");
-    await cp(join(dir, "host1"), stolen, { recursive: true });
+    await cp(join(dir, "host1", "data"), join(stolen, "data"), { recursive: true });
     // Only what must differ on another machine: its TPM, and ports and paths not to collide here.
     const healthPort = await freePort();
     const config = agentConfigText({ ...settings("stolen", tpm2) }, healthPort);
