@@ -2,8 +2,8 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { run, spawnTied, type RunResult } from "../../test/fixtures/processes.js";
+import { spawnTied, type RunResult } from "../../test/fixtures/processes.js";
+import { runHallmark } from "../../test/fixtures/hallmark-binaries.js";
 import { parseAgentConfig } from "../config/agent-config.js";
 import { DEFAULT_AGENT_SOCKET_PATH } from "../health/agent-socket-path.js";
 import { healthcheckCommand } from "./healthcheck.js";
@@ -14,22 +14,9 @@ import {
   type HealthFixture,
 } from "../health/testdata/health-fixture.js";
 
-const root = fileURLToPath(
-  new URL(import.meta.url.endsWith(".js") ? "../../../" : "../../", import.meta.url),
-);
-/** The binary from dist/ when the suite runs compiled, its source under tsx otherwise. */
-const agentCommand: readonly string[] = import.meta.url.endsWith(".js")
-  ? [join(root, "dist/agent/cli/main.js")]
-  : ["--import", "tsx", join(root, "agent/cli/main.ts")];
-
 /** `hallmark-agent healthcheck <args>` as a real process; `asNobody` runs it as UID 65534. */
 function healthcheck(args: readonly string[], options: { asNobody?: boolean } = {}): Promise<RunResult> {
-  const argv = [...agentCommand, "healthcheck", ...args];
-  return options.asNobody === true
-    ? run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, ...argv], {
-        cwd: root,
-      })
-    : run(process.execPath, argv, { cwd: root });
+  return runHallmark("agent", ["healthcheck", ...args], options);
 }
 
 function stderrLines(result: RunResult): string[] {

@@ -2,16 +2,11 @@
 import { once } from "node:events";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { ChildProcess } from "node:child_process";
 import { freePort, spawnTied } from "../fixtures/processes.js";
+import { hallmarkCommand } from "../fixtures/hallmark-binaries.js";
 
-const root = fileURLToPath(
-  new URL(import.meta.url.endsWith(".js") ? "../../../" : "../../", import.meta.url),
-);
-const agentCommand: readonly string[] = import.meta.url.endsWith(".js")
-  ? [join(root, "dist/agent/cli/main.js")]
-  : ["--import", "tsx", join(root, "agent/cli/main.ts")];
+const agentCommand = hallmarkCommand("agent");
 
 export interface AgentLogLine {
   readonly level: number;

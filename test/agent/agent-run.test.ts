@@ -9,8 +9,9 @@ import { decodeIdentity } from "../../agent/identity/identity-store.js";
 import { TrustDomain } from "../../common/spiffe/index.js";
 import { createSrk, flushContext, load } from "../../native/tpm/index.js";
 import { freePort, fixtureTempRoot, trackTempDir } from "../fixtures/processes.js";
+import { runHallmark } from "../fixtures/hallmark-binaries.js";
 import { startSwtpm, type SwtpmFixture } from "../fixtures/swtpm.js";
-import { SwtpmConnection } from "../tpm/swtpm-connection.js";
+import { SwtpmConnection, toolsTransientHandles } from "../tpm/swtpm-connection.js";
 import { startServerProcess, type ServerProcess } from "../server/server-process.js";
 import { AgentProcess, agentConfigText, type AgentLogLine } from "./agent-process.js";
 
@@ -114,6 +115,9 @@ describe("hallmark-agent run (real server, swtpm, SoftHSM2)", () => {
       shown.selectors.some((s) => s.type === "tpm"),
       JSON.stringify(shown.selectors),
     );
+    // `hallmark-agent healthcheck` asks the running agent through its socket.
+    const check = await runHallmark("agent", ["healthcheck", "--socket-path", agent.socketPath]);
+    assert.equal(check.code, 0, check.stderr);
 
     assert.equal(await agent.stop(), 0);
     const identityPath = join(dir, "host1", "data", "agent-identity.json");
@@ -258,6 +262,24 @@ describe("hallmark-agent run (real server, swtpm, SoftHSM2)", () => {
       );
     } finally {
       await thief.stop();
+    }
+  });
+
+  it("exits non-zero with what to do when the server refuses its TPM, leaving nothing loaded in it", async () => {
+    const untrusted = await startSwtpm({ ekCertificates: false });
+    try {
+      const refused = await AgentProcess.start(settings("untrusted", untrusted));
+      const code = await refused.exited;
+      assert.equal(code, 1);
+      const line = refused.logs.find((l) => l.msg.startsWith("attestation refused: "));
+      assert.ok(line, refused.stderrText.slice(-2000));
+      assert.equal(line.code, "EK_NOT_ALLOWED");
+      assert.match(line.msg, /ek_hash_allowlist/);
+      assert.match(refused.stderrText, /Error \[ATTESTATION_REFUSED\]: EK_NOT_ALLOWED/);
+      assert.deepEqual(await toolsTransientHandles(untrusted), [], "every transient object flushed");
+      assert.equal(existsSync(join(dir, "untrusted", "data", "agent-identity.json")), false);
+    } finally {
+      await untrusted.stop();
     }
   });
 

@@ -4,19 +4,13 @@ import { chmod, mkdtemp, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { setTimeout as delay } from "node:timers/promises";
 import type { ChildProcess } from "node:child_process";
 import { createSoftHsm, type SoftHsmFixture } from "../fixtures/softhsm.js";
-import { run, spawnTied, trackTempDir, type RunResult } from "../fixtures/processes.js";
+import { spawnTied, trackTempDir, type RunResult } from "../fixtures/processes.js";
+import { hallmarkCommand, runHallmark } from "../fixtures/hallmark-binaries.js";
 
-const root = fileURLToPath(
-  new URL(import.meta.url.endsWith(".js") ? "../../../" : "../../", import.meta.url),
-);
-/** The binary as package.json names it when running from dist/; its source under tsx otherwise. */
-const serverCommand: readonly string[] = import.meta.url.endsWith(".js")
-  ? [join(root, "dist/server/cli/main.js")]
-  : ["--import", "tsx", join(root, "server/cli/main.ts")];
+const serverCommand = hallmarkCommand("server");
 
 export const TRUST_DOMAIN = "example.org";
 
@@ -43,13 +37,7 @@ export function hallmarkServer(
   args: readonly string[],
   options: { asNobody?: boolean; env?: NodeJS.ProcessEnv } = {},
 ): Promise<RunResult> {
-  const argv = [...serverCommand, ...args];
-  return options.asNobody === true
-    ? run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, ...argv], {
-        env: options.env,
-        cwd: root,
-      })
-    : run(process.execPath, argv, { env: options.env });
+  return runHallmark("server", args, options);
 }
 
 export interface ServerProcessOptions {
