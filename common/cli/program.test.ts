@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { Command } from "commander";
 import { HallmarkError } from "../errors.js";
 import { createProgram, packageVersion, runCli } from "./program.js";
 import { outputOption, printResult, renderFields, type OutputFormat } from "./output.js";
@@ -27,6 +28,22 @@ describe("runCli", () => {
     program.command("known").action(() => undefined);
     assert.equal(await runCli(program, ["unknown"]), 2);
     assert.equal(await runCli(quiet(createProgram("x", "y")), ["--bogus"]), 2);
+  });
+
+  it("exits 2 on a usage error of a command added with addCommand (nested too)", async () => {
+    const out = sink();
+    const nested = new Command("entry").addCommand(
+      new Command("show").requiredOption("--id <id>", "which").action(() => undefined),
+    );
+    const program = quiet(createProgram("hallmark-test", "test"), out).addCommand(
+      new Command("healthcheck").option("--socket-path <path>", "where").action(() => undefined),
+    );
+    program.addCommand(nested);
+    for (const cmd of [...program.commands, ...nested.commands])
+      cmd.configureOutput({ writeOut: out.write, writeErr: out.write });
+    assert.equal(await runCli(program, ["healthcheck", "--bogus"]), 2);
+    assert.equal(await runCli(program, ["entry", "show"]), 2, "a missing required option");
+    assert.match(out.text(), /unknown option '--bogus'/);
   });
 
   it("exits 1 with the error's code when a command fails", async () => {

@@ -39,6 +39,9 @@ export async function runCli(
   argv: readonly string[],
   streams: CliStreams = { stderr: process.stderr },
 ): Promise<number> {
+  // Commands added with addCommand do not inherit these: without them commander would print and
+  // call process.exit(1) itself on a subcommand's usage error, instead of our 2.
+  forEachCommand(program, (cmd) => cmd.exitOverride().showHelpAfterError("(run with --help for usage)"));
   try {
     await program.parseAsync([...argv], { from: "user" });
     return 0;
@@ -52,4 +55,9 @@ export async function runCli(
     streams.stderr.write(`Error${code}: ${errorMessage(err)}\n`);
     return 1;
   }
+}
+
+function forEachCommand(cmd: Command, fn: (cmd: Command) => void): void {
+  fn(cmd);
+  for (const sub of cmd.commands) forEachCommand(sub, fn);
 }
