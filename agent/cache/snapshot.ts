@@ -7,7 +7,13 @@ import type { AgentEntry } from "./agent-entry.js";
 export interface X509SvidWithKey {
   /** DER: the SVID first, then what chains it to a bundle root. */
   readonly certChain: readonly Buffer[];
+  /**
+   * The key, made from `pkcs8PrivateKey` on each read (~0.1 ms): the cache holds only the DER, ~30
+   * times smaller than a KeyObject.
+   */
   readonly privateKey: KeyObject;
+  /** The key as PKCS#8 DER: what the Workload API sends as `x509_svid_key`. */
+  readonly pkcs8PrivateKey: Buffer;
   readonly serial: string;
   readonly expiresAtMs: number;
   /** When the cache asks for the next one: 40-50 % into the lifetime, jittered per SVID. */

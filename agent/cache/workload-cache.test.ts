@@ -2,10 +2,10 @@ import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { X509Certificate, createPublicKey } from "node:crypto";
 import { certificateSpki } from "../../common/der/der.js";
-import { ecSpki } from "../../common/crypto/ec-spki.js";
+import { ecSpki } from "../../common/crypto/ec-key-der.js";
 import { SpiffeId } from "../../common/spiffe/spiffe-id.js";
 import type { SpiffeBundle } from "../../common/spiffe/bundle.js";
-import { allServed, eventually, startCache, type CacheFixture } from "./testdata/cache-fixture.js";
+import { allServed, eventually, startCache, turns, type CacheFixture } from "./testdata/cache-fixture.js";
 import { testEntry } from "./testdata/test-svid-server.js";
 import type { X509SvidWithKey } from "./snapshot.js";
 import { WorkloadCacheError } from "./workload-cache-error.js";
@@ -62,6 +62,15 @@ describe("WorkloadCache: X509-SVIDs", () => {
     assert.ok(keyOf(a).equals(ecSpki(createPublicKey(a.privateKey))), "a's certificate is for a's key");
     assert.ok(keyOf(b).equals(ecSpki(createPublicKey(b.privateKey))), "b's certificate is for b's key");
     assert.ok(!keyOf(a).equals(keyOf(b)));
+    // The Workload API sends the key as PKCS#8 DER; a log line never shows it.
+    assert.ok(a.pkcs8PrivateKey.equals(a.privateKey.export({ format: "der", type: "pkcs8" })));
+    assert.doesNotMatch(JSON.stringify(a), new RegExp(a.pkcs8PrivateKey.toString("base64").slice(0, 20)));
+    assert.deepEqual(Object.keys(JSON.parse(JSON.stringify(a)) as object).sort(), [
+      "certificates",
+      "expiresAtMs",
+      "renewAtMs",
+      "serial",
+    ]);
     assert.match(sanOf(b), /URI:spiffe:\/\/example\.org\/workload\/b/);
     assert.match(sanOf(b), /DNS:b\.example\.org/);
   });
@@ -181,9 +190,11 @@ describe("WorkloadCache: X509-SVIDs", () => {
     );
     // The queue stays shut for the backoff: one probe per delay, not one per entry or per tick.
     const calls = f.server.batches.length;
+    await turns(100);
     f.clock.advance(499);
-    await eventually("quiet", () => f.cache.health().requesting === 1);
-    assert.equal(f.server.batches.length, calls);
+    await turns(100);
+    assert.equal(f.server.batches.length, calls, "no call before the backoff delay");
+    assert.equal(f.cache.health().requesting, 1, "b waits in the queue");
     f.server.unreachable = false;
     f.clock.advance(501);
     await eventually("b served", () => svidOf(f, "b") !== undefined);

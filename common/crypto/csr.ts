@@ -1,7 +1,7 @@
 import { sign, type KeyObject } from "node:crypto";
 import { TAG, bitString, oid, seq, tlv } from "../der/der.js";
 import type { Curve } from "./curves.js";
-import { EcKeyError, curveOfKey, ecSpki } from "./ec-spki.js";
+import { ecKeyDer, type EcKeyDer } from "./ec-key-der.js";
 
 /** RFC 5758 3.2: ECDSA AlgorithmIdentifiers carry no parameters. */
 const ECDSA_WITH: Record<Curve["hash"], Buffer> = {
@@ -14,11 +14,6 @@ const EMPTY_NAME = seq();
 const NO_ATTRIBUTES = tlv(0xa0);
 const VERSION_1 = tlv(TAG.integer, Buffer.of(0));
 
-export interface EcKeyPair {
-  privateKey: KeyObject;
-  publicKey: KeyObject;
-}
-
 export interface Csr {
   /** DER CertificationRequest. */
   der: Buffer;
@@ -27,19 +22,20 @@ export interface Csr {
 }
 
 /**
- * A PKCS#10 certification request (RFC 2986) for an EC key pair, self-signed with ECDSA and the
+ * A PKCS#10 certification request (RFC 2986) for an EC private key, self-signed with ECDSA and the
  * curve's hash. Its job is to prove possession of the key: the subject is empty unless given (a DER
- * Name), and no attributes are requested, since a SPIFFE CA takes the key only. The signature is made
- * on the libuv threadpool, so many requests in a row do not hold the event loop.
+ * Name), and no attributes are requested, since a SPIFFE CA takes the key only. `encoded` passes the
+ * key's encodings when the caller has them already (ecKeyDer), so the key is exported once. The
+ * signature is made on the libuv threadpool.
  */
-export async function createEcCsr(keys: EcKeyPair, options: { subject?: Buffer } = {}): Promise<Csr> {
-  const curve = curveOfKey(keys.privateKey);
-  if (curveOfKey(keys.publicKey) !== curve)
-    throw new EcKeyError("the public and private keys are on different curves");
-  const spki = ecSpki(keys.publicKey);
+export async function createEcCsr(
+  privateKey: KeyObject,
+  options: { subject?: Buffer; encoded?: EcKeyDer } = {},
+): Promise<Csr> {
+  const { curve, spki } = options.encoded ?? ecKeyDer(privateKey);
   const info = seq(VERSION_1, options.subject ?? EMPTY_NAME, spki, NO_ATTRIBUTES);
   const signature = await new Promise<Buffer>((resolve, reject) =>
-    sign(curve.hash, info, keys.privateKey, (err, sig) => (err ? reject(err) : resolve(sig))),
+    sign(curve.hash, info, privateKey, (err, sig) => (err ? reject(err) : resolve(sig))),
   );
   return { der: seq(info, ECDSA_WITH[curve.hash], bitString(signature)), spki };
 }

@@ -72,6 +72,14 @@ export async function eventually(what: string, predicate: () => boolean): Promis
   throw new Error(`never happened: ${what}`);
 }
 
+/**
+ * Lets `n` event-loop turns pass (macrotasks, so the threadpool's callbacks run too): for checking
+ * that something does NOT happen, such as a call the backoff must hold back.
+ */
+export async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 /** Every entry in the snapshot holds an SVID. */
 export function allServed(snapshot: WorkloadCacheSnapshot, count: number): boolean {
   if (snapshot.entries.size !== count) return false;
