@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { backoffDelayMs } from "./backoff.js";
 
-const policy = { initialMs: 250, maxMs: 30_000 };
+const policy = { baseMs: 250, maxMs: 30_000 };
 
 describe("backoffDelayMs", () => {
   it("doubles the ceiling with each failure and waits between half of it and all of it", () => {
@@ -14,15 +14,18 @@ describe("backoffDelayMs", () => {
       [7, 16_000],
     ] as const) {
       assert.equal(backoffDelayMs(attempt, policy, 0), ceiling / 2, `attempt ${attempt}, no jitter`);
-      assert.equal(backoffDelayMs(attempt, policy, 0.999_999), ceiling, `attempt ${attempt}, full jitter`);
-      const mid = backoffDelayMs(attempt, policy, 0.5);
-      assert.equal(mid, Math.round(ceiling * 0.75));
+      assert.equal(
+        backoffDelayMs(attempt, policy, 0.999_999),
+        ceiling - 1,
+        `attempt ${attempt}, full jitter`,
+      );
+      assert.equal(backoffDelayMs(attempt, policy, 0.5), Math.floor(ceiling * 0.75));
     }
   });
 
   it("never exceeds maxMs, even after thousands of failures", () => {
     for (const attempt of [8, 9, 20, 100, 5000]) {
-      assert.equal(backoffDelayMs(attempt, policy, 0.999_999), 30_000);
+      assert.equal(backoffDelayMs(attempt, policy, 0.999_999), 29_999);
       assert.equal(backoffDelayMs(attempt, policy, 0), 15_000);
     }
   });

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { HallmarkError } from "../../common/errors.js";
-import { SeededRandom } from "../../common/random.js";
+import { SeededRandom, randomFraction } from "../../common/random.js";
 import {
   DEFAULT_BACKOFF,
   DEFAULT_RENEW_WINDOW,
@@ -10,7 +10,6 @@ import {
   nextDueMs,
   renewAtMs,
   retryDelayMs,
-  uniformFraction,
 } from "./renewal-policy.js";
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -45,7 +44,7 @@ describe("renewal time", () => {
 
   it("spreads SVIDs issued together when the fractions come from the random source", () => {
     const random = new SeededRandom(11);
-    const times = Array.from({ length: 1000 }, () => renewAtMs(T0, T0 + HOUR, uniformFraction(random)));
+    const times = Array.from({ length: 1000 }, () => renewAtMs(T0, T0 + HOUR, randomFraction(random)));
     const min = Math.min(...times);
     const max = Math.max(...times);
     assert.ok(min < T0 + 0.41 * HOUR && max > T0 + 0.49 * HOUR, "they cover the window");
@@ -56,9 +55,9 @@ describe("renewal time", () => {
 describe("uniform fraction", () => {
   it("is in [0, 1), from 32 random bits", () => {
     const fixed = (byte: number) => ({ bytes: (n: number) => Buffer.alloc(n, byte) });
-    assert.equal(uniformFraction(fixed(0)), 0);
-    assert.ok(uniformFraction(fixed(0xff)) < 1);
-    assert.equal(uniformFraction(fixed(0x80)), 0x80808080 / 2 ** 32);
+    assert.equal(randomFraction(fixed(0)), 0);
+    assert.ok(randomFraction(fixed(0xff)) < 1);
+    assert.equal(randomFraction(fixed(0x80)), 0x80808080 / 2 ** 32);
   });
 });
 

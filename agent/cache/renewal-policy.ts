@@ -2,8 +2,8 @@
  * When the cache asks the server for what: pure functions of times and random fractions, so every rule
  * is tested without a server or a clock. WorkloadCache carries out what they return.
  */
+import { backoffDelayMs, type BackoffPolicy } from "../../common/backoff.js";
 import { isHallmarkError } from "../../common/errors.js";
-import type { RandomSource } from "../../common/random.js";
 
 /** Where in an SVID's lifetime its renewal falls, as fractions of the lifetime. */
 export interface RenewWindow {
@@ -18,19 +18,9 @@ export interface RenewWindow {
  */
 export const DEFAULT_RENEW_WINDOW: RenewWindow = { from: 0.4, to: 0.5 };
 
-export interface Backoff {
-  /** The ceiling of the first retry's delay... */
-  readonly baseMs: number;
-  /** ...doubling with each further failure in a row, up to this. */
-  readonly maxMs: number;
-}
+export type Backoff = BackoffPolicy;
 
 export const DEFAULT_BACKOFF: Backoff = { baseMs: 1_000, maxMs: 30_000 };
-
-/** A fraction uniform in [0, 1), from 32 bits of the injected randomness. */
-export function uniformFraction(random: RandomSource): number {
-  return random.bytes(4).readUInt32BE(0) / 2 ** 32;
-}
 
 /**
  * When to ask for the next SVID: `fraction` (uniform in [0, 1)) places it within `window` of the lifetime
@@ -47,15 +37,9 @@ export function renewAtMs(
   return receivedAtMs + Math.floor(lifetime * (window.from + (window.to - window.from) * fraction));
 }
 
-/**
- * Jittered exponential backoff after the `failures`-th failure in a row (1 or more): uniformly between
- * half and all of min(maxMs, baseMs · 2^(failures − 1)). Half is kept fixed so a retry is never
- * immediate; the other half spreads agents (and entries) that failed together.
- */
+/** Jittered exponential backoff after the `failures`-th failure in a row (common/backoff.ts). */
 export function retryDelayMs(failures: number, fraction: number, backoff: Backoff = DEFAULT_BACKOFF): number {
-  const doublings = Math.min(Math.max(failures - 1, 0), 30);
-  const ceiling = Math.min(backoff.baseMs * 2 ** doublings, backoff.maxMs);
-  return Math.floor(ceiling / 2 + (ceiling / 2) * fraction);
+  return backoffDelayMs(failures, backoff, fraction);
 }
 
 /** A JWT-SVID is served from the cache until half its lifetime (from receipt) has passed. */

@@ -2,7 +2,7 @@ import type { Clock } from "../../common/clock.js";
 import { abortable, deadlineSignal } from "../../common/deadline.js";
 import { errorMessage, isHallmarkError } from "../../common/errors.js";
 import type { Logger } from "../../common/logging/logger.js";
-import type { RandomSource } from "../../common/random.js";
+import { randomFraction, type RandomSource } from "../../common/random.js";
 import type { SpiffeBundle } from "../../common/spiffe/bundle.js";
 import { Publisher, type Listener, type Subscription } from "../../common/subscription.js";
 import type { AgentEntry, CacheUpdate } from "./agent-entry.js";
@@ -13,7 +13,7 @@ import { issuedSvidProblem } from "./issued-svid.js";
 import { JwtSvidCache } from "./jwt-svid-cache.js";
 import { resolveTunables, type WorkloadCacheTunables } from "./cache-tunables.js";
 import { mapConcurrently } from "./map-concurrently.js";
-import { isUnreachable, nextDueMs, renewAtMs, retryDelayMs, uniformFraction } from "./renewal-policy.js";
+import { isUnreachable, nextDueMs, renewAtMs, retryDelayMs } from "./renewal-policy.js";
 import { WakeUp } from "./wake-up.js";
 import type { CachedEntry, JwtSvid, WorkloadCacheSnapshot, X509SvidWithKey } from "./snapshot.js";
 import { makeSvidKey, type MakeSvidKey, type SvidKey } from "./svid-key.js";
@@ -429,7 +429,7 @@ export class WorkloadCache {
     const unreachable = isUnreachable(err);
     for (const item of items) if (this.#isCurrent(item)) this.#enqueue(item.state);
     this.#callFailures++;
-    const delayMs = retryDelayMs(this.#callFailures, uniformFraction(this.#random), this.#tunables.backoff);
+    const delayMs = retryDelayMs(this.#callFailures, randomFraction(this.#random), this.#tunables.backoff);
     this.#queueOpensAtMs = now + delayMs;
     const wasReachable = this.#health.serverReachable;
     this.#health.callFailed(err, now, unreachable);
@@ -513,7 +513,7 @@ export class WorkloadCache {
     const renewAt = renewAtMs(
       now,
       result.expiresAtMs,
-      uniformFraction(this.#random),
+      randomFraction(this.#random),
       this.#tunables.renewWindow,
     );
     const svid = new HeldX509Svid(result, key.pkcs8, renewAt);
@@ -531,7 +531,7 @@ export class WorkloadCache {
     state.failures++;
     state.phase = "idle";
     state.requestAtMs =
-      now + retryDelayMs(state.failures, uniformFraction(this.#random), this.#tunables.backoff);
+      now + retryDelayMs(state.failures, randomFraction(this.#random), this.#tunables.backoff);
     this.#reschedule(state);
   }
 

@@ -6,27 +6,16 @@ import {
   decodeTpmChallenge,
   encodeTpmAttestationRequest,
   encodeTpmChallengeResponse,
-  type TpmAttestationRequest,
-  type TpmChallenge,
-  type TpmChallengeResponse,
 } from "../../attestors/node/tpm/evidence.js";
 import { agentKeyPublic, spkiFromTpmPublic, type AgentKeyBlob } from "../../native/tpm/index.js";
 import type { AttestAgentResponse, NodeClient } from "../../proto/gen/node.js";
 import { svidValidity, type AgentIdentity } from "../identity/agent-identity.js";
+import type { AgentTpm } from "../tpm/agent-tpm.js";
 import { bundleFromMessage } from "./convert.js";
 import { isServiceError, nodeApiErrorOf, NodeApiError } from "./node-api-error.js";
 
-/** The TPM's part of one attestation (agent/tpm AgentTpm): holds the TPM until closed. */
-export interface TpmAttestationSession {
-  readonly request: TpmAttestationRequest;
-  readonly agentKeyBlob: AgentKeyBlob;
-  answer(challenge: TpmChallenge, op?: { signal?: AbortSignal }): Promise<TpmChallengeResponse>;
-  close(): Promise<void>;
-}
-
-export interface AttestingTpm {
-  beginAttestation(op?: { signal?: AbortSignal }): Promise<TpmAttestationSession>;
-}
+/** The TPM as attestation needs it (agent/tpm AgentTpm): a session that holds the TPM until closed. */
+export type AttestingTpm = Pick<AgentTpm, "beginAttestation">;
 
 export class AttestationResultError extends HallmarkError<"ATTESTATION_RESULT_INVALID"> {
   constructor(what: string, cause?: unknown) {

@@ -3,32 +3,22 @@ import { SpiffeId } from "../../common/spiffe/index.js";
 import type { NodeConnection } from "./node-connection.js";
 import { unaryCall } from "./node-api-error.js";
 import { NodeMessageError } from "./convert.js";
-
-export type NodeX509SvidResult =
-  | { entryId: string; ok: true; certChain: readonly Buffer[]; serial: string; expiresAtMs: number }
-  | { entryId: string; ok: false; grpcCode: number; errorCode?: string; message: string };
+import type { WorkloadSvidSource, X509SvidResult } from "../cache/index.js";
+import type { BatchNewX509SVIDResponse, X509SVIDResult } from "../../proto/gen/node.js";
 
 /**
  * The workload SVID cache's view of the server: BatchNewX509SVID and NewJWTSVID on the proved
  * connection. Each item of a batch keeps its own status; only a failure of the whole call throws.
  */
-export class NodeWorkloadSvidSource {
+export class NodeWorkloadSvidSource implements WorkloadSvidSource {
   constructor(private readonly connection: NodeConnection) {}
 
   batchNewX509Svid(
     items: readonly { entryId: string; csr: Buffer }[],
     op: { signal?: AbortSignal } = {},
-  ): Promise<readonly NodeX509SvidResult[]> {
+  ): Promise<readonly X509SvidResult[]> {
     return this.connection.authenticated(async (client) => {
-      const response = await unaryCall<{
-        results: {
-          status?: { code: number; message: string };
-          entryId: string;
-          certChain: Buffer[];
-          serial: string;
-          expiresAtMs: number;
-        }[];
-      }>(
+      const response = await unaryCall<BatchNewX509SVIDResponse>(
         (cb) =>
           client.batchNewX509Svid(
             { params: items.map((i) => ({ entryId: i.entryId, csr: i.csr })) },
@@ -38,26 +28,7 @@ export class NodeWorkloadSvidSource {
           ),
         op.signal,
       );
-      return response.results.map((r): NodeX509SvidResult => {
-        const code = r.status?.code ?? 0;
-        if (code !== 0)
-          return {
-            entryId: r.entryId,
-            ok: false,
-            grpcCode: code,
-            ...errorCodeOf(r.status?.message ?? ""),
-            message: r.status?.message ?? "",
-          };
-        if (r.certChain.length === 0)
-          throw new NodeMessageError(`an X509-SVID without certificates for entry ${r.entryId}`);
-        return {
-          entryId: r.entryId,
-          ok: true,
-          certChain: r.certChain,
-          serial: r.serial,
-          expiresAtMs: r.expiresAtMs,
-        };
-      });
+      return response.results.map(x509SvidResultFrom);
     }, op);
   }
 
@@ -86,8 +57,30 @@ export class NodeWorkloadSvidSource {
   }
 }
 
-/** Item statuses carry the server's code as the message's first word ("ENTRY_NOT_AUTHORIZED: ..."). */
-function errorCodeOf(message: string): { errorCode?: string } {
-  const match = /^([A-Z][A-Z0-9_]+): /.exec(message);
-  return match === null ? {} : { errorCode: match[1] };
+/**
+ * One BatchNewX509SVID item as the cache reads it: its certificates, or its own refusal, with the
+ * server's code, which item statuses carry as the message's first word ("ENTRY_NOT_AUTHORIZED: ...").
+ */
+export function x509SvidResultFrom(r: X509SVIDResult): X509SvidResult {
+  const code = r.status?.code ?? 0;
+  if (code !== 0) {
+    const message = r.status?.message ?? "";
+    const errorCode = /^([A-Z][A-Z0-9_]+): /.exec(message)?.[1];
+    return {
+      entryId: r.entryId,
+      ok: false,
+      grpcCode: code,
+      message,
+      ...(errorCode === undefined ? {} : { errorCode }),
+    };
+  }
+  if (r.certChain.length === 0)
+    throw new NodeMessageError(`an X509-SVID without certificates for entry ${r.entryId}`);
+  return {
+    entryId: r.entryId,
+    ok: true,
+    certChain: r.certChain,
+    serial: r.serial,
+    expiresAtMs: r.expiresAtMs,
+  };
 }

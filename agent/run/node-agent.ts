@@ -56,7 +56,7 @@ export interface NodeAgentDeps {
   readonly onHealthChange?: () => void;
 }
 
-const ATTEST_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 60_000 };
+const ATTEST_BACKOFF: BackoffPolicy = { baseMs: 500, maxMs: 60_000 };
 
 /**
  * The agent's life (design flows 1, 4 and 5): an identity from the TPM (stored, or attested for),

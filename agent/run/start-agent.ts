@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from "../../common/clock.js";
-import { errorMessage } from "../../common/errors.js";
+import { StopStack } from "../../common/run/stop-stack.js";
 import type { HealthHttpServer } from "../../common/health/health-http.js";
 import type { Logger } from "../../common/logging/logger.js";
 import { cryptoRandom, type RandomSource } from "../../common/random.js";
@@ -41,16 +41,8 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
   const { logger } = options;
   const clock = options.clock ?? systemClock;
   const random = options.random ?? cryptoRandom;
-  const stack: { name: string; stop: () => Promise<void> | void }[] = [];
-  const stopAll = async (): Promise<void> => {
-    for (const part of stack.splice(0).reverse()) {
-      try {
-        await part.stop();
-      } catch (err) {
-        logger.error({ part: part.name, err: errorMessage(err) }, "stopping a part failed");
-      }
-    }
-  };
+  const stack = new StopStack(logger);
+  const stopAll = (): Promise<void> => stack.stopAll();
   try {
     const tpm = await AgentTpm.open({
       location: config.tpm.location,
@@ -58,10 +50,10 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       logger,
       clock,
     });
-    stack.push({ name: "tpm", stop: () => tpm.close() });
+    stack.push("tpm", () => tpm.close());
 
     const monitor = new AgentHealthMonitor({ clock, logger });
-    stack.push({ name: "health monitor", stop: () => monitor.close() });
+    stack.push("health monitor", () => monitor.close());
     let cache: WorkloadCache | undefined;
     // Each part says when its state changed; the monitor re-reads them all (cheap: a few fields).
     const healthChanged = (): void => {
@@ -80,29 +72,26 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
         return cache;
       },
     });
-    stack.push({ name: "node agent", stop: () => agent.stop() });
+    stack.push("node agent", () => agent.stop());
     const workloadCache = cache as unknown as WorkloadCache;
-    stack.push({ name: "cache", stop: () => workloadCache.close() });
+    stack.push("cache", () => workloadCache.close());
     const cacheSubscription = workloadCache.subscribe(healthChanged);
-    stack.push({ name: "cache health", stop: () => cacheSubscription.close() });
+    stack.push("cache health", () => cacheSubscription.close());
 
     const healthService = new AgentHealthService(monitor);
     const socket = await AgentSocket.listen({ socketPath: config.socketPath, logger }, (server) =>
       healthService.register(server),
     );
-    stack.push({
-      name: "agent socket",
-      stop: async () => {
-        healthService.shutdown();
-        await socket.close();
-      },
+    stack.push("agent socket", async () => {
+      healthService.shutdown();
+      await socket.close();
     });
 
     const health =
       config.healthChecks === undefined
         ? undefined
         : await listenAgentHealthHttp(config.healthChecks, monitor, logger);
-    if (health !== undefined) stack.push({ name: "health listener", stop: () => health.close() });
+    if (health !== undefined) stack.push("health listener", () => health.close());
 
     await agent.start();
     return {

@@ -47,7 +47,7 @@ export interface SyncLoopOptions {
   readonly onChange?: () => void;
 }
 
-export const DEFAULT_SYNC_BACKOFF: BackoffPolicy = { initialMs: 250, maxMs: 30_000 };
+export const DEFAULT_SYNC_BACKOFF: BackoffPolicy = { baseMs: 250, maxMs: 30_000 };
 
 /**
  * Keeps the Sync stream open (flow 5): the full state, then each change as the server pushes it;

@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from "../../common/clock.js";
-import { errorMessage } from "../../common/errors.js";
+import { StopStack } from "../../common/run/stop-stack.js";
 import { HealthHttpServer } from "../../common/health/health-http.js";
 import type { Logger } from "../../common/logging/logger.js";
 import { cryptoRandom, type RandomSource } from "../../common/random.js";
@@ -69,16 +69,8 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   const clock = options.clock ?? systemClock;
   const random = options.random ?? cryptoRandom;
   const env = options.env ?? process.env;
-  const stack: { name: string; stop: () => Promise<void> | void }[] = [];
-  const stopAll = async (): Promise<void> => {
-    for (const part of stack.splice(0).reverse()) {
-      try {
-        await part.stop();
-      } catch (err) {
-        logger.error({ part: part.name, err: errorMessage(err) }, "stopping a part failed");
-      }
-    }
-  };
+  const stack = new StopStack(logger);
+  const stopAll = (): Promise<void> => stack.stopAll();
   try {
     const { token } = config.keyManager;
     const keyManager = await Pkcs11KeyManager.open(
@@ -90,10 +82,10 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       },
       { env, clock },
     );
-    stack.push({ name: "key manager", stop: () => keyManager.close() });
+    stack.push("key manager", () => keyManager.close());
 
     const datastore = await openDatastore(await datastoreSettings(config, env), { clock, random });
-    stack.push({ name: "datastore", stop: () => datastore.close() });
+    stack.push("datastore", () => datastore.close());
 
     const ca = await CaManager.start({
       keyManager,
@@ -108,15 +100,15 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       jwtKeyType: config.jwtKeyType,
       logger: logger.child({ component: "ca" }),
     });
-    stack.push({ name: "CA", stop: () => ca.stop() });
+    stack.push("CA", () => ca.stop());
 
     const authorization = await AuthorizationView.open(datastore, {
       logger: logger.child({ component: "authz" }),
     });
-    stack.push({ name: "authorization view", stop: () => authorization.close() });
+    stack.push("authorization view", () => authorization.close());
 
     const audit = AuditLog.open(config.auditLogPath, { clock });
-    stack.push({ name: "audit log", stop: () => audit.close() });
+    stack.push("audit log", () => audit.close());
 
     const registration = new RegistrationService({
       datastore,
@@ -144,7 +136,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       audit,
       logger: logger.child({ component: "admin-api" }),
     });
-    stack.push({ name: "admin API", stop: () => adminApi.close() });
+    stack.push("admin API", () => adminApi.close());
 
     let health: HealthHttpServer | undefined;
     if (config.healthChecks !== undefined) {
@@ -154,12 +146,12 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
         logger,
       );
       const started = health;
-      stack.push({ name: "health checks", stop: () => started.close() });
+      stack.push("health checks", () => started.close());
     }
 
     for (const start of options.components ?? []) {
       const component = await start(deps);
-      stack.push({ name: component.name, stop: () => component.stop() });
+      stack.push(component.name, () => component.stop());
     }
 
     let stopping: Promise<void> | undefined;

@@ -146,7 +146,7 @@ describe("SyncLoop against the node API (swtpm, SoftHSM2, SQLite)", () => {
     running = loop.run(abort.signal);
     await until("the stream again", () => (loop.health().connected ? true : undefined));
     await server.datastore.evictAttestedNode(identity.spiffeId);
-    const evicted = await (running);
+    const evicted = await running;
     assert.equal(evicted.kind, "reattest");
     assert.equal(evicted.kind === "reattest" && evicted.error.serverCode, "AGENT_EVICTED");
     assert.equal(evicted.kind === "reattest" && evicted.provedSerial, identity.serial);

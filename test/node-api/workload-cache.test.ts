@@ -10,12 +10,14 @@ import { certificateSpki } from "../../common/der/der.js";
 import { createLogger } from "../../common/logging/logger.js";
 import { cryptoRandom } from "../../common/random.js";
 import { parseSelector } from "../../common/selector.js";
-import { SpiffeId, TrustDomain, bundleToPem, derToPem, parseBundle } from "../../common/spiffe/index.js";
+import { SpiffeId, TrustDomain, bundleToPem, derToPem } from "../../common/spiffe/index.js";
 import type { SpiffeBundle } from "../../common/spiffe/bundle.js";
-import type { AgentEntry, CacheUpdate, WorkloadSvidSource, X509SvidResult } from "../../agent/cache/index.js";
+import type { WorkloadSvidSource } from "../../agent/cache/index.js";
+import { x509SvidResultFrom } from "../../agent/node/workload-svid-source.js";
+import { entryFromMessage, syncMessageFrom } from "../../agent/node/convert.js";
+import { entryMessage } from "../../server/api/node/convert.js";
 import { WorkloadCache } from "../../agent/cache/index.js";
 import { eventually } from "../../agent/cache/testdata/cache-fixture.js";
-import type { Entry, SyncResponse } from "../../proto/gen/node.js";
 import type { RegistrationEntry } from "../../server/datastore/index.js";
 import { fixtureTempRoot, runOk, trackTempDir } from "../fixtures/processes.js";
 import { NodeApiHarness, startHost, type TestHost } from "./node-api-harness.js";
@@ -30,56 +32,13 @@ function sourceOver(agent: TestAgent): WorkloadSvidSource {
       const { results } = await agent.batchNewX509Svid(
         items.map((i) => ({ entryId: i.entryId, csr: i.csr })),
       );
-      return results.map((r): X509SvidResult => {
-        const code = r.status?.code ?? 0;
-        if (code === 0)
-          return {
-            entryId: r.entryId,
-            ok: true,
-            certChain: r.certChain,
-            serial: r.serial,
-            expiresAtMs: r.expiresAtMs,
-          };
-        const message = r.status?.message ?? "";
-        const errorCode = /^([A-Z_]+):/.exec(message)?.[1];
-        return {
-          entryId: r.entryId,
-          ok: false,
-          grpcCode: code,
-          message,
-          ...(errorCode ? { errorCode } : {}),
-        };
-      });
+      return results.map(x509SvidResultFrom);
     },
     async newJwtSvid(entryId, audience) {
       const r = await agent.newJwtSvid(entryId, [...audience]);
       return { spiffeId: SpiffeId.parse(r.spiffeId), token: r.token, expiresAtMs: r.expiresAtMs };
     },
   };
-}
-
-function agentEntry(e: Entry): AgentEntry {
-  return {
-    id: e.id,
-    spiffeId: SpiffeId.parse(e.spiffeId),
-    parentId: SpiffeId.parse(e.parentId),
-    selectors: e.selectors.map(parseSelector),
-    x509SvidTtlSeconds: e.x509SvidTtlSeconds,
-    jwtSvidTtlSeconds: e.jwtSvidTtlSeconds,
-    dnsNames: e.dnsNames,
-    hint: e.hint,
-    admin: e.admin,
-    revision: e.revision,
-  };
-}
-
-function cacheUpdate(m: SyncResponse): CacheUpdate {
-  const update: CacheUpdate = {
-    full: m.full,
-    entries: m.entries.map(agentEntry),
-    deletedEntryIds: m.deletedEntryIds,
-  };
-  return m.bundle === undefined ? update : { ...update, bundle: parseBundle(TD, m.bundle.spiffeBundleJson) };
 }
 
 /**
@@ -151,7 +110,7 @@ describe("workload cache against the node API (swtpm, SoftHSM2, SQLite)", () => 
   it("holds for every entry of the full Sync state an SVID that openssl verifies against the bundle, for the cache's own key", async () => {
     const first = await stream.next();
     assert.equal(first.full, true);
-    cache.apply(cacheUpdate(first));
+    cache.apply(syncMessageFrom(first, TD));
     assert.equal(cache.snapshot.entries.size, 3, "the entry set is there at once");
     await eventually("three SVIDs", () =>
       [...cache.snapshot.entries.values()].every((c) => c.svid !== undefined),
@@ -200,10 +159,10 @@ describe("workload cache against the node API (swtpm, SoftHSM2, SQLite)", () => 
       selectors: [parseSelector("unix:uid:7")],
     });
     const pushed = await stream.next();
-    cache.apply(cacheUpdate(pushed));
+    cache.apply(syncMessageFrom(pushed, TD));
     await eventually("new SVID", () => cache.snapshot.entries.get(created.id)?.svid !== undefined);
     await server.datastore.deleteEntry(created.id);
-    cache.apply(cacheUpdate(await stream.next()));
+    cache.apply(syncMessageFrom(await stream.next(), TD));
     assert.equal(cache.snapshot.entries.has(created.id), false);
   });
 
@@ -227,26 +186,10 @@ describe("workload cache against the node API (swtpm, SoftHSM2, SQLite)", () => 
       selectors: [parseSelector("unix:uid:9")],
     });
     await server.view.waitFor(other.revision);
-    cache.apply({ full: false, entries: [{ ...agentEntry(toProtoLike(other)) }], deletedEntryIds: [] });
+    cache.apply({ full: false, entries: [entryFromMessage(entryMessage(other), TD)], deletedEntryIds: [] });
     await eventually("refused", () => cache.health().lastError?.code === "ENTRY_NOT_AUTHORIZED");
     assert.equal(cache.snapshot.entries.get(other.id)?.svid, undefined);
     assert.equal(cache.health().serverReachable, true);
     assert.equal(cache.health().entriesWithValidSvid, 3, "the others stay served");
   });
 });
-
-/** A datastore entry in the Sync stream's shape (for an entry the stream would not send this agent). */
-function toProtoLike(e: RegistrationEntry): Entry {
-  return {
-    id: e.id,
-    spiffeId: e.spiffeId.toString(),
-    parentId: e.parentId.toString(),
-    selectors: e.selectors.map((s) => `${s.type}:${s.value}`),
-    x509SvidTtlSeconds: 0,
-    jwtSvidTtlSeconds: 0,
-    dnsNames: [...e.dnsNames],
-    hint: e.hint,
-    admin: e.admin,
-    revision: e.revision,
-  };
-}
