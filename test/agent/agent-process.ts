@@ -18,7 +18,8 @@ export interface AgentLogLine {
 
 export interface AgentSettings {
   readonly serverPort: number;
-  readonly trustBundlePath: string;
+  /** Absent: the config has none (give `insecure_bootstrap: true` in `extra`). */
+  readonly trustBundlePath: string | undefined;
   readonly swtpmSocket: string;
   /** Where data_dir, the socket and the config go. */
   readonly dir: string;
@@ -31,7 +32,7 @@ export function agentConfigText(s: AgentSettings, healthPort: number): string {
     "trust_domain: example.org",
     "server_address: 127.0.0.1",
     `server_port: ${s.serverPort}`,
-    `trust_bundle_path: ${s.trustBundlePath}`,
+    ...(s.trustBundlePath === undefined ? [] : [`trust_bundle_path: ${s.trustBundlePath}`]),
     `data_dir: ${join(s.dir, "data")}`,
     `socket_path: ${join(s.dir, "public", "api.sock")}`,
     "log_level: debug",

@@ -265,6 +265,28 @@ describe("hallmark-agent run (real server, swtpm, SoftHSM2)", () => {
     }
   });
 
+  it("with insecure_bootstrap, joins without a bundle, says so, and trusts the server's bundle from then on", async () => {
+    const insecure = await AgentProcess.start({
+      ...settings("insecure", tpm2),
+      trustBundlePath: undefined,
+      extra: ["insecure_bootstrap: true"],
+    });
+    try {
+      await insecure.waitForLog((l) => l.level === 40 && /insecure_bootstrap/.test(l.msg));
+      await insecure.waitForLog(attested);
+      await untilReady(insecure);
+      const kept = await readFile(join(dir, "insecure", "data", "bundle.json"), "utf8");
+      const served = await server.cli(["bundle", "show", "--format", "spiffe"]);
+      assert.deepEqual(
+        (JSON.parse(kept) as { keys: unknown[] }).keys,
+        (JSON.parse(served.stdout) as { keys: unknown[] }).keys,
+        "the server's bundle, kept for the next start",
+      );
+    } finally {
+      await insecure.stop();
+    }
+  });
+
   it("exits non-zero with what to do when the server refuses its TPM, leaving nothing loaded in it", async () => {
     const untrusted = await startSwtpm({ ekCertificates: false });
     try {
