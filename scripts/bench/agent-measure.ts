@@ -78,13 +78,20 @@ export function onSyncCall(connection: NodeConnection, mark: () => void): void {
   }) as typeof client.sync;
 }
 
-/** Records how long each cache.apply() (one Sync message) takes, in ms. */
-export function timeApply(cache: WorkloadCache, record: (ms: number, entries: number) => void): void {
+export interface TimedApply {
+  /** performance.now() when the agent handed the decoded, converted message to the cache. */
+  readonly startMs: number;
+  readonly ms: number;
+  readonly entries: number;
+}
+
+/** Records when each cache.apply() (one Sync message) started and how long it took. */
+export function timeApply(cache: WorkloadCache, record: (applied: TimedApply) => void): void {
   const apply = cache.apply.bind(cache);
   cache.apply = (update) => {
-    const start = performance.now();
+    const startMs = performance.now();
     apply(update);
-    record(performance.now() - start, update.entries.length);
+    record({ startMs, ms: performance.now() - startMs, entries: update.entries.length });
   };
 }
 

@@ -7,7 +7,9 @@
 // 2. entry change (create/update/delete through the admin API) → the agent's cache, p50/p99;
 // 3. initial Sync of `entries` entries: Sync call → all in the cache, and → all X509-SVIDs issued;
 // 4. an entry created with `entries` present → in the cache, p50/p99;
-// 5. VmRSS/VmHWM of a real agent process holding `entries` entries, each with its SVID.
+// 5. VmRSS/VmHWM of a real agent process holding `entries` entries, each with its SVID (and with a
+//    handful, for the baseline) once all SVIDs are in, with V8's share, then after a full GC (a
+//    probe preloaded into the process reports both on SIGUSR2).
 // Needs `npm run build` first. Run: node --import tsx scripts/bench/agent.ts [entries=10000] [changes=200]
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
@@ -31,8 +33,8 @@ import {
 import { fixtureTempRoot, freePort, trackTempDir } from "../../test/fixtures/processes.js";
 import { startSwtpm } from "../../test/fixtures/swtpm.js";
 import { startServerProcess, TRUST_DOMAIN } from "../../test/server/server-process.js";
-import { processMemory, SnapshotLog, onSyncCall, timeApply } from "./agent-measure.js";
-import { MEMORY_REPORT_MESSAGE } from "./agent-memory-probe.js";
+import { processMemory, SnapshotLog, onSyncCall, timeApply, type TimedApply } from "./agent-measure.js";
+import { MEMORY_REPORT_MESSAGE, type MemoryFigures } from "./agent-memory-probe.js";
 import { fmt, percentile } from "./stats.js";
 
 const ENTRIES = Number(process.argv[2] ?? 10_000);
@@ -83,7 +85,7 @@ try {
     swtpmSocket: sw.socketPath,
     dir: join(dir, "agent"),
     logLevel: "info",
-    command: ["--import", memoryProbe, ...compiledAgentCommand],
+    command: ["--expose-gc", "--import", memoryProbe, ...compiledAgentCommand],
   };
 
   // The agent's ID is its EK hash: known before it attests, as `hallmark-agent tpm identify` shows it.
@@ -198,10 +200,24 @@ try {
   running = undefined;
 
   // 5a. The real process's memory with few entries, for comparison with 10k below.
-  const realAgent = async (n: number): Promise<string> => {
-    const proc = AgentProcess.start(settings);
+  const memoryLine = async (agent: AgentProcess, when: string): Promise<string> => {
+    const pid = agent.child.pid as number;
+    const { rssMiB, hwmMiB } = await processMemory(pid);
+    const from = agent.logs.length;
+    process.kill(pid, "SIGUSR2");
+    const report = await agent.waitForLog((l) => l.msg === MEMORY_REPORT_MESSAGE, {
+      fromIndex: from,
+      timeoutMs: 120_000,
+    });
+    const v8 = (m: MemoryFigures): string =>
+      `V8 heap used ${MiB(m.heapUsed)} of ${MiB(m.heapTotal)} MiB, external ${MiB(m.external)} MiB (ArrayBuffers ${MiB(m.arrayBuffers)} MiB)`;
+    const before = report.before as MemoryFigures;
+    const afterGc = report.afterGc as MemoryFigures;
+    return `${when}: VmRSS ${fmt(rssMiB)} MiB, VmHWM ${fmt(hwmMiB)} MiB; ${v8(before)}; after a full GC: VmRSS ${MiB(afterGc.vmRssBytes)} MiB, ${v8(afterGc)}`;
+  };
+  const realAgent = async (n: number): Promise<void> => {
     const t0 = performance.now();
-    const agent = await proc;
+    const agent = await AgentProcess.start(settings);
     cleanups.push(() => agent.stop());
     for (;;) {
       const body = await agent.health("/ready").then(
@@ -214,18 +230,16 @@ try {
       await delay(200);
     }
     const readyS = (performance.now() - t0) / 1000;
-    const pid = agent.child.pid as number;
-    const { rssMiB, hwmMiB } = await processMemory(pid);
-    const from = agent.logs.length;
-    process.kill(pid, "SIGUSR2");
-    const m = await agent.waitForLog((l) => l.msg === MEMORY_REPORT_MESSAGE, {
-      fromIndex: from,
-      timeoutMs: 120_000,
-    });
+    const what = `agent process (dist/agent/cli/main.js) holding ${n} entries with SVIDs`;
+    console.log(
+      await memoryLine(
+        agent,
+        `${what}, ready ${fmt(readyS)} s after spawn (goal at 10,000: ≤ 150 MB = 143 MiB)`,
+      ),
+    );
     await agent.stop();
-    return `agent process (dist/agent/cli/main.js) holding ${n} entries with SVIDs: VmRSS ${fmt(rssMiB)} MiB, VmHWM ${fmt(hwmMiB)} MiB (goal ≤ 150 MB at 10,000); V8 heap used ${MiB(m.heapUsed)} of ${MiB(m.heapTotal)} MiB, external ${MiB(m.external)} MiB (of which ArrayBuffers ${MiB(m.arrayBuffers)} MiB); ready ${fmt(readyS)} s after spawn`;
   };
-  console.log(await realAgent(few));
+  await realAgent(few);
 
   // 3. Initial Sync of ENTRIES more entries, registered while the agent was stopped.
   let t = performance.now();
@@ -236,13 +250,13 @@ try {
   running = await startInProcess();
   let syncAt = NaN;
   onSyncCall(running.agent.connection, () => (syncAt = Number.isNaN(syncAt) ? performance.now() : syncAt));
-  const applies: { ms: number; entries: number }[] = [];
-  timeApply(running.cache, (ms, entries) => applies.push({ ms, entries }));
+  const applies: TimedApply[] = [];
+  timeApply(running.cache, (applied) => applies.push(applied));
   log = new SnapshotLog(running.cache);
   const inCache = await log.when(`${total} entries`, (s) => s.entries.size >= total);
-  const fullApply = applies.find((a) => a.entries >= total);
+  const full = applies.find((a) => a.entries >= total);
   console.log(
-    `initial Sync of ${total} entries (restart with the stored identity): Sync call → all in the cache ${fmt(inCache - syncAt)} ms (goal ≤ 2000 ms), of which the cache's apply ${fmt(fullApply?.ms ?? NaN)} ms; agent start → Sync call ${fmt(syncAt - t0)} ms (${ENTRIES} entries created through BatchCreateEntries in ${fmt(createS, 2)} s)`,
+    `initial Sync of ${total} entries (restart with the stored identity): Sync call → all in the cache ${fmt(inCache - syncAt)} ms (goal ≤ 2000 ms): ${fmt((full?.startMs ?? NaN) - syncAt)} ms until the message was in hand (server's full state, transfer, protobuf decode, entry parsing), then ${fmt(full?.ms ?? NaN)} ms the cache's apply; agent start → Sync call ${fmt(syncAt - t0)} ms (${ENTRIES} entries created through BatchCreateEntries in ${fmt(createS, 2)} s)`,
   );
   const issued = await log.when(`${total} SVIDs`, allHaveSvids(total), 600_000);
   console.log(
@@ -268,7 +282,7 @@ try {
   running = undefined;
 
   // 5b. The real process with every entry and SVID.
-  console.log(await realAgent(total + INCREMENTAL));
+  await realAgent(total + INCREMENTAL);
 } finally {
   for (const cleanup of cleanups.reverse()) await cleanup();
 }
