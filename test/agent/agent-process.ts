@@ -24,8 +24,15 @@ export interface AgentSettings {
   /** Where data_dir, the socket and the config go. */
   readonly dir: string;
   readonly syncInterval?: string;
+  /** Default debug: the tests read the debug lines. */
+  readonly logLevel?: string;
+  /** The agent binary as argv after `node` (default: dist/ when running compiled, the source under tsx otherwise). */
+  readonly command?: readonly string[];
   readonly extra?: readonly string[];
 }
+
+/** `hallmark-agent` as built by `npm run build`, for figures that must not count tsx (scripts/bench). */
+export const compiledAgentCommand: readonly string[] = [join(root, "dist/agent/cli/main.js")];
 
 export function agentConfigText(s: AgentSettings, healthPort: number): string {
   return [
@@ -35,7 +42,7 @@ export function agentConfigText(s: AgentSettings, healthPort: number): string {
     ...(s.trustBundlePath === undefined ? [] : [`trust_bundle_path: ${s.trustBundlePath}`]),
     `data_dir: ${join(s.dir, "data")}`,
     `socket_path: ${join(s.dir, "public", "api.sock")}`,
-    "log_level: debug",
+    `log_level: ${s.logLevel ?? "debug"}`,
     "tpm:",
     `  swtpm_socket: ${s.swtpmSocket}`,
     "health_checks:",
@@ -87,12 +94,22 @@ export class AgentProcess {
     const healthPort = await freePort();
     const configPath = join(settings.dir, "agent.yaml");
     await writeFile(configPath, agentConfigText(settings, healthPort));
-    return AgentProcess.fromConfig(configPath, healthPort, join(settings.dir, "public", "api.sock"));
+    return AgentProcess.fromConfig(
+      configPath,
+      healthPort,
+      join(settings.dir, "public", "api.sock"),
+      settings.command,
+    );
   }
 
   /** Runs an agent on an existing config file (a copied data_dir and config, for the theft test). */
-  static fromConfig(configPath: string, healthPort: number, socketPath: string): AgentProcess {
-    const child = spawnTied(process.execPath, [...agentCommand, "run", "--config", configPath], {
+  static fromConfig(
+    configPath: string,
+    healthPort: number,
+    socketPath: string,
+    command: readonly string[] = agentCommand,
+  ): AgentProcess {
+    const child = spawnTied(process.execPath, [...command, "run", "--config", configPath], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     return new AgentProcess(child, configPath, healthPort, socketPath);
