@@ -4,7 +4,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
 import { freePort, spawnTied } from "../fixtures/processes.js";
-import { hallmarkCommand } from "../fixtures/hallmark-binaries.js";
+import { hallmarkCommand, repoRoot } from "../fixtures/hallmark-binaries.js";
 
 const agentCommand = hallmarkCommand("agent");
 
@@ -32,7 +32,7 @@ export interface AgentSettings {
 }
 
 /** `hallmark-agent` as built by `npm run build`, for figures that must not count tsx (scripts/bench). */
-export const compiledAgentCommand: readonly string[] = [join(root, "dist/agent/cli/main.js")];
+export const compiledAgentCommand: readonly string[] = [join(repoRoot, "dist/agent/cli/main.js")];
 
 export function agentConfigText(s: AgentSettings, healthPort: number): string {
   return [
