@@ -1,4 +1,4 @@
-import { afterEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { status } from "@grpc/grpc-js";
@@ -6,34 +6,25 @@ import { createLocalJWKSet, jwtVerify } from "jose";
 import type { Selector } from "../../common/selector.js";
 import type { SpiffeBundle } from "../../common/spiffe/bundle.js";
 import type { JWTBundlesResponse, X509BundlesResponse } from "../../proto/gen/workload.js";
-import { allServed, eventually, turns } from "../cache/testdata/cache-fixture.js";
-import { TestSvidServer, testEntry } from "../cache/testdata/test-svid-server.js";
+import { turns } from "../cache/testdata/cache-fixture.js";
+import { testEntry } from "../cache/testdata/test-svid-server.js";
 import { splitCertificates } from "./testdata/svid-checks.js";
 import {
   StreamReader,
   asCaller,
+  apiFixtures,
+  bundleWithAnotherRoot,
   callSucceeds,
-  startApi,
   type ApiFixture,
 } from "./testdata/workload-api-fixture.js";
 
 const TD = "spiffe://example.org";
 const uid = (n: number): Selector => ({ type: "unix", value: `uid:${n}` });
 
-let fx: ApiFixture | undefined;
-afterEach(async () => {
-  await fx?.close();
-  fx = undefined;
-});
-
-/** An API with entry "a" (unix:uid:1000) served and caller "w" matching it. */
-async function started(): Promise<ApiFixture> {
-  fx = await startApi();
-  fx.sync([testEntry("a")]);
-  await eventually("one SVID", () => allServed(fx!.f.cache.snapshot, 1));
-  fx.callers.set("w", [uid(1000)]);
-  return fx;
-}
+const start = apiFixtures();
+/** Entry "a" (unix:uid:1000) holding its SVID; caller "w" matches it, "nobody" nothing. */
+const started = (): Promise<ApiFixture> =>
+  start({ serving: [testEntry("a")], callers: { w: [uid(1000)], nobody: [uid(4242)] } });
 
 /** The bundle with one more JWT authority (a fresh key) and the next sequence number. */
 function withExtraJwtKey(bundle: SpiffeBundle, keyId: string): SpiffeBundle {
@@ -62,28 +53,18 @@ describe("FetchX509Bundles", () => {
     await turns(5);
     assert.equal(stream.messages.length, 1, "a JWT key changes nothing X.509");
 
-    const other = await TestSvidServer.start(f.f.clock);
-    try {
-      const changed = {
-        ...bundle,
-        sequence: bundle.sequence + 2,
-        x509Authorities: [...bundle.x509Authorities, ...other.ca.bundle.x509Authorities],
-      };
-      f.sync([], { bundle: changed });
-      const next = await stream.next();
-      assert.deepEqual(
-        splitCertificates(next.bundles[TD]!).map((c) => c.raw),
-        changed.x509Authorities,
-      );
-    } finally {
-      await other.stop();
-    }
+    const changed = await bundleWithAnotherRoot(f);
+    f.sync([], { bundle: changed });
+    const next = await stream.next();
+    assert.deepEqual(
+      splitCertificates(next.bundles[TD]!).map((c) => c.raw),
+      changed.x509Authorities,
+    );
     await stream.cancel();
   });
 
   it("answers a caller no entry matches PERMISSION_DENIED, and ends an open stream when the caller's last entry goes", async () => {
     const f = await started();
-    f.callers.set("nobody", [uid(4242)]);
     const refused = new StreamReader<X509BundlesResponse>(f.client.fetchX509Bundles({}, asCaller("nobody")));
     assert.equal((await refused.end())?.code, status.PERMISSION_DENIED);
 
@@ -133,7 +114,6 @@ describe("FetchJWTBundles", () => {
 
   it("answers a caller no entry matches PERMISSION_DENIED", async () => {
     const f = await started();
-    f.callers.set("nobody", [uid(4242)]);
     const refused = new StreamReader<JWTBundlesResponse>(f.client.fetchJwtBundles({}, asCaller("nobody")));
     const err = await refused.end();
     assert.equal(err?.code, status.PERMISSION_DENIED);

@@ -1,28 +1,27 @@
-import { afterEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
 import type { Selector } from "../../common/selector.js";
 import type { X509SVIDResponse } from "../../proto/gen/workload.js";
 import { allServed, eventually, turns } from "../cache/testdata/cache-fixture.js";
-import { TestSvidServer, testEntry } from "../cache/testdata/test-svid-server.js";
+import { testEntry } from "../cache/testdata/test-svid-server.js";
 import { checkX509Svid, leafSerial, splitCertificates } from "./testdata/svid-checks.js";
-import { StreamReader, asCaller, startApi, type ApiFixture } from "./testdata/workload-api-fixture.js";
+import {
+  StreamReader,
+  apiFixtures,
+  asCaller,
+  bundleWithAnotherRoot,
+  type ApiFixture,
+} from "./testdata/workload-api-fixture.js";
 
 const HOUR = 3_600_000;
 const uid = (n: number): Selector => ({ type: "unix", value: `uid:${n}` });
 const path = (p: string): Selector => ({ type: "unix", value: `path:${p}` });
 const id = (name: string): string => `spiffe://example.org/workload/${name}`;
 
-let fx: ApiFixture | undefined;
-afterEach(async () => {
-  await fx?.close();
-  fx = undefined;
-});
-
-async function start(...args: Parameters<typeof startApi>): Promise<ApiFixture> {
-  fx = await startApi(...args);
-  return fx;
-}
+const start = apiFixtures();
+/** Entry "a" (unix:uid:1000) holding its SVID, and caller "w" (unix:uid:1000). */
+const servingA = (): Promise<ApiFixture> => start({ serving: [testEntry("a")], callers: { w: [uid(1000)] } });
 
 function watch(f: ApiFixture, caller: string): StreamReader<X509SVIDResponse> {
   return new StreamReader(f.client.fetchX509Svid({}, asCaller(caller)));
@@ -32,15 +31,15 @@ const idsOf = (message: X509SVIDResponse): string[] => message.svids.map((s) => 
 
 describe("FetchX509SVID", () => {
   it("sends at once every SVID of every entry whose selectors the caller all holds, each one usable", async () => {
-    const f = await start();
-    f.sync([
-      testEntry("a", { selectors: [uid(1000)] }),
-      testEntry("b", { selectors: [uid(1000), path("/srv/app")], hint: "internal" }),
-      testEntry("c", { selectors: [uid(1000), path("/srv/other")] }),
-      testEntry("d", { selectors: [uid(2000)] }),
-    ]);
-    await eventually("four SVIDs", () => allServed(f.f.cache.snapshot, 4));
-    f.callers.set("app", [uid(1000), path("/srv/app"), { type: "unix", value: "gid:1000" }]);
+    const f = await start({
+      serving: [
+        testEntry("a", { selectors: [uid(1000)] }),
+        testEntry("b", { selectors: [uid(1000), path("/srv/app")], hint: "internal" }),
+        testEntry("c", { selectors: [uid(1000), path("/srv/other")] }),
+        testEntry("d", { selectors: [uid(2000)] }),
+      ],
+      callers: { app: [uid(1000), path("/srv/app"), { type: "unix", value: "gid:1000" }] },
+    });
 
     const stream = watch(f, "app");
     const message = await stream.next();
@@ -63,10 +62,10 @@ describe("FetchX509SVID", () => {
   });
 
   it("answers a caller no entry matches PERMISSION_DENIED (a superset of the caller's selectors is not a match)", async () => {
-    const f = await start();
-    f.sync([testEntry("b", { selectors: [uid(1000), path("/srv/app")] })]);
-    await eventually("one SVID", () => allServed(f.f.cache.snapshot, 1));
-    f.callers.set("uid-only", [uid(1000)]);
+    const f = await start({
+      serving: [testEntry("b", { selectors: [uid(1000), path("/srv/app")] })],
+      callers: { "uid-only": [uid(1000)] },
+    });
     const stream = watch(f, "uid-only");
     const err = await stream.end();
     assert.equal(err?.code, status.PERMISSION_DENIED);
@@ -75,16 +74,16 @@ describe("FetchX509SVID", () => {
   });
 
   it("sends one SVID per hint: of entries sharing a hint, the first by entry id", async () => {
-    const f = await start();
-    f.sync([
-      testEntry("e1", { hint: "internal" }),
-      testEntry("e2", { hint: "internal" }),
-      testEntry("e3", { hint: "external" }),
-      testEntry("e4"),
-      testEntry("e5"),
-    ]);
-    await eventually("five SVIDs", () => allServed(f.f.cache.snapshot, 5));
-    f.callers.set("w", [uid(1000)]);
+    const f = await start({
+      serving: [
+        testEntry("e1", { hint: "internal" }),
+        testEntry("e2", { hint: "internal" }),
+        testEntry("e3", { hint: "external" }),
+        testEntry("e4"),
+        testEntry("e5"),
+      ],
+      callers: { w: [uid(1000)] },
+    });
     const stream = watch(f, "w");
     const message = await stream.next();
     assert.deepEqual(idsOf(message), [id("e1"), id("e3"), id("e4"), id("e5")]);
@@ -96,10 +95,7 @@ describe("FetchX509SVID", () => {
   });
 
   it("sends a new message when the caller's SVID rotates, attesting the caller only once", async () => {
-    const f = await start();
-    f.sync([testEntry("a")]);
-    await eventually("one SVID", () => allServed(f.f.cache.snapshot, 1));
-    f.callers.set("w", [uid(1000)]);
+    const f = await servingA();
     const stream = watch(f, "w");
     const first = await stream.next();
     f.f.clock.advance(HOUR / 2);
@@ -112,10 +108,7 @@ describe("FetchX509SVID", () => {
   });
 
   it("sends a new message when a matching entry is added or deleted, and none for an entry of another caller", async () => {
-    const f = await start();
-    f.sync([testEntry("a")]);
-    await eventually("one SVID", () => allServed(f.f.cache.snapshot, 1));
-    f.callers.set("w", [uid(1000)]);
+    const f = await servingA();
     const stream = watch(f, "w");
     assert.deepEqual(idsOf(await stream.next()), [id("a")]);
 
@@ -138,10 +131,7 @@ describe("FetchX509SVID", () => {
   });
 
   it("sends a new message when the bundle's X.509 authorities change, none for a bundle that says the same", async () => {
-    const f = await start();
-    f.sync([testEntry("a")]);
-    await eventually("one SVID", () => allServed(f.f.cache.snapshot, 1));
-    f.callers.set("w", [uid(1000)]);
+    const f = await servingA();
     const stream = watch(f, "w");
     const first = await stream.next();
     const bundle = f.f.server.ca.bundle;
@@ -150,29 +140,19 @@ describe("FetchX509SVID", () => {
     await turns(5);
     assert.equal(stream.messages.length, 1, "the same bundle again is no change");
 
-    const other = await TestSvidServer.start(f.f.clock);
-    try {
-      const rotated = {
-        ...bundle,
-        sequence: bundle.sequence + 1,
-        x509Authorities: [...bundle.x509Authorities, ...other.ca.bundle.x509Authorities],
-      };
-      f.sync([], { bundle: rotated });
-      const next = await stream.next();
-      assert.deepEqual(next.svids[0]!.x509Svid, first.svids[0]!.x509Svid, "same SVID");
-      assert.deepEqual(
-        splitCertificates(next.svids[0]!.bundle).map((c) => c.raw),
-        rotated.x509Authorities,
-      );
-    } finally {
-      await other.stop();
-    }
+    const rotated = await bundleWithAnotherRoot(f);
+    f.sync([], { bundle: rotated });
+    const next = await stream.next();
+    assert.deepEqual(next.svids[0]!.x509Svid, first.svids[0]!.x509Svid, "same SVID");
+    assert.deepEqual(
+      splitCertificates(next.svids[0]!.bundle).map((c) => c.raw),
+      rotated.x509Authorities,
+    );
     await stream.cancel();
   });
 
   it("waits for a matching entry's SVID still on its way rather than send an empty or partial first message", async () => {
-    const f = await start();
-    f.callers.set("w", [uid(1000)]);
+    const f = await start({ callers: { w: [uid(1000)] } });
     f.f.server.holding = true;
     f.sync([testEntry("a"), testEntry("b")]);
     await eventually("the batch is at the server", () => f.f.server.heldCalls === 1);
@@ -186,8 +166,7 @@ describe("FetchX509SVID", () => {
   });
 
   it("sends what it has once the wait is over, when an entry's SVID does not come", async () => {
-    const f = await start({ firstMessageWaitMs: 1000 });
-    f.callers.set("w", [uid(1000)]);
+    const f = await start({ firstMessageWaitMs: 1000, callers: { w: [uid(1000)] } });
     f.f.server.refuse.add("b");
     f.sync([testEntry("a"), testEntry("b")]);
     await eventually("a's SVID", () => f.f.cache.snapshot.entries.get("a")?.svid !== undefined);
@@ -201,8 +180,7 @@ describe("FetchX509SVID", () => {
   });
 
   it("stays open without a message while no SVID of the caller's has arrived, and sends the first that does", async () => {
-    const f = await start({ firstMessageWaitMs: 10 });
-    f.callers.set("w", [uid(1000)]);
+    const f = await start({ firstMessageWaitMs: 10, callers: { w: [uid(1000)] } });
     f.f.server.unreachable = true;
     f.sync([testEntry("a")]);
     const stream = watch(f, "w");
@@ -218,10 +196,7 @@ describe("FetchX509SVID", () => {
   });
 
   it("forgets a stream the client cancelled", async () => {
-    const f = await start();
-    f.sync([testEntry("a")]);
-    await eventually("one SVID", () => allServed(f.f.cache.snapshot, 1));
-    f.callers.set("w", [uid(1000)]);
+    const f = await servingA();
     const stream = watch(f, "w");
     await stream.next();
     assert.equal(f.api.openStreams, 1);

@@ -1,4 +1,4 @@
-import { afterEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { status, type ServiceError } from "@grpc/grpc-js";
@@ -7,13 +7,12 @@ import { ERROR_CODE_METADATA_KEY } from "../../common/grpc/status.js";
 import type { Selector } from "../../common/selector.js";
 import { jwtAuthoritiesAsJwks } from "../../common/spiffe/bundle.js";
 import type { JWTSVIDResponse, ValidateJWTSVIDResponse } from "../../proto/gen/workload.js";
-import { allServed, eventually } from "../cache/testdata/cache-fixture.js";
 import { testEntry } from "../cache/testdata/test-svid-server.js";
 import {
+  apiFixtures,
   asCaller,
   callFails,
   callSucceeds,
-  startApi,
   type ApiFixture,
 } from "./testdata/workload-api-fixture.js";
 
@@ -21,21 +20,17 @@ const uid = (n: number): Selector => ({ type: "unix", value: `uid:${n}` });
 const id = (name: string): string => `spiffe://example.org/workload/${name}`;
 const MINUTE = 60_000;
 
-let fx: ApiFixture | undefined;
-afterEach(async () => {
-  await fx?.close();
-  fx = undefined;
-});
-
+const start = apiFixtures();
 /** Entries a and b (hint "internal") for uid 1000, c for uid 2000; caller "w" is uid 1000. */
-async function started(): Promise<ApiFixture> {
-  fx = await startApi();
-  fx.sync([testEntry("a"), testEntry("b", { hint: "internal" }), testEntry("c", { selectors: [uid(2000)] })]);
-  await eventually("three SVIDs", () => allServed(fx!.f.cache.snapshot, 3));
-  fx.callers.set("w", [uid(1000)]);
-  fx.callers.set("nobody", [uid(4242)]);
-  return fx;
-}
+const started = (): Promise<ApiFixture> =>
+  start({
+    serving: [
+      testEntry("a"),
+      testEntry("b", { hint: "internal" }),
+      testEntry("c", { selectors: [uid(2000)] }),
+    ],
+    callers: { w: [uid(1000)], nobody: [uid(4242)] },
+  });
 
 function fetchJwt(
   f: ApiFixture,
@@ -221,8 +216,7 @@ describe("ValidateJWTSVID", () => {
   });
 
   it("answers UNAVAILABLE while the agent has no bundle", async () => {
-    fx = await startApi();
-    const err = await validateFails(fx, "x.y.z", "svc");
+    const err = await validateFails(await start(), "x.y.z", "svc");
     assert.equal(err.code, status.UNAVAILABLE);
     assert.equal(hallmarkCode(err), "BUNDLE_NOT_READY");
   });

@@ -78,34 +78,41 @@ export function x509SvidView(encodings: WireEncodings): StreamView<X509SVIDRespo
   };
 }
 
-/** FetchX509Bundles: the trust domain's X.509 authorities, to a caller some entry matches. */
-export function x509BundlesView(encodings: WireEncodings): StreamView<X509BundlesResponse> {
+/**
+ * A bundle stream: the trust domain's bundle in one form, keyed by `spiffe://<td>`, to a caller some
+ * entry matches (as SPIRE: the bundles go to workloads with an identity).
+ */
+function bundleView<Res>(
+  encode: (bundle: SpiffeBundle) => Buffer,
+  message: (bundles: { [td: string]: Buffer }) => Res,
+): StreamView<Res> {
   return (matches, bundle) => {
     if (matches.length === 0) return DENY;
     if (bundle === undefined) return WAIT;
-    const der = encodings.x509Bundle(bundle);
+    const bytes = encode(bundle);
     return {
       kind: "send",
       complete: true,
-      fingerprint: [der],
-      message: () => ({ crl: [], bundles: { [bundleKey(bundle)]: der } }),
+      fingerprint: [bytes],
+      message: () => message({ [bundleKey(bundle)]: bytes }),
     };
   };
 }
 
-/** FetchJWTBundles: the trust domain's JWT authorities as a JWK Set, to a caller some entry matches. */
+/** FetchX509Bundles: the X.509 authorities as concatenated DER. */
+export function x509BundlesView(encodings: WireEncodings): StreamView<X509BundlesResponse> {
+  return bundleView(
+    (bundle) => encodings.x509Bundle(bundle),
+    (bundles) => ({ crl: [], bundles }),
+  );
+}
+
+/** FetchJWTBundles: the JWT authorities as a JWK Set. */
 export function jwtBundlesView(encodings: WireEncodings): StreamView<JWTBundlesResponse> {
-  return (matches, bundle) => {
-    if (matches.length === 0) return DENY;
-    if (bundle === undefined) return WAIT;
-    const jwks = encodings.jwtBundle(bundle);
-    return {
-      kind: "send",
-      complete: true,
-      fingerprint: [jwks],
-      message: () => ({ bundles: { [bundleKey(bundle)]: jwks } }),
-    };
-  };
+  return bundleView(
+    (bundle) => encodings.jwtBundle(bundle),
+    (bundles) => ({ bundles }),
+  );
 }
 
 export function sameFingerprint(a: readonly unknown[], b: readonly unknown[]): boolean {

@@ -1,37 +1,27 @@
-import { afterEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { status, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { HallmarkError, abortError } from "../../common/errors.js";
 import { ERROR_CODE_METADATA_KEY } from "../../common/grpc/status.js";
 import type { Selector } from "../../common/selector.js";
 import type { X509SVIDResponse } from "../../proto/gen/workload.js";
-import { allServed, eventually } from "../cache/testdata/cache-fixture.js";
+import { eventually } from "../cache/testdata/cache-fixture.js";
 import { testEntry } from "../cache/testdata/test-svid-server.js";
 import { reflect, registryOf, type ReflectionVersion } from "./testdata/reflection-client.js";
 import {
   StreamReader,
   asCaller,
   callFails,
-  startApi,
+  apiFixtures,
   type ApiFixture,
 } from "./testdata/workload-api-fixture.js";
 import type { CallerSelectorsOf } from "./workload-api.js";
 
 const uid = (n: number): Selector => ({ type: "unix", value: `uid:${n}` });
 
-let fx: ApiFixture | undefined;
-afterEach(async () => {
-  await fx?.close();
-  fx = undefined;
-});
-
-async function start(...args: Parameters<typeof startApi>): Promise<ApiFixture> {
-  fx = await startApi(...args);
-  fx.sync([testEntry("a")]);
-  await eventually("one SVID", () => allServed(fx!.f.cache.snapshot, 1));
-  fx.callers.set("w", [uid(1000)]);
-  return fx;
-}
+const startApi = apiFixtures();
+/** Entry "a" (unix:uid:1000) holding its SVID, and caller "w" (unix:uid:1000). */
+const start = (): Promise<ApiFixture> => startApi({ serving: [testEntry("a")], callers: { w: [uid(1000)] } });
 
 /** Every Workload API method called once with `header` values; each call's error. */
 async function everyMethodWith(f: ApiFixture, header: string[]): Promise<ServiceError[]> {
@@ -64,14 +54,13 @@ describe("WorkloadApi: the security header", () => {
 describe("WorkloadApi: caller attestation", () => {
   it("matches with the selectors the kernel's record of the caller gives (its real UID)", async () => {
     const myUid = process.getuid?.() as number;
-    fx = await startApi({
+    const fx = await startApi({
       selectorsOf: (callers) => (call) => Promise.resolve([uid(callers.peerOf(call).credentials.uid)]),
+      serving: [
+        testEntry("mine", { selectors: [uid(myUid)] }),
+        testEntry("not-mine", { selectors: [uid(myUid + 1)] }),
+      ],
     });
-    fx.sync([
-      testEntry("mine", { selectors: [uid(myUid)] }),
-      testEntry("not-mine", { selectors: [uid(myUid + 1)] }),
-    ]);
-    await eventually("two SVIDs", () => allServed(fx!.f.cache.snapshot, 2));
     const stream = new StreamReader<X509SVIDResponse>(fx.client.fetchX509Svid({}, asCaller("")));
     const message = await stream.next();
     assert.deepEqual(
@@ -90,7 +79,7 @@ describe("WorkloadApi: caller attestation", () => {
       new Error("ENOENT: /proc/1234/status"),
     ];
     let next = 0;
-    fx = await startApi({
+    const fx = await startApi({
       selectorsOf: () => () => Promise.reject(failures[next++] ?? new Error("no failure left")),
     });
     const outcomes: ServiceError[] = [];
@@ -117,7 +106,7 @@ describe("WorkloadApi: caller attestation", () => {
         signal.addEventListener("abort", () => reject(abortError(signal, "attesting"))),
       );
     };
-    fx = await startApi({ selectorsOf: () => waitForAbort });
+    const fx = await startApi({ selectorsOf: () => waitForAbort });
     const stream = new StreamReader(fx.client.fetchX509Svid({}, asCaller("w")));
     await eventually("attesting", () => signals.length === 1);
     await stream.cancel();
@@ -145,7 +134,7 @@ describe("WorkloadApi: close", () => {
 
   it("fails a call whose attestation is still running when the API closes", async () => {
     const pending: AbortSignal[] = [];
-    fx = await startApi({
+    const fx = await startApi({
       selectorsOf:
         () =>
         (_call, { signal }) => {

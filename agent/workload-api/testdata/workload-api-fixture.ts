@@ -2,6 +2,7 @@
 // WorkloadCache whose SVIDs come from the real CA code (agent/cache/testdata), with a generated
 // SPIFFE Workload API client. Caller attestation is a test function here: it answers the selectors
 // the test set for the caller named in the `test-caller` metadata of the call.
+import { afterEach } from "node:test";
 import { Metadata, credentials, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { createLogger } from "../../../common/logging/logger.js";
 import type { Selector } from "../../../common/selector.js";
@@ -9,7 +10,8 @@ import type { SpiffeBundle } from "../../../common/spiffe/bundle.js";
 import { TrustDomain } from "../../../common/spiffe/spiffe-id.js";
 import { SpiffeWorkloadAPIClient } from "../../../proto/gen/workload.js";
 import type { AgentEntry } from "../../cache/index.js";
-import { startCache, type CacheFixture } from "../../cache/testdata/cache-fixture.js";
+import { allServed, eventually, startCache, type CacheFixture } from "../../cache/testdata/cache-fixture.js";
+import { TestSvidServer } from "../../cache/testdata/test-svid-server.js";
 import { AgentSocket, type CallerLookup } from "../../health/agent-socket.js";
 import { socketDir } from "../../health/testdata/health-fixture.js";
 import { SECURITY_HEADER } from "../security-header.js";
@@ -33,6 +35,10 @@ export interface ApiFixture {
 }
 
 export interface ApiFixtureOptions {
+  /** Entries synced (with the CA's bundle) before the fixture is handed over, each holding its SVID. */
+  serving?: readonly AgentEntry[];
+  /** Test callers and their selectors. */
+  callers?: Readonly<Record<string, Selector[]>>;
   /** Replaces the test attestation (gets the socket's caller lookup, to ask the kernel). */
   selectorsOf?: (callers: CallerLookup) => CallerSelectorsOf;
   firstMessageWaitMs?: number;
@@ -66,7 +72,8 @@ export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixt
     },
   );
   const client = new SpiffeWorkloadAPIClient(`unix:${socketPath}`, credentials.createInsecure());
-  return {
+  for (const [name, selectors] of Object.entries(options.callers ?? {})) callers.set(name, selectors);
+  const fixture: ApiFixture = {
     f,
     api: api as unknown as WorkloadApi,
     socketPath,
@@ -87,6 +94,43 @@ export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixt
       remove();
     },
   };
+  const serving = options.serving ?? [];
+  if (serving.length > 0) {
+    fixture.sync(serving);
+    await eventually("every entry holds its SVID", () => allServed(f.cache.snapshot, serving.length));
+  }
+  return fixture;
+}
+
+/**
+ * For one test file: a `start` that starts an API fixture and closes it after the test that
+ * started it (registered as the file's afterEach).
+ */
+export function apiFixtures(): (options?: ApiFixtureOptions) => Promise<ApiFixture> {
+  let current: ApiFixture | undefined;
+  afterEach(async () => {
+    await current?.close();
+    current = undefined;
+  });
+  return async (options) => (current = await startApi(options));
+}
+
+/**
+ * The CA's bundle with the root of another CA (made by the same CA code) added and the next
+ * sequence number: what a rotation of the X.509 authorities looks like to the agent.
+ */
+export async function bundleWithAnotherRoot(f: ApiFixture): Promise<SpiffeBundle> {
+  const bundle = f.f.server.ca.bundle;
+  const other = await TestSvidServer.start(f.f.clock);
+  try {
+    return {
+      ...bundle,
+      sequence: bundle.sequence + 1,
+      x509Authorities: [...bundle.x509Authorities, ...other.ca.bundle.x509Authorities],
+    };
+  } finally {
+    await other.stop();
+  }
 }
 
 /** The metadata a SPIFFE client sends (the security header), naming the test caller. */
