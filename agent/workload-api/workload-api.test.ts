@@ -130,6 +130,10 @@ describe("WorkloadApi: close", () => {
     assert.equal(later.code, status.UNAVAILABLE);
     const laterStream = await new StreamReader(f.client.fetchJwtBundles({}, asCaller("w"))).end();
     assert.equal(laterStream?.code, status.UNAVAILABLE);
+    const laterValidation = await callFails((cb) =>
+      f.client.validateJwtsvid({ audience: "svc", svid: "a.b.c" }, asCaller("w"), cb),
+    );
+    assert.equal(laterValidation.code, status.UNAVAILABLE);
   });
 
   it("fails a call whose attestation is still running when the API closes", async () => {

@@ -195,6 +195,7 @@ export class WorkloadApi {
       Promise.resolve()
         .then(() => {
           requireSecurityHeader(call.metadata);
+          if (controller.signal.aborted) throw abortError(controller.signal, method);
           return handler(call, controller.signal);
         })
         .then(
