@@ -164,25 +164,42 @@ export class WorkloadApi {
     call: ServerWritableStream<unknown, Res>,
   ): Promise<void> {
     const controller = this.#begin(call);
+    let caller: SelectorKeys;
     try {
       requireSecurityHeader(call.metadata);
-      const caller = await this.#attest(call, controller.signal, method);
-      const session = new StreamSession<Res>(call, caller, view, {
-        index: this.#index,
-        clock: this.#clock,
-        firstMessageWaitMs: this.#firstMessageWaitMs,
-        onEnd: (ended) => this.#streams.delete(ended),
-      });
-      const stop = (): void => session.stop();
-      call.once("cancelled", stop);
-      call.once("close", stop);
-      this.#streams.add(session);
-      session.start();
+      caller = await this.#attest(call, controller.signal, method);
     } catch (err) {
       this.#refused(method, err);
       call.emit("error", toGrpcError(err));
+      return;
     } finally {
       this.#pending.delete(controller);
+    }
+    this.#serve(method, view, call, caller);
+  }
+
+  /** From here the stream lives in the watcher index until it ends, whichever way. */
+  #serve<Res>(
+    method: string,
+    view: StreamView<Res>,
+    call: ServerWritableStream<unknown, Res>,
+    caller: SelectorKeys,
+  ): void {
+    const session = new StreamSession<Res>(call, caller, view, {
+      index: this.#index,
+      clock: this.#clock,
+      firstMessageWaitMs: this.#firstMessageWaitMs,
+      onEnd: (ended) => this.#streams.delete(ended),
+    });
+    const stop = (): void => session.stop();
+    call.once("cancelled", stop);
+    call.once("close", stop);
+    this.#streams.add(session);
+    try {
+      session.start();
+    } catch (err) {
+      this.#refused(method, err);
+      session.fail(err);
     }
   }
 
