@@ -14,6 +14,8 @@ export class RecordingAttestor implements WorkloadAttestor {
   running = 0;
   maxRunning = 0;
   readonly seen: { caller: Peer; options: AttestOptions }[] = [];
+  /** What each call answered, at the index of its `seen`. */
+  readonly answered: (readonly Selector[])[] = [];
 
   constructor(name: string, answer: Answer) {
     this.name = name;
@@ -24,9 +26,11 @@ export class RecordingAttestor implements WorkloadAttestor {
     this.calls++;
     this.running++;
     this.maxRunning = Math.max(this.maxRunning, this.running);
-    this.seen.push({ caller, options });
+    const at = this.seen.push({ caller, options }) - 1;
     try {
-      return await this.#answer(caller, options);
+      const answer = await this.#answer(caller, options);
+      this.answered[at] = answer;
+      return answer;
     } finally {
       this.running--;
     }
