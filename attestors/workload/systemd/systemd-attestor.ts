@@ -62,40 +62,44 @@ export class SystemdAttestor implements WorkloadAttestor {
     this.#layout ??= detectCgroupfsLayout(this.#root);
     const layout = await this.#layout;
     // The xattr is read inside the same read as the cgroup file: a process alive after both was in
-    // that unit's cgroup, and a stop of the unit would have ended it.
+    // that unit's cgroup all along, and a stop of the unit would have ended it.
     const found = await readOrMissing(
       caller,
       collector,
       "cgroup",
       async (dir) => {
-        const units = this.#unitsOf(layout, await readFile(`${dir}/cgroup`, "utf8"), collector);
-        const invocation = units.unit && (await this.#invocationId(layout, units.unit));
-        return { ...units, invocation };
+        const placed = this.#placement(layout, await readFile(`${dir}/cgroup`, "utf8"));
+        const unit = placed.ok ? placed.units.unit : undefined;
+        return { placed, invocation: unit && (await this.#invocationId(layout, unit)) };
       },
       options.signal,
     );
     if (found !== undefined) {
-      if (found.unit === undefined) collector.missing("unit", "the process is in no systemd unit");
-      else collector.add("unit", found.unit.name);
-      if (found.userUnit !== undefined) collector.add("user_unit", found.userUnit.name);
-      if (found.invocation?.ok === true) collector.add("invocation_id", found.invocation.id);
-      else if (found.invocation !== undefined) collector.missing("invocation_id", found.invocation.reason);
+      const { placed, invocation } = found;
+      if (!placed.ok) collector.missing("unit", placed.reason);
+      else if (placed.units.unit === undefined)
+        collector.missing("unit", `${placed.path} is in no systemd unit`);
+      else collector.add("unit", placed.units.unit.name);
+      if (placed.ok && placed.units.userUnit !== undefined)
+        collector.add("user_unit", placed.units.userUnit.name);
+      if (invocation?.ok === true) collector.add("invocation_id", invocation.id);
+      else if (invocation !== undefined) collector.missing("invocation_id", invocation.reason);
     }
     return finish(caller, collector, this.name, options.signal);
   }
 
-  #unitsOf(layout: CgroupfsLayout, text: string, collector: SelectorCollector): SystemdUnits {
+  /** The cgroup path in systemd's tree, and the units it names. */
+  #placement(
+    layout: CgroupfsLayout,
+    text: string,
+  ): { ok: true; path: string; units: SystemdUnits } | { ok: false; reason: string } {
     const parsed = parseProcCgroup(text);
-    if (!parsed.ok) {
-      collector.missing("unit", `malformed /proc/<pid>/cgroup: ${parsed.reason}`);
-      return {};
-    }
+    if (!parsed.ok) return { ok: false, reason: `malformed /proc/<pid>/cgroup: ${parsed.reason}` };
     const membership = systemdMembership(layout, parsed.memberships);
     if (membership === undefined) {
-      collector.missing("unit", `no line of systemd's tree (${layout} layout) in /proc/<pid>/cgroup`);
-      return {};
+      return { ok: false, reason: `no line of systemd's tree (${layout} layout) in /proc/<pid>/cgroup` };
     }
-    return systemdUnitsOfPath(membership.path);
+    return { ok: true, path: membership.path, units: systemdUnitsOfPath(membership.path) };
   }
 
   async #invocationId(
