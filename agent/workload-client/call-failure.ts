@@ -13,7 +13,7 @@ export interface FailedCall {
 
 /**
  * The typed error for a Workload API call that failed, saying what the status means for a
- * workload. gRPC says only UNAVAILABLE when it cannot connect; a plain connect(2) to the socket tells
+ * workload (a CANCELLED the caller asked for never gets here: it is the caller's abort error). gRPC says only UNAVAILABLE when it cannot connect; a plain connect(2) to the socket tells
  * that apart from an agent that answered Unavailable, and names the errno an operator can act on.
  */
 export async function callFailure(err: ServiceError, call: FailedCall): Promise<WorkloadApiClientError> {
@@ -25,7 +25,8 @@ export async function callFailure(err: ServiceError, call: FailedCall): Promise<
         `(uid ${process.getuid?.() ?? "?"}, pid ${process.pid})${said}`,
       { cause: err },
     );
-  if (err.code === GrpcStatus.UNAVAILABLE) {
+  // CANCELLED that the caller did not ask for: the agent reset the call (it is stopping, say).
+  if (err.code === GrpcStatus.UNAVAILABLE || err.code === GrpcStatus.CANCELLED) {
     const errno = await connectErrno(call.path);
     if (errno !== undefined)
       return new WorkloadApiClientError(

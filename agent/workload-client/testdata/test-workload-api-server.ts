@@ -63,9 +63,9 @@ export class TestWorkloadApiServer {
   stalled = false;
   #nextSerial = 0x1000;
 
-  private constructor(dir: string, pki: TestPki, removeDir: () => void) {
+  private constructor(dir: string, socketPath: string, pki: TestPki, removeDir: () => void) {
     this.dir = dir;
-    this.socketPath = join(dir, "public", "api.sock");
+    this.socketPath = socketPath;
     this.pki = pki;
     this.#removeDir = removeDir;
     const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
@@ -74,19 +74,26 @@ export class TestWorkloadApiServer {
     this.#server.addService(SpiffeWorkloadAPIService, this.#handlers());
   }
 
-  /** A server in a fresh temp dir (removed by `close`), serving `spiffeIds` (one SVID each) at once. */
-  static async start(spiffeIds: readonly string[] = []): Promise<TestWorkloadApiServer> {
+  /**
+   * A server in a fresh temp dir (removed by `close`), serving `spiffeIds` (one SVID each) at once;
+   * on `<dir>/public/api.sock`, or on `options.socketPath` (an agent restarted on the same socket).
+   */
+  static async start(
+    spiffeIds: readonly string[] = [],
+    options: { socketPath?: string } = {},
+  ): Promise<TestWorkloadApiServer> {
     const dir = mkdtempSync(join(fixtureTempRoot(), "hallmark-wlapi-"));
     const removeDir = trackTempDir(dir);
     try {
       await mkdir(join(dir, "pki"));
       await mkdir(join(dir, "public"));
       const pki = await makeTestPki(join(dir, "pki"));
-      const server = new TestWorkloadApiServer(dir, pki, removeDir);
-      await server.#listen();
+      const socketPath = options.socketPath ?? join(dir, "public", "api.sock");
+      const server = new TestWorkloadApiServer(dir, socketPath, pki, removeDir);
       const svids: ServedSvid[] = [];
       for (const id of spiffeIds) svids.push({ svid: await server.issue(id) });
       server.serve({ svids });
+      await server.#listen();
       return server;
     } catch (err) {
       removeDir();
