@@ -58,6 +58,7 @@ export class TestWorkloadApiServer {
   readonly #jwtKey: { keyId: string; privateKey: KeyObject; publicKey: KeyObject };
   readonly #streams = new Set<ServerWritableStream<X509SVIDRequest, X509SVIDResponse>>();
   readonly #removeDir: () => void;
+  readonly #streamWaiters: { count: number; resolve: () => void }[] = [];
   #identity: ServedIdentity = { svids: [] };
   /** While true, every call is recorded and never answered: a stuck agent, for deadline tests. */
   stalled = false;
@@ -119,6 +120,12 @@ export class TestWorkloadApiServer {
 
   get openX509Streams(): number {
     return this.#streams.size;
+  }
+
+  /** Resolves once `count` FetchX509SVID streams are open (a client is watching). */
+  waitForX509Streams(count: number): Promise<void> {
+    if (this.#streams.size >= count) return Promise.resolve();
+    return new Promise((resolve) => this.#streamWaiters.push({ count, resolve }));
   }
 
   close(): Promise<void> {
@@ -193,6 +200,10 @@ export class TestWorkloadApiServer {
         this.#streams.add(call);
         call.on("cancelled", () => this.#streams.delete(call));
         this.#sendX509(call);
+        for (const waiter of this.#streamWaiters.filter((w) => this.#streams.size >= w.count)) {
+          this.#streamWaiters.splice(this.#streamWaiters.indexOf(waiter), 1);
+          waiter.resolve();
+        }
       },
       fetchX509Bundles: (call) => {
         if (!this.#admit("FetchX509Bundles", call.metadata, (err) => call.emit("error", err))) return;
