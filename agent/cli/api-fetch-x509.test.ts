@@ -79,52 +79,51 @@ describe("hallmark-agent api fetch x509 (a real process against a Workload API s
   });
 
   it("--write with several SVIDs, an intermediate and a federated bundle: svid.1.*, the chain in svid.N.pem, federated_bundle.N.M.pem", async () => {
-    const served = { svids: [{ svid: await server.issue(WEB, "root") }] };
-    server.serve({
-      svids: [{ svid: await server.issue(WEB), hint: "internal" }, { svid: await server.issue(DB) }],
-      federatedBundles: { "spiffe://partner.org": [server.pki.intermediate.der] },
-    });
-    try {
-      const dir = join(server.dir, "write-several");
-      await mkdir(dir);
-      await writeFile(join(dir, "svid.1.pem"), "stale\n");
-      const result = await api(["fetch", "x509", "--socket-path", server.socketPath, "--write", dir]);
-      assert.equal(result.code, 0, result.stderr);
-      assert.deepEqual((await readdir(dir)).sort(), [
-        "bundle.0.pem",
-        "bundle.1.pem",
-        "federated_bundle.0.0.pem",
-        "federated_bundle.1.0.pem",
-        "svid.0.key",
-        "svid.0.pem",
-        "svid.1.key",
-        "svid.1.pem",
-      ]);
-      for (const i of [0, 1]) {
-        const svid = join(dir, `svid.${i}.pem`);
-        // The chain file holds the intermediate after the SVID: openssl takes it as untrusted.
-        const verify = await run("openssl", [
-          "verify",
-          "-CAfile",
-          join(dir, `bundle.${i}.pem`),
-          "-untrusted",
-          svid,
-          svid,
+    await server.servingFor(
+      {
+        svids: [{ svid: await server.issue(WEB), hint: "internal" }, { svid: await server.issue(DB) }],
+        federatedBundles: { "spiffe://partner.org": [server.pki.intermediate.der] },
+      },
+      async () => {
+        const dir = join(server.dir, "write-several");
+        await mkdir(dir);
+        await writeFile(join(dir, "svid.1.pem"), "stale\n");
+        const result = await api(["fetch", "x509", "--socket-path", server.socketPath, "--write", dir]);
+        assert.equal(result.code, 0, result.stderr);
+        assert.deepEqual((await readdir(dir)).sort(), [
+          "bundle.0.pem",
+          "bundle.1.pem",
+          "federated_bundle.0.0.pem",
+          "federated_bundle.1.0.pem",
+          "svid.0.key",
+          "svid.0.pem",
+          "svid.1.key",
+          "svid.1.pem",
         ]);
-        assert.equal(verify.code, 0, verify.stderr);
-        assert.equal(await publicKeyOf("key", join(dir, `svid.${i}.key`)), await publicKeyOf("cert", svid));
-        const ids = await runOk("openssl", ["x509", "-in", svid, "-noout", "-ext", "subjectAltName"]);
-        assert.match(ids.stdout, new RegExp(`URI:${[WEB, DB][i]}`));
-      }
-      assert.equal(
-        await readFile(join(dir, "federated_bundle.0.0.pem"), "utf8"),
-        (await runOk("openssl", ["x509", "-in", server.pki.intermediate.certPath])).stdout,
-      );
-      assert.match(result.stdout, /^Hint {9}: internal$/m);
-      assert.match(result.stdout, /^Federated bundle spiffe:\/\/partner.org: 1 X.509 authority$/m);
-    } finally {
-      server.serve(served);
-    }
+        for (const i of [0, 1]) {
+          const svid = join(dir, `svid.${i}.pem`);
+          // The chain file holds the intermediate after the SVID: openssl takes it as untrusted.
+          const verify = await run("openssl", [
+            "verify",
+            "-CAfile",
+            join(dir, `bundle.${i}.pem`),
+            "-untrusted",
+            svid,
+            svid,
+          ]);
+          assert.equal(verify.code, 0, verify.stderr);
+          assert.equal(await publicKeyOf("key", join(dir, `svid.${i}.key`)), await publicKeyOf("cert", svid));
+          const ids = await runOk("openssl", ["x509", "-in", svid, "-noout", "-ext", "subjectAltName"]);
+          assert.match(ids.stdout, new RegExp(`URI:${[WEB, DB][i]}`));
+        }
+        assert.equal(
+          await readFile(join(dir, "federated_bundle.0.0.pem"), "utf8"),
+          (await runOk("openssl", ["x509", "-in", server.pki.intermediate.certPath])).stdout,
+        );
+        assert.match(result.stdout, /^Hint {9}: internal$/m);
+        assert.match(result.stdout, /^Federated bundle spiffe:\/\/partner.org: 1 X.509 authority$/m);
+      },
+    );
   });
 
   it("--output json: one document with the SVIDs, bundles and written files, never a key", async () => {
@@ -166,9 +165,7 @@ describe("hallmark-agent api fetch x509 (a real process against a Workload API s
   });
 
   it("no registration entry: exit 1, Error [NO_IDENTITY], nothing written", async () => {
-    const served = { svids: [{ svid: await server.issue(WEB, "root") }] };
-    server.serve({ svids: [] });
-    try {
+    await server.servingFor({ svids: [] }, async () => {
       const dir = join(server.dir, "write-denied");
       const result = await api(["fetch", "x509", "--socket-path", server.socketPath, "--write", dir]);
       assert.equal(result.code, 1);
@@ -180,9 +177,7 @@ describe("hallmark-agent api fetch x509 (a real process against a Workload API s
         ),
       );
       await assert.rejects(stat(dir), { code: "ENOENT" });
-    } finally {
-      server.serve(served);
-    }
+    });
   });
 
   it("a stuck agent: --timeout ends it with exit 1 and DEADLINE_EXCEEDED", async () => {

@@ -79,18 +79,14 @@ describe("WorkloadApiClient against a Workload API server on a real unix socket"
   });
 
   it("PermissionDenied is NO_IDENTITY, saying no registration entry matches this process", async () => {
-    const served = { svids: [{ svid: await server.issue(WEB) }] };
-    server.serve({ svids: [] });
-    try {
+    await server.servingFor({ svids: [] }, async () => {
       const err = await failsWith(client.fetchX509Context(), "NO_IDENTITY");
       assert.match(
         err.message,
         /has no identity for this process: no registration entry matches it \(uid \d+, pid \d+\): no identity issued$/,
       );
       await failsWith(client.fetchJwtSvids({ audience: ["db"] }), "NO_IDENTITY");
-    } finally {
-      server.serve(served);
-    }
+    });
   });
 
   it("FetchJWTSVID without an audience is refused by the agent: REQUEST_REFUSED", async () => {

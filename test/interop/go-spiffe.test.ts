@@ -1,26 +1,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { once } from "node:events";
-import { run, spawnTied } from "../fixtures/processes.js";
+import { run } from "../fixtures/processes.js";
 import { TestWorkloadApiServer } from "../../agent/workload-client/testdata/test-workload-api-server.js";
 import { buildGoProgram } from "./go-program.js";
+import { rotateWhileWatching, type InteropSummary } from "./workload-api-interop.js";
 
 const WEB = "spiffe://example.org/web";
-
-interface CheckSummary {
-  ok: boolean;
-  x509_svids: { spiffe_id: string; serial: string; chain_length: number; verified_chain_length: number }[];
-  x509_bundles: string[];
-  jwt_svid: {
-    spiffe_id: string;
-    audience: string[];
-    validated_by_jwtsvid: boolean;
-    validated_by_workload_api: boolean;
-    other_audience_refused: boolean;
-  } | null;
-  rotation: { old_serial: string; new_serial: string; verified: boolean } | null;
-  failures: string[];
-}
 
 interface BurstSummary {
   clients: number;
@@ -51,7 +36,7 @@ describe("interop: go-spiffe's workloadapi client, x509svid and jwtsvid validato
   it("fetches and verifies the X.509-SVID against the bundle; fetches a JWT-SVID and validates it locally and by the agent", async () => {
     const result = await run(program, ["-audience", "spiffe://example.org/db"], { env });
     assert.equal(result.code, 0, result.stdout + result.stderr);
-    const summary = JSON.parse(result.stdout) as CheckSummary;
+    const summary = JSON.parse(result.stdout) as InteropSummary;
     assert.deepEqual(summary.failures, []);
     assert.equal(summary.ok, true);
     assert.deepEqual(
@@ -63,7 +48,7 @@ describe("interop: go-spiffe's workloadapi client, x509svid and jwtsvid validato
       ...summary.jwt_svid,
       spiffe_id: WEB,
       audience: ["spiffe://example.org/db"],
-      validated_by_jwtsvid: true,
+      validated_by_library: true,
       validated_by_workload_api: true,
       other_audience_refused: true,
     });
@@ -76,36 +61,25 @@ describe("interop: go-spiffe's workloadapi client, x509svid and jwtsvid validato
   });
 
   it("-watch-rotation: sees the new serial on the open stream and verifies it", async () => {
-    const child = spawnTied(program, ["-watch-rotation", "60s"], { env });
-    let stdout = "";
-    child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    const exited = once(child, "exit");
-    await server.waitForX509Streams(1);
-    const rotated = await server.issue(WEB);
-    server.serve({ svids: [{ svid: rotated }] });
-    const [code] = (await exited) as [number | null];
-    assert.equal(code, 0, stdout);
-    const summary = JSON.parse(stdout) as CheckSummary;
-    assert.equal(summary.rotation?.new_serial, rotated.serialHex);
-    assert.notEqual(summary.rotation?.old_serial, rotated.serialHex);
+    const watched = await rotateWhileWatching(server, WEB, program, ["-watch-rotation", "60s"], env);
+    assert.equal(watched.code, 0, watched.stdout);
+    const summary = JSON.parse(watched.stdout) as InteropSummary;
+    assert.equal(summary.rotation?.new_serial, watched.rotatedSerial);
+    assert.notEqual(summary.rotation?.old_serial, watched.rotatedSerial);
     assert.equal(summary.rotation?.verified, true);
   });
 
   it("no identity: exit 1, the failures say PermissionDenied", async () => {
-    const served = { svids: [{ svid: await server.issue(WEB) }] };
-    server.serve({ svids: [] });
-    try {
+    await server.servingFor({ svids: [] }, async () => {
       const result = await run(program, ["-timeout", "10s"], { env });
       assert.equal(result.code, 1);
-      const summary = JSON.parse(result.stdout) as CheckSummary;
+      const summary = JSON.parse(result.stdout) as InteropSummary;
       assert.equal(summary.ok, false);
       assert.ok(
         summary.failures.some((f) => f.startsWith("FetchX509Context: ") && f.includes("PermissionDenied")),
         result.stdout,
       );
-    } finally {
-      server.serve(served);
-    }
+    });
   });
 
   it("-burst N: N clients at once, each served its first FetchX509SVID message; latencies as JSON", async () => {
@@ -120,16 +94,12 @@ describe("interop: go-spiffe's workloadapi client, x509svid and jwtsvid validato
   });
 
   it("-burst N without an identity: exit 1, every failure counted by status", async () => {
-    const served = { svids: [{ svid: await server.issue(WEB) }] };
-    server.serve({ svids: [] });
-    try {
+    await server.servingFor({ svids: [] }, async () => {
       const result = await run(program, ["-burst", "5"], { env });
       assert.equal(result.code, 1);
       const summary = JSON.parse(result.stdout) as BurstSummary;
       assert.deepEqual([summary.served, summary.failed], [0, 5]);
       assert.deepEqual(summary.errors, { "PermissionDenied: no identity issued": 5 });
-    } finally {
-      server.serve(served);
-    }
+    });
   });
 });

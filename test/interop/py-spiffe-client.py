@@ -111,7 +111,7 @@ def check_jwt(client: WorkloadApiClient, audience: str, summary: Dict[str, Any],
         fail(f"fetch_jwt_svid: {type(err).__name__}: {err}")
         return
     entry = {"spiffe_id": str(svid.spiffe_id), "audience": sorted(svid.audience),
-             "validated_by_py_spiffe": False, "validated_by_workload_api": False, "other_audience_refused": False}
+             "validated_by_library": False, "validated_by_workload_api": False, "other_audience_refused": False}
     summary["jwt_svid"] = entry
     other = audience + "-other"
     try:
@@ -121,7 +121,7 @@ def check_jwt(client: WorkloadApiClient, audience: str, summary: Dict[str, Any],
         validated = JwtSvid.parse_and_validate(svid.token, bundle, {audience})
         if validated.spiffe_id != svid.spiffe_id:
             raise ValueError(f"the token's subject is {validated.spiffe_id}")
-        entry["validated_by_py_spiffe"] = True
+        entry["validated_by_library"] = True
         refused_locally = refuses(lambda: JwtSvid.parse_and_validate(svid.token, bundle, {other}))
     except Exception as err:  # noqa: BLE001
         fail(f"JwtSvid.parse_and_validate: {type(err).__name__}: {err}")

@@ -1,26 +1,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { once } from "node:events";
-import { run, spawnTied } from "../fixtures/processes.js";
+import { run } from "../fixtures/processes.js";
 import { TestWorkloadApiServer } from "../../agent/workload-client/testdata/test-workload-api-server.js";
 import { PY_SPIFFE_CLIENT, pySpiffePython } from "./python-env.js";
+import { rotateWhileWatching, type InteropSummary } from "./workload-api-interop.js";
 
 const WEB = "spiffe://example.org/web";
-
-interface PySummary {
-  ok: boolean;
-  x509_svids: { spiffe_id: string; serial: string; chain_length: number; verified_chain_length: number }[];
-  x509_bundles: string[];
-  jwt_svid: {
-    spiffe_id: string;
-    audience: string[];
-    validated_by_py_spiffe: boolean;
-    validated_by_workload_api: boolean;
-    other_audience_refused: boolean;
-  } | null;
-  rotation: { old_serial: string; new_serial: string | null; verified: boolean } | null;
-  failures: string[];
-}
 
 /**
  * py-spiffe (PyPI "spiffe"), the official Python library, against a Workload API server on a real
@@ -41,7 +26,7 @@ describe("interop: py-spiffe's WorkloadApiClient and JWT-SVID validation", () =>
   it("fetches the X.509-SVID and verifies its chain to the bundle; fetches a JWT-SVID and validates it locally and by the agent", async () => {
     const result = await run(python, [PY_SPIFFE_CLIENT, "--audience", "spiffe://example.org/db"], { env });
     assert.equal(result.code, 0, result.stdout + result.stderr);
-    const summary = JSON.parse(result.stdout) as PySummary;
+    const summary = JSON.parse(result.stdout) as InteropSummary;
     assert.deepEqual(summary.failures, []);
     assert.deepEqual(
       summary.x509_svids.map((s) => [s.spiffe_id, s.chain_length, s.verified_chain_length]),
@@ -51,7 +36,7 @@ describe("interop: py-spiffe's WorkloadApiClient and JWT-SVID validation", () =>
     assert.deepEqual(summary.jwt_svid, {
       spiffe_id: WEB,
       audience: ["spiffe://example.org/db"],
-      validated_by_py_spiffe: true,
+      validated_by_library: true,
       validated_by_workload_api: true,
       other_audience_refused: true,
     });
@@ -66,50 +51,44 @@ describe("interop: py-spiffe's WorkloadApiClient and JWT-SVID validation", () =>
   });
 
   it("a chain that does not lead to the bundle fails the check", async () => {
-    const served = { svids: [{ svid: await server.issue(WEB) }] };
     // The SVID without its intermediate: the bundle's root did not sign it.
     const orphan = await server.issue(WEB);
-    server.serve({ svids: [{ svid: { ...orphan, chain: orphan.chain.slice(0, 1) } }] });
-    try {
-      const result = await run(python, [PY_SPIFFE_CLIENT], { env });
-      assert.equal(result.code, 1, result.stdout + result.stderr);
-      const summary = JSON.parse(result.stdout) as PySummary;
-      assert.equal(summary.x509_svids[0]?.verified_chain_length, 0);
-      assert.match(
-        summary.failures.join("\n"),
-        /^chain of spiffe:\/\/example.org\/web: VerificationError: /m,
-      );
-    } finally {
-      server.serve(served);
-    }
+    await server.servingFor(
+      { svids: [{ svid: { ...orphan, chain: orphan.chain.slice(0, 1) } }] },
+      async () => {
+        const result = await run(python, [PY_SPIFFE_CLIENT], { env });
+        assert.equal(result.code, 1, result.stdout + result.stderr);
+        const summary = JSON.parse(result.stdout) as InteropSummary;
+        assert.equal(summary.x509_svids[0]?.verified_chain_length, 0);
+        assert.match(
+          summary.failures.join("\n"),
+          /^chain of spiffe:\/\/example.org\/web: VerificationError: /m,
+        );
+      },
+    );
   });
 
   it("--watch-rotation: sees the new serial on the stream and verifies it", async () => {
-    const child = spawnTied(python, [PY_SPIFFE_CLIENT, "--watch-rotation", "60"], { env });
-    let stdout = "";
-    child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    const exited = once(child, "exit");
-    await server.waitForX509Streams(1);
-    const rotated = await server.issue(WEB);
-    server.serve({ svids: [{ svid: rotated }] });
-    const [code] = (await exited) as [number | null];
-    assert.equal(code, 0, stdout);
-    const summary = JSON.parse(stdout) as PySummary;
-    assert.equal(summary.rotation?.new_serial, rotated.serialHex);
-    assert.notEqual(summary.rotation?.old_serial, rotated.serialHex);
+    const watched = await rotateWhileWatching(
+      server,
+      WEB,
+      python,
+      [PY_SPIFFE_CLIENT, "--watch-rotation", "60"],
+      env,
+    );
+    assert.equal(watched.code, 0, watched.stdout);
+    const summary = JSON.parse(watched.stdout) as InteropSummary;
+    assert.equal(summary.rotation?.new_serial, watched.rotatedSerial);
+    assert.notEqual(summary.rotation?.old_serial, watched.rotatedSerial);
     assert.equal(summary.rotation?.verified, true);
   });
 
   it("no identity: exit 1, the failure names the refused fetch", async () => {
-    const served = { svids: [{ svid: await server.issue(WEB) }] };
-    server.serve({ svids: [] });
-    try {
+    await server.servingFor({ svids: [] }, async () => {
       const result = await run(python, [PY_SPIFFE_CLIENT, "--timeout", "10"], { env });
       assert.equal(result.code, 1);
-      const summary = JSON.parse(result.stdout) as PySummary;
+      const summary = JSON.parse(result.stdout) as InteropSummary;
       assert.match(summary.failures[0] ?? "", /^fetch_x509_context: FetchX509SvidError: /);
-    } finally {
-      server.serve(served);
-    }
+    });
   });
 });

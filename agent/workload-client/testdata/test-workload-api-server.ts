@@ -118,6 +118,17 @@ export class TestWorkloadApiServer {
     for (const call of this.#streams) this.#sendX509(call);
   }
 
+  /** Serves `identity` while `fn` runs, then what was served before (both pushed to open streams). */
+  async servingFor<T>(identity: ServedIdentity, fn: () => Promise<T>): Promise<T> {
+    const before = this.#identity;
+    this.serve(identity);
+    try {
+      return await fn();
+    } finally {
+      this.serve(before);
+    }
+  }
+
   get openX509Streams(): number {
     return this.#streams.size;
   }

@@ -35,7 +35,7 @@ type jwtSummary struct {
 	SPIFFEID          string   `json:"spiffe_id"`
 	Audience          []string `json:"audience"`
 	Expires           string   `json:"expires_at"`
-	ValidatedLocally  bool     `json:"validated_by_jwtsvid"`
+	ValidatedLocally  bool     `json:"validated_by_library"`
 	ValidatedByAgent  bool     `json:"validated_by_workload_api"`
 	OtherAudienceDeny bool     `json:"other_audience_refused"`
 }
