@@ -94,7 +94,7 @@ async function checkFailure(err: ServiceError, socketPath: string): Promise<Heal
   );
 }
 
-const ERRNO_HINTS: Readonly<Record<string, string>> = {
+export const ERRNO_HINTS: Readonly<Record<string, string>> = {
   ENOENT: "no socket there: is hallmark-agent running, and is --socket-path its socket_path?",
   ECONNREFUSED: "nothing listens on it: the agent has stopped",
   EACCES: "no permission to reach the socket",
@@ -102,7 +102,8 @@ const ERRNO_HINTS: Readonly<Record<string, string>> = {
   ENOTDIR: "a part of the path is not a directory",
 };
 
-function connectErrno(path: string): Promise<string | undefined> {
+/** The errno a plain connect(2) to `path` gets, or undefined when something accepts. */
+export function connectErrno(path: string): Promise<string | undefined> {
   return new Promise((resolve) => {
     const socket = connect(path);
     socket.once("connect", () => {
