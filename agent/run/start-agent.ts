@@ -8,9 +8,12 @@ import type { AgentConfig } from "../config/agent-config.js";
 import type { AgentHealthReport } from "../health/agent-health.js";
 import { listenAgentHealthHttp } from "../health/agent-health-http.js";
 import { AgentHealthMonitor } from "../health/agent-health-monitor.js";
-import { AgentSocket } from "../health/agent-socket.js";
+import { AgentSocket, type CallerLookup } from "../health/agent-socket.js";
 import { AgentHealthService } from "../health/health-service.js";
 import { NodeWorkloadSvidSource } from "../node/workload-svid-source.js";
+import { WorkloadApi } from "../workload-api/index.js";
+import { CallerAttestation } from "../workload-attestation/index.js";
+import { CgroupAttestor, SystemdAttestor, UnixAttestor } from "../../attestors/workload/index.js";
 import { AgentTpm } from "../tpm/agent-tpm.js";
 import { NodeAgent, type AgentExit } from "./node-agent.js";
 
@@ -78,9 +81,39 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
     const cacheSubscription = workloadCache.subscribe(healthChanged);
     stack.push("cache health", () => cacheSubscription.close());
 
+    // The Workload API: who calls (the kernel's record, pinned by a pidfd), what the attestors say
+    // of the caller, and the entries whose selectors all hold for it.
+    const unixAttestor = new UnixAttestor({ logger });
+    stack.push("unix attestor", () => unixAttestor.close());
+    const callerAttestation = new CallerAttestation({
+      attestors: [unixAttestor, new CgroupAttestor({ logger }), new SystemdAttestor({ logger })],
+      // Costly selectors (an executable's hash) only when some entry uses them.
+      wants: (type, key) => workloadApi.wants(type, key),
+      clock,
+      logger,
+    });
+    stack.push("caller attestation", () => callerAttestation.close());
+    let callers: CallerLookup | undefined;
+    const workloadApi: WorkloadApi = new WorkloadApi({
+      cache: workloadCache,
+      selectorsOf: (call, op) => {
+        if (callers === undefined) throw new Error("the agent socket is not listening yet");
+        return callerAttestation.selectorsOf(callers.peerOf(call), op);
+      },
+      trustDomain: config.trustDomain,
+      clock,
+      logger,
+    });
+    stack.push("workload API", () => workloadApi.close());
+
     const healthService = new AgentHealthService(monitor);
-    const socket = await AgentSocket.listen({ socketPath: config.socketPath, logger }, (server) =>
-      healthService.register(server),
+    const socket = await AgentSocket.listen(
+      { socketPath: config.socketPath, logger, peer: { groups: true } },
+      (server, lookup) => {
+        callers = lookup;
+        healthService.register(server);
+        workloadApi.register(server);
+      },
     );
     stack.push("agent socket", async () => {
       healthService.shutdown();
