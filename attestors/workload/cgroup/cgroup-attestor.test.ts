@@ -270,11 +270,14 @@ describe("CgroupAttestor and a caller that exits", () => {
     const held = await heldProcFile(join(fixture.procDir, "cgroup"));
     try {
       // The attestor's read waits on the FIFO; the caller exits meanwhile; then the read completes.
-      const attesting = new CgroupAttestor({ logger: silentLogger }).attest(fixture.peer, attestOptions());
+      const refused = assert.rejects(
+        new CgroupAttestor({ logger: silentLogger }).attest(fixture.peer, attestOptions()),
+        peerCredError("PEER_GONE"),
+      );
       await held.readerWaiting();
       await endProcess(child);
       held.release(`0::/system.slice/docker-${D}.scope\n`);
-      await assert.rejects(attesting, peerCredError("PEER_GONE"));
+      await refused;
     } finally {
       fixture.close();
     }

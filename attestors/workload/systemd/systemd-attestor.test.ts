@@ -323,14 +323,17 @@ describe("SystemdAttestor and a caller that exits", () => {
     const fixture = procFixture({ pid: child.pid });
     const held = await heldProcFile(join(fixture.procDir, "cgroup"));
     try {
-      const attesting = new SystemdAttestor({ logger: silentLogger, cgroupfsRoot: tree.root }).attest(
-        fixture.peer,
-        attestOptions(),
+      const refused = assert.rejects(
+        new SystemdAttestor({ logger: silentLogger, cgroupfsRoot: tree.root }).attest(
+          fixture.peer,
+          attestOptions(),
+        ),
+        peerCredError("PEER_GONE"),
       );
       await held.readerWaiting();
       await endProcess(child);
       held.release("0::/system.slice/nginx.service\n");
-      await assert.rejects(attesting, peerCredError("PEER_GONE"));
+      await refused;
     } finally {
       fixture.close();
       tree.remove();
