@@ -10,7 +10,6 @@ import {
   renameSync,
   statSync,
   unlinkSync,
-  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { createHash } from "node:crypto";
@@ -231,15 +230,20 @@ describe("UnixAttestor on fixture procfs trees", () => {
   it("hashes again a file whose content changed even with its mtime set back (ctime is in the identity)", async () => {
     const changing = join(dir, "changing-bin");
     writeFileSync(changing, "version one\n");
-    const { mtime } = statSync(changing);
+    const reference = join(dir, "changing-bin.times");
+    await runOk("touch", ["-r", changing, reference]);
     const digester = new CountingDigester();
     const attestor = new UnixAttestor({ logger: silentLogger, accounts: fixtureAccounts(), digester });
     const fixture = procFixture({ groups: [], exe: changing });
     try {
       const first = texts(await attestor.attest(fixture.peer, attestOptions(["unix:sha256"])));
       assert.ok(first.includes(`unix:sha256:${sha256("version one\n")}`));
+      const before = statSync(changing, { bigint: true });
       writeFileSync(changing, "version two\n");
-      utimesSync(changing, mtime, mtime);
+      // Back to the very nanosecond (touch -r copies it), so size and mtime say "unchanged".
+      await runOk("touch", ["-m", "-r", reference, changing]);
+      const after = statSync(changing, { bigint: true });
+      assert.deepEqual([after.size, after.mtimeNs, after.ino], [before.size, before.mtimeNs, before.ino]);
       const second = texts(await attestor.attest(fixture.peer, attestOptions(["unix:sha256"])));
       assert.ok(second.includes(`unix:sha256:${sha256("version two\n")}`), second.join(" "));
       assert.equal(digester.calls, 2);
