@@ -1,6 +1,5 @@
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
-import { once } from "node:events";
 import {
   copyFileSync,
   mkdtempSync,
@@ -14,20 +13,16 @@ import {
 } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { ChildProcess } from "node:child_process";
 import { repoRoot } from "../../../test/fixtures/hallmark-binaries.js";
-import { fixtureTempRoot, runOk, spawnTied, trackTempDir } from "../../../test/fixtures/processes.js";
-import { acceptPeer, type Peer } from "../../../native/peercred/index.js";
+import { fixtureTempRoot, runOk, trackTempDir } from "../../../test/fixtures/processes.js";
 import {
-  acceptingServer,
   asUser,
   endProcess,
   NOBODY,
   peerCredError,
-  sharedTempDir,
-  startConnector,
   type UserSpec,
 } from "../../../native/peercred/testdata/helpers.js";
+import { RealCallers, startSleeper } from "../testdata/callers.js";
 import {
   attestOptions,
   capturingLogger,
@@ -281,15 +276,6 @@ describe("UnixAttestor on fixture procfs trees", () => {
   });
 });
 
-async function startSleeper(): Promise<ChildProcess & { pid: number }> {
-  const child = spawnTied(process.execPath, [
-    "-e",
-    "process.stdout.write('up\\n'); setInterval(() => {}, 1000)",
-  ]);
-  await once(child.stdout!, "data");
-  return child as ChildProcess & { pid: number };
-}
-
 describe("UnixAttestor and a caller that exits", () => {
   it("gives PEER_GONE, not the selectors it made, for a caller that exits while its executable is hashed", async () => {
     const child = await startSleeper();
@@ -346,28 +332,8 @@ describe("UnixAttestor and a caller that exits", () => {
 });
 
 describe("UnixAttestor on real processes", () => {
-  const temp = sharedTempDir("hallmark-unix-attestor-");
-  after(() => temp.remove());
-  let sockets = 0;
-
-  /** A real caller: `command` connects to a fresh socket (as `user`); the peer as the listener reads it. */
-  async function realCaller(
-    options: { user?: UserSpec; groups?: boolean; node?: string } = {},
-  ): Promise<{ peer: Peer; child: ChildProcess; end: () => Promise<void> }> {
-    const path = join(temp.dir, `s${sockets++}.sock`);
-    const server = await acceptingServer(path);
-    const child = await startConnector(path, options.user, options.node);
-    const peer = acceptPeer(await server.nextSocket(), { groups: options.groups ?? true });
-    return {
-      peer,
-      child,
-      end: async () => {
-        peer.process.close();
-        await endProcess(child);
-        await server.close();
-      },
-    };
-  }
+  const callers = new RealCallers();
+  after(() => callers.remove());
 
   /** What `id` says with the same credentials as the caller. */
   async function id(user: UserSpec | undefined, flag: string): Promise<string> {
@@ -386,8 +352,7 @@ describe("UnixAttestor on real processes", () => {
     selectors: readonly string[],
     pid: number,
     user?: UserSpec,
-    hashed = true,
-  ) {
+  ): Promise<void> {
     const [uid, gid, groups, userName, groupName, groupNames] = await Promise.all(
       ["-u", "-g", "-G", "-un", "-gn", "-Gn"].map((flag) => id(user, flag)),
     );
@@ -400,7 +365,7 @@ describe("UnixAttestor on real processes", () => {
     assert.deepEqual(values("user"), [userName]);
     assert.deepEqual(values("group"), [groupName]);
     assert.deepEqual(values("path"), [path]);
-    assert.deepEqual(values("sha256"), hashed ? [digest] : []);
+    assert.deepEqual(values("sha256"), [digest]);
     const union = (one: string, many: string) => [...new Set([...values(one), ...values(many)])].sort();
     assert.deepEqual(union("gid", "supplementary_gid"), groups!.split(" ").sort());
     assert.deepEqual(union("group", "supplementary_group"), groupNames!.split(" ").sort());
@@ -421,11 +386,11 @@ describe("UnixAttestor on real processes", () => {
   }
 
   it("matches id, readlink and sha256sum for a caller running as this test's user", async () => {
-    const caller = await realCaller();
+    const caller = await callers.connect();
     const attestor = new UnixAttestor({ logger: silentLogger });
     try {
       const selectors = texts(await attestor.attest(caller.peer, attestOptions(["unix:sha256"])));
-      await assertMatchesTools(selectors, caller.child.pid!);
+      await assertMatchesTools(selectors, caller.child.pid);
     } finally {
       await caller.end();
       await attestor.close();
@@ -434,43 +399,32 @@ describe("UnixAttestor on real processes", () => {
 
   const other: UserSpec = { uid: NOBODY, gid: NOBODY, groups: [NOBODY, 100] };
 
-  it("matches id for a caller of another user with supplementary groups (SO_PEERGROUPS)", async () => {
-    const caller = await realCaller({ user: other });
-    const attestor = new UnixAttestor({ logger: silentLogger });
-    try {
-      const selectors = texts(await attestor.attest(caller.peer, attestOptions(["unix:sha256"])));
-      await assertMatchesTools(selectors, caller.child.pid!, other);
-      assert.deepEqual(
-        selectors.filter((s) => s.startsWith("unix:supplementary_gid:")),
-        ["unix:supplementary_gid:100", `unix:supplementary_gid:${NOBODY}`],
-      );
-    } finally {
-      await caller.end();
-      await attestor.close();
-    }
-  });
-
-  it("reads the same supplementary groups from /proc/<pid>/status when SO_PEERGROUPS was not read", async () => {
-    const caller = await realCaller({ user: other, groups: false });
-    const attestor = new UnixAttestor({ logger: silentLogger });
-    try {
-      assert.equal(caller.peer.groups, undefined);
-      const selectors = texts(await attestor.attest(caller.peer, attestOptions()));
-      await assertMatchesTools(selectors, caller.child.pid!, other, false);
-      assert.deepEqual(
-        selectors.filter((s) => s.startsWith("unix:supplementary_gid:")),
-        ["unix:supplementary_gid:100", `unix:supplementary_gid:${NOBODY}`],
-      );
-    } finally {
-      await caller.end();
-      await attestor.close();
-    }
-  });
+  for (const [source, groups] of [
+    ["SO_PEERGROUPS", true],
+    ["/proc/<pid>/status, when SO_PEERGROUPS was not read", false],
+  ] as const) {
+    it(`matches id for a caller of another user, its supplementary groups from ${source}`, async () => {
+      const caller = await callers.connect({ user: other, groups });
+      const attestor = new UnixAttestor({ logger: silentLogger });
+      try {
+        assert.equal(caller.peer.groups === undefined, !groups);
+        const selectors = texts(await attestor.attest(caller.peer, attestOptions(["unix:sha256"])));
+        await assertMatchesTools(selectors, caller.child.pid, other);
+        assert.deepEqual(
+          selectors.filter((s) => s.startsWith("unix:supplementary_gid:")),
+          ["unix:supplementary_gid:100", `unix:supplementary_gid:${NOBODY}`],
+        );
+      } finally {
+        await caller.end();
+        await attestor.close();
+      }
+    });
+  }
 
   it("hashes the file a caller runs, not what is at its path: deleted, or replaced by a rename", async () => {
-    const copy = join(temp.dir, "node-copy");
+    const copy = callers.path("node-copy");
     copyFileSync(process.execPath, copy);
-    const caller = await realCaller({ node: copy });
+    const caller = await callers.connect({ executable: copy });
     const attestor = new UnixAttestor({ logger: silentLogger });
     try {
       const original = (await runOk("sha256sum", [process.execPath])).stdout.split(" ")[0];
@@ -490,7 +444,7 @@ describe("UnixAttestor on real processes", () => {
   });
 
   it("gives PEER_GONE for a caller that exited before the attestation", async () => {
-    const caller = await realCaller();
+    const caller = await callers.connect();
     const attestor = new UnixAttestor({ logger: silentLogger });
     try {
       await endProcess(caller.child);
