@@ -8,7 +8,8 @@
 // loop was held. "worker": Sha256Thread (1 MiB preads and hash.update on a worker thread; the loop
 // only posts and receives a message). "stream": createReadStream (64 KiB chunks, libuv's thread
 // pool reads) with hash.update on the main thread, the alternative that keeps the loop responsive
-// but spends its CPU on the main thread. "idle": no hash, 250 ms: the delay the machine's load alone
+// but spends its CPU on the main thread. "main thread busy": eventLoopUtilization's active time
+// during the hash, the main-thread CPU the way takes from serving other callers. "idle": no hash, 250 ms: the delay the machine's load alone
 // causes (this machine has 2 cores shared with other work).
 import { createHash, randomBytes } from "node:crypto";
 import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
@@ -59,7 +60,7 @@ const ways: Record<string, () => Promise<string>> = {
 
 async function measure(
   hash: () => Promise<string>,
-): Promise<{ ms: number; maxDelayMs: number; digest: string }> {
+): Promise<{ ms: number; maxDelayMs: number; busyMs: number; digest: string }> {
   const delay = monitorEventLoopDelay({ resolution: 1 });
   let done = false;
   const tick = (): void => {
@@ -67,12 +68,14 @@ async function measure(
   };
   delay.enable();
   setTimeout(tick, 1);
+  const utilization = performance.eventLoopUtilization();
   const started = performance.now();
   const digest = await hash();
   const ms = performance.now() - started;
+  const busyMs = performance.eventLoopUtilization(utilization).active;
   done = true;
   delay.disable();
-  return { ms, maxDelayMs: delay.max / 1e6, digest };
+  return { ms, maxDelayMs: delay.max / 1e6, busyMs, digest };
 }
 
 try {
@@ -80,7 +83,9 @@ try {
   reference = await ways.stream!();
   await ways.worker!();
   console.log(`${size / MIB} MiB file, ${rounds} rounds each, page cache warm`);
-  console.log("way     MiB/s p50  MiB/s min  event-loop delay max p50 / max of rounds (ms)");
+  console.log(
+    "way     MiB/s p50  MiB/s min  main thread busy p50 (ms)  event-loop delay max p50 / max of rounds (ms)",
+  );
   for (const [name, hash] of Object.entries(ways)) {
     const results = [];
     for (let i = 0; i < rounds; i++) {
@@ -90,9 +95,11 @@ try {
     }
     const rates = results.map((r) => size / MIB / (r.ms / 1000)).sort((a, b) => a - b);
     const delays = results.map((r) => r.maxDelayMs).sort((a, b) => a - b);
+    const busy = results.map((r) => r.busyMs).sort((a, b) => a - b);
     console.log(
       `${name.padEnd(7)} ${(name === "idle" ? "-" : fmt(percentile(rates, 50), 0)).padStart(9)} ` +
         `${(name === "idle" ? "-" : fmt(rates[0]!, 0)).padStart(10)}  ` +
+        `${fmt(percentile(busy, 50), 1).padStart(25)}  ` +
         `${fmt(percentile(delays, 50), 2)} / ${fmt(delays.at(-1)!, 2)}`,
     );
   }

@@ -1,18 +1,10 @@
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
-import { once } from "node:events";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import type { ChildProcess } from "node:child_process";
-import { runOk, spawnTied } from "../../../test/fixtures/processes.js";
-import { acceptPeer } from "../../../native/peercred/index.js";
-import {
-  acceptingServer,
-  endProcess,
-  peerCredError,
-  sharedTempDir,
-  startConnector,
-} from "../../../native/peercred/testdata/helpers.js";
+import { runOk } from "../../../test/fixtures/processes.js";
+import { endProcess, peerCredError } from "../../../native/peercred/testdata/helpers.js";
+import { RealCallers, startSleeper } from "../testdata/callers.js";
 import {
   attestOptions,
   capturingLogger,
@@ -240,15 +232,6 @@ describe("CgroupAttestor on fixture procfs trees", () => {
   });
 });
 
-async function startSleeper(): Promise<ChildProcess & { pid: number }> {
-  const child = spawnTied(process.execPath, [
-    "-e",
-    "process.stdout.write('up\\n'); setInterval(() => {}, 1000)",
-  ]);
-  await once(child.stdout!, "data");
-  return child as ChildProcess & { pid: number };
-}
-
 describe("CgroupAttestor and a caller that exits", () => {
   it("gives PEER_GONE for a caller that exited before the attestation", async () => {
     const child = await startSleeper();
@@ -270,11 +253,14 @@ describe("CgroupAttestor and a caller that exits", () => {
     const held = await heldProcFile(join(fixture.procDir, "cgroup"));
     try {
       // The attestor's read waits on the FIFO; the caller exits meanwhile; then the read completes.
-      const attesting = new CgroupAttestor({ logger: silentLogger }).attest(fixture.peer, attestOptions());
+      const refused = assert.rejects(
+        new CgroupAttestor({ logger: silentLogger }).attest(fixture.peer, attestOptions()),
+        peerCredError("PEER_GONE"),
+      );
       await held.readerWaiting();
       await endProcess(child);
       held.release(`0::/system.slice/docker-${D}.scope\n`);
-      await assert.rejects(attesting, peerCredError("PEER_GONE"));
+      await refused;
     } finally {
       fixture.close();
     }
@@ -304,16 +290,17 @@ describe("CgroupAttestor and a caller that exits", () => {
 });
 
 describe("CgroupAttestor on real processes", () => {
-  const temp = sharedTempDir("hallmark-cgroup-attestor-");
-  after(() => temp.remove());
+  const callers = new RealCallers();
+  after(() => callers.remove());
 
   it("reports each line of the caller's /proc/<pid>/cgroup as cat shows it", async () => {
-    const server = await acceptingServer(join(temp.dir, "plain.sock"));
-    const child = await startConnector(join(temp.dir, "plain.sock"));
-    const peer = acceptPeer(await server.nextSocket());
+    const caller = await callers.connect();
     try {
-      const selectors = await new CgroupAttestor({ logger: silentLogger }).attest(peer, attestOptions());
-      const { stdout } = await runOk("cat", [`/proc/${child.pid}/cgroup`]);
+      const selectors = await new CgroupAttestor({ logger: silentLogger }).attest(
+        caller.peer,
+        attestOptions(),
+      );
+      const { stdout } = await runOk("cat", [`/proc/${caller.child.pid}/cgroup`]);
       const expected = stdout
         .trim()
         .split("\n")
@@ -325,32 +312,26 @@ describe("CgroupAttestor on real processes", () => {
         });
       assert.deepEqual(texts(selectors), expected.sort());
     } finally {
-      peer.process.close();
-      await endProcess(child);
-      await server.close();
+      await caller.end();
     }
   });
 
   it("finds the container of a process moved into a container's cgroup", async () => {
-    const server = await acceptingServer(join(temp.dir, "container.sock"));
-    const child = await startConnector(join(temp.dir, "container.sock"));
-    const peer = acceptPeer(await server.nextSocket());
+    const caller = await callers.connect();
     const id = randomBytes(32).toString("hex");
     const path = `/hallmark-test-${randomBytes(4).toString("hex")}.slice/docker-${id}.scope`;
     const mounts = cgroupMounts();
-    const cgroup = placeInCgroup(mounts, child.pid!, path);
+    const cgroup = placeInCgroup(mounts, caller.child.pid, path);
     try {
       const selectors = texts(
-        await new CgroupAttestor({ logger: silentLogger }).attest(peer, attestOptions()),
+        await new CgroupAttestor({ logger: silentLogger }).attest(caller.peer, attestOptions()),
       );
       assert.ok(selectors.includes(`cgroup:container_id:${id}`), selectors.join(" "));
       assert.ok(selectors.includes(`cgroup:path:${path}`), selectors.join(" "));
       if (mounts.systemdV1 !== undefined) assert.ok(selectors.includes(`cgroup:path:name=systemd:${path}`));
     } finally {
-      peer.process.close();
-      await endProcess(child);
+      await caller.end();
       cgroup.remove();
-      await server.close();
     }
   });
 });

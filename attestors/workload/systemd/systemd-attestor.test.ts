@@ -1,19 +1,11 @@
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
-import { once } from "node:events";
 import { chownSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import type { ChildProcess } from "node:child_process";
-import { fixtureTempRoot, spawnTied, trackTempDir } from "../../../test/fixtures/processes.js";
-import { acceptPeer } from "../../../native/peercred/index.js";
-import {
-  acceptingServer,
-  endProcess,
-  peerCredError,
-  sharedTempDir,
-  startConnector,
-} from "../../../native/peercred/testdata/helpers.js";
+import { fixtureTempRoot, trackTempDir } from "../../../test/fixtures/processes.js";
+import { endProcess, peerCredError } from "../../../native/peercred/testdata/helpers.js";
+import { RealCallers, startSleeper } from "../testdata/callers.js";
 import { cgroupMounts, placeInCgroup, setXattr } from "../testdata/cgroups.js";
 import {
   attestOptions,
@@ -307,15 +299,6 @@ describe("SystemdAttestor on fixture procfs and cgroupfs trees", () => {
   });
 });
 
-async function startSleeper(): Promise<ChildProcess & { pid: number }> {
-  const child = spawnTied(process.execPath, [
-    "-e",
-    "process.stdout.write('up\\n'); setInterval(() => {}, 1000)",
-  ]);
-  await once(child.stdout!, "data");
-  return child as ChildProcess & { pid: number };
-}
-
 describe("SystemdAttestor and a caller that exits", () => {
   it("gives PEER_GONE for a caller that exits while its cgroup file is read", async () => {
     const tree = cgroupfsTree("unified", [{ path: "/system.slice/nginx.service", ...both }]);
@@ -323,14 +306,17 @@ describe("SystemdAttestor and a caller that exits", () => {
     const fixture = procFixture({ pid: child.pid });
     const held = await heldProcFile(join(fixture.procDir, "cgroup"));
     try {
-      const attesting = new SystemdAttestor({ logger: silentLogger, cgroupfsRoot: tree.root }).attest(
-        fixture.peer,
-        attestOptions(),
+      const refused = assert.rejects(
+        new SystemdAttestor({ logger: silentLogger, cgroupfsRoot: tree.root }).attest(
+          fixture.peer,
+          attestOptions(),
+        ),
+        peerCredError("PEER_GONE"),
       );
       await held.readerWaiting();
       await endProcess(child);
       held.release("0::/system.slice/nginx.service\n");
-      await assert.rejects(attesting, peerCredError("PEER_GONE"));
+      await refused;
     } finally {
       fixture.close();
       tree.remove();
@@ -339,28 +325,27 @@ describe("SystemdAttestor and a caller that exits", () => {
 });
 
 describe("SystemdAttestor on a real process in a real cgroup", () => {
-  const temp = sharedTempDir("hallmark-systemd-attestor-");
-  after(() => temp.remove());
+  const callers = new RealCallers();
+  after(() => callers.remove());
 
   it("names the unit a process was placed in and the invocation ID set on the unit's cgroup", async () => {
-    const server = await acceptingServer(join(temp.dir, "s.sock"));
-    const child = await startConnector(join(temp.dir, "s.sock"));
-    const peer = acceptPeer(await server.nextSocket());
+    const caller = await callers.connect();
     const tag = randomBytes(4).toString("hex");
     const unit = `hallmark-test-${tag}.service`;
     const mounts = cgroupMounts();
     // Where systemd would put it (both hierarchies on a hybrid host), with the xattrs it would set.
-    const cgroup = placeInCgroup(mounts, child.pid!, `/hallmark-test-${tag}.slice/${unit}`);
+    const cgroup = placeInCgroup(mounts, caller.child.pid, `/hallmark-test-${tag}.slice/${unit}`);
     setXattr(`${mounts.unified}/hallmark-test-${tag}.slice/${unit}`, "trusted.invocation_id", TRUSTED_ID);
     setXattr(`${mounts.unified}/hallmark-test-${tag}.slice/${unit}`, "user.invocation_id", USER_ID);
     try {
-      const selectors = await new SystemdAttestor({ logger: silentLogger }).attest(peer, attestOptions());
+      const selectors = await new SystemdAttestor({ logger: silentLogger }).attest(
+        caller.peer,
+        attestOptions(),
+      );
       assert.deepEqual(texts(selectors), [`systemd:invocation_id:${TRUSTED_ID}`, `systemd:unit:${unit}`]);
     } finally {
-      peer.process.close();
-      await endProcess(child);
+      await caller.end();
       cgroup.remove();
-      await server.close();
     }
   });
 });

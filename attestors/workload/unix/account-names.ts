@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { systemClock, type Clock } from "../../../common/clock.js";
 import { errorMessage } from "../../../common/errors.js";
+import type { Logger } from "../../../common/logging/logger.js";
 import { positiveInteger } from "../errors.js";
 import { parseGroup, parsePasswd } from "./account-files.js";
 
@@ -11,6 +12,8 @@ export interface AccountNamesOptions {
   ttlMs?: number;
   clock?: Clock;
   readText?: (path: string) => Promise<string>;
+  /** Where a file's problems (unreadable, malformed lines) are logged, once per reading, at debug. */
+  logger?: Logger;
 }
 
 /** User and group names by ID, as the files said at one moment. */
@@ -35,6 +38,7 @@ export class AccountNames {
   readonly #ttlMs: number;
   readonly #clock: Clock;
   readonly #readText: (path: string) => Promise<string>;
+  readonly #logger: Logger | undefined;
   #current: { readAt: number; tables: Promise<AccountTables> } | undefined;
 
   constructor(options: AccountNamesOptions = {}) {
@@ -43,6 +47,7 @@ export class AccountNames {
     this.#ttlMs = positiveInteger("ttlMs", options.ttlMs ?? 10_000);
     this.#clock = options.clock ?? systemClock;
     this.#readText = options.readText ?? ((path) => readFile(path, "utf8"));
+    this.#logger = options.logger;
   }
 
   tables(): Promise<AccountTables> {
@@ -69,6 +74,8 @@ export class AccountNames {
       load(this.#passwdPath, parsePasswd),
       load(this.#groupPath, parseGroup),
     ]);
+    for (const problem of problems)
+      this.#logger?.debug({ problem }, "account names: a file gave fewer names");
     return { users, groups, problems };
   }
 }

@@ -16,7 +16,7 @@ import { Sha256Thread, type FileDigester } from "./sha256-thread.js";
 
 export interface UnixAttestorOptions {
   logger: Logger;
-  /** Names for `user:`/`group:`; default: /etc/passwd and /etc/group, re-read every 10 s. */
+  /** Names for `user:`/`group:`; default: /etc/passwd and /etc/group, re-read every 10 s, problems logged. */
   accounts?: AccountNames;
   /** Executables larger than this get no `sha256:` selector; default 256 MiB. */
   maxExecutableBytes?: number;
@@ -53,7 +53,7 @@ export class UnixAttestor implements WorkloadAttestor {
 
   constructor(options: UnixAttestorOptions) {
     this.#logger = options.logger;
-    this.#accounts = options.accounts ?? new AccountNames();
+    this.#accounts = options.accounts ?? new AccountNames({ logger: options.logger });
     this.#maxExecutableBytes = positiveInteger("maxExecutableBytes", options.maxExecutableBytes ?? 256 * MIB);
     this.#hashes = new ExecutableHashCache(options.hashCacheEntries);
     this.#digester = options.digester ?? new Sha256Thread();
@@ -69,7 +69,6 @@ export class UnixAttestor implements WorkloadAttestor {
         this.#supplementaryGroups(caller, collector, options.signal),
         this.#executable(caller, collector, executable, options),
       ]);
-      for (const problem of tables.problems) collector.missing("user/group names", problem);
       collector.add("uid", uid);
       addName(collector, "user", tables.users, uid);
       collector.add("gid", gid);

@@ -104,13 +104,18 @@ process.stdin.on("end", () => process.exit(0));
 /**
  * A process (as `user`, or as this test's user) that connects to `path` and stays until its stdin
  * is closed. Resolves once it has connected; rejects with the errno code if connect failed.
+ * `executable` is the node binary it runs (a copy, for tests about the caller's executable).
  */
-export async function startConnector(path: string, user?: UserSpec): Promise<ChildProcess> {
+export async function startConnector(
+  path: string,
+  user?: UserSpec,
+  executable = process.execPath,
+): Promise<ChildProcess> {
   const options: SpawnOptions = { stdio: ["pipe", "pipe", "inherit"] };
   const node = ["-e", CONNECT_AND_WAIT, path];
   const child = user
-    ? spawnTied("setpriv", [...asUser(user), process.execPath, ...node], options)
-    : spawnTied(process.execPath, node, options);
+    ? spawnTied("setpriv", [...asUser(user), executable, ...node], options)
+    : spawnTied(executable, node, options);
   const [line] = (await once(child.stdout!, "data")) as [Buffer];
   const said = line.toString("utf8").trim();
   if (said !== "connected") throw new Error(`connector could not connect: ${said}`);
