@@ -1,11 +1,19 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { chownSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { connect, createServer } from "node:net";
 import { join } from "node:path";
-import { listenUnixSocket } from "./listen-unix-socket.js";
-import { spawnTied } from "../../test/fixtures/processes.js";
+import { ACCEPT_BACKLOG, listenUnixSocket } from "./listen-unix-socket.js";
+import { runOk, spawnTied } from "../../test/fixtures/processes.js";
 import { NOBODY, endProcess, sharedTempDir, startConnector, unixSocketError } from "./testdata/helpers.js";
 
 async function canConnectAsNobody(path: string): Promise<boolean> {
@@ -49,6 +57,26 @@ describe("listenUnixSocket", () => {
         bound.unlink();
       }
       assert.equal(existsSync(path), false);
+    }
+  });
+
+  it("queues up to ACCEPT_BACKLOG (or the kernel's somaxconn) connections for accept, not Node's 511", async () => {
+    const server = createServer((socket) => socket.destroy());
+    const path = join(temp.dir, "backlog.sock");
+    const bound = await listenUnixSocket(server, { path, mode: 0o600 });
+    try {
+      const somaxconn = Number(readFileSync("/proc/sys/net/core/somaxconn", "utf8"));
+      // ss shows a listening socket's accept queue limit in its Send-Q column; it names the socket
+      // by the temporary path it was bound under (`.<random>.sock` beside the final name).
+      const { stdout } = await runOk("ss", ["-xlnH"]);
+      const line =
+        stdout.split("\n").find((l) => l.trim().split(/\s+/)[4]?.startsWith(`${temp.dir}/.`)) ?? "";
+      const sendQ = Number(line.trim().split(/\s+/)[3]);
+      assert.equal(sendQ, Math.min(ACCEPT_BACKLOG, somaxconn), stdout);
+      assert.ok(sendQ > 511 || somaxconn <= 511, stdout);
+    } finally {
+      server.close();
+      bound.unlink();
     }
   });
 

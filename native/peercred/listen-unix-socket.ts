@@ -161,13 +161,21 @@ async function refuseLiveOrForeign(path: string): Promise<void> {
   }
 }
 
+/**
+ * Connections the kernel queues for accept(2). Node's default (511) overflows when a thousand
+ * workloads start at once and the event loop is busy: the surplus connect()s fail at once with
+ * EAGAIN, and SPIFFE clients report Unavailable without retrying. The kernel caps it at
+ * net.core.somaxconn (4096 on current kernels).
+ */
+export const ACCEPT_BACKLOG = 4096;
+
 function listenOn(server: Server, path: string, temp: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => {
       reject(new UnixSocketError("LISTEN_FAILED", path, `listen failed: ${err.message}`, err));
     };
     server.once("error", onError);
-    server.listen(temp, () => {
+    server.listen({ path: temp, backlog: ACCEPT_BACKLOG }, () => {
       server.off("error", onError);
       resolve();
     });
