@@ -7,7 +7,7 @@ import type {
   sendUnaryData,
 } from "@grpc/grpc-js";
 import type { Clock } from "../../common/clock.js";
-import { abortError, errorMessage, isHallmarkError } from "../../common/errors.js";
+import { OperationAbortedError, abortError, errorMessage, isHallmarkError } from "../../common/errors.js";
 import { toGrpcError } from "../../common/grpc/status.js";
 import type { Logger } from "../../common/logging/logger.js";
 import type { Selector } from "../../common/selector.js";
@@ -41,6 +41,12 @@ import { WorkloadApiError } from "./workload-api-error.js";
  * reject with a HallmarkError: permission_denied (the caller is gone or was replaced) or
  * unavailable (an attestor too slow); `signal` fires when the call is cancelled or the API closes.
  */
+/** Why a call's work stops when its client goes away (one object for every cancel). */
+const CLIENT_CANCELLED = new OperationAbortedError(
+  "serving a Workload API call",
+  "the client cancelled the call",
+);
+
 export type CallerSelectorsOf = (
   call: GrpcServerCall,
   options: { signal: AbortSignal },
@@ -262,7 +268,8 @@ export class WorkloadApi {
     const controller = new AbortController();
     if (this.#closed) controller.abort(closedError());
     else this.#pending.add(controller);
-    call.once("cancelled", () => controller.abort());
+    // A shared reason: abort() without one builds a DOMException with a stack for every cancel.
+    call.once("cancelled", () => controller.abort(CLIENT_CANCELLED));
     return controller;
   }
 
