@@ -1,4 +1,5 @@
 /** A CallerAttestation on a manual clock, with its log lines kept. */
+import { performance } from "node:perf_hooks";
 import { ManualClock } from "../../../common/clock.js";
 import { createLogger } from "../../../common/logging/logger.js";
 import type { WorkloadAttestor } from "../../../attestors/workload/workload-attestor.js";
@@ -35,11 +36,14 @@ export function turn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** Waits (by turns of the event loop, not by time) until `condition` holds. */
-export async function until(condition: () => boolean, what: string, turns = 10_000): Promise<void> {
-  for (let i = 0; i < turns; i++) {
-    if (condition()) return;
+/**
+ * Waits, turn by turn of the event loop, until `condition` holds. It gives up (a failure, not a
+ * measurement) after `giveUpMs` of real time, so a test that would hang fails with `what` instead.
+ */
+export async function until(condition: () => boolean, what: string, giveUpMs = 30_000): Promise<void> {
+  const giveUpAt = performance.now() + giveUpMs;
+  while (!condition()) {
+    if (performance.now() > giveUpAt) throw new Error(`gave up waiting until ${what}`);
     await turn();
   }
-  throw new Error(`gave up waiting until ${what}`);
 }
