@@ -4,6 +4,7 @@ import { ManualClock } from "../../../common/clock.js";
 import { createLogger } from "../../../common/logging/logger.js";
 import type { WorkloadAttestor } from "../../../attestors/workload/workload-attestor.js";
 import { CallerAttestation, type CallerAttestationDeps } from "../caller-attestation.js";
+import { Gate, RecordingAttestor, type Answer } from "./test-attestors.js";
 
 export interface AttestationFixture {
   readonly attestation: CallerAttestation;
@@ -29,6 +30,18 @@ export function attestationFixture(
     clock,
     logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
   };
+}
+
+/** A fixture whose one attestor, `name`, waits at a gate (shut to begin with), then answers with `answer`. */
+export function gatedFixture(
+  name: string,
+  answer: Answer,
+  options: Parameters<typeof attestationFixture>[1] = {},
+): AttestationFixture & { readonly gate: Gate; readonly attestor: RecordingAttestor } {
+  const gate = new Gate();
+  gate.shut();
+  const attestor = new RecordingAttestor(name, gate.answer(answer));
+  return { ...attestationFixture([attestor], options), gate, attestor };
 }
 
 /** Lets every callback already due run (I/O completions included). */
