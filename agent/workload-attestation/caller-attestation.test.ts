@@ -6,7 +6,7 @@ import { toGrpcError } from "../../common/grpc/status.js";
 import { PeerCredError } from "../../native/peercred/index.js";
 import { openPidfdCount } from "../../native/peercred/testdata/helpers.js";
 import { CallerSockets } from "./testdata/callers.js";
-import { attestationFixture, turn, until } from "./testdata/fixture.js";
+import { attestationFixture, gatedFixture, turn, until } from "./testdata/fixture.js";
 import {
   answers,
   credentialSelectors,
@@ -79,10 +79,7 @@ describe("CallerAttestation: the selectors of the process that made a connection
 
   it("shares one attestation among concurrent calls from one process, on one connection or several", async () => {
     const caller = await sockets.start(3);
-    const gate = new Gate();
-    const cred = new RecordingAttestor("cred", gate.answer(credentialSelectors("cred")));
-    const { attestation } = attestationFixture([cred]);
-    gate.shut();
+    const { attestation, gate, attestor: cred } = gatedFixture("cred", credentialSelectors("cred"));
 
     const calls = caller.connections.flatMap((connection) =>
       [1, 2, 3].map(() => attestation.selectorsOf(connection)),
@@ -103,10 +100,7 @@ describe("CallerAttestation: the selectors of the process that made a connection
 
   it("never shares between two processes", async () => {
     const [first, second] = await sockets.startMany(2, 1);
-    const gate = new Gate();
-    const id = new RecordingAttestor("id", gate.answer(processId("id")));
-    const { attestation } = attestationFixture([id]);
-    gate.shut();
+    const { attestation, gate, attestor: id } = gatedFixture("id", processId("id"));
 
     const calls = [first!, second!].map((caller) => attestation.selectorsOf(caller.connections[0]!));
     await until(() => gate.waiting === 2, "both attestations are at the gate");
@@ -235,10 +229,7 @@ describe("CallerAttestation: the selectors of the process that made a connection
 
   it("refuses a caller that exits while it is attested, though every attestor answered", async () => {
     const caller = await sockets.start();
-    const gate = new Gate();
-    const cred = new RecordingAttestor("cred", gate.answer(credentialSelectors("cred")));
-    const { attestation } = attestationFixture([cred]);
-    gate.shut();
+    const { attestation, gate } = gatedFixture("cred", credentialSelectors("cred"));
 
     const call = attestation.selectorsOf(caller.connections[0]!);
     await until(() => gate.waiting === 1, "the attestation is at the gate");
@@ -341,10 +332,7 @@ describe("CallerAttestation: the selectors of the process that made a connection
 
   it("lets a caller whose deadline passes while queued leave at once; its attestation never runs", async () => {
     const [busy, late] = await sockets.startMany(2, 1);
-    const gate = new Gate();
-    const id = new RecordingAttestor("id", gate.answer(processId("id")));
-    const { attestation } = attestationFixture([id], { maxConcurrent: 1 });
-    gate.shut();
+    const { attestation, gate, attestor: id } = gatedFixture("id", processId("id"), { maxConcurrent: 1 });
 
     const first = attestation.selectorsOf(busy!.connections[0]!);
     const deadline = new AbortController();
@@ -369,10 +357,7 @@ describe("CallerAttestation: the selectors of the process that made a connection
 
   it("calls off an attestation every caller has left: its attestors are told to stop and its slot is free at once", async () => {
     const [leaving, next] = await sockets.startMany(2, 1);
-    const gate = new Gate();
-    const id = new RecordingAttestor("id", gate.answer(processId("id")));
-    const { attestation } = attestationFixture([id], { maxConcurrent: 1 });
-    gate.shut();
+    const { attestation, gate, attestor: id } = gatedFixture("id", processId("id"), { maxConcurrent: 1 });
 
     const cancel = new AbortController();
     const call = attestation.selectorsOf(leaving!.connections[0]!, { signal: cancel.signal });
@@ -392,10 +377,7 @@ describe("CallerAttestation: the selectors of the process that made a connection
 
   it("goes on for the callers still waiting when one of them leaves", async () => {
     const caller = await sockets.start(2);
-    const gate = new Gate();
-    const id = new RecordingAttestor("id", gate.answer(processId("id")));
-    const { attestation } = attestationFixture([id]);
-    gate.shut();
+    const { attestation, gate, attestor: id } = gatedFixture("id", processId("id"));
 
     const cancel = new AbortController();
     const leaving = attestation.selectorsOf(caller.connections[0]!, { signal: cancel.signal });

@@ -105,7 +105,7 @@ try {
   const newcomerB = await newcomerOn(callerB.pid, "newcomer-b");
   const newcomerCallB = outcome(attestation.selectorsOf(newcomerB.connection));
   // Had it joined the caller's attestation, no second one would come: wait a little, not forever.
-  await until(() => gate.waiting === 2, "the newcomer's attestation is at the gate", 2_000).catch(
+  await until(() => gate.waiting === 2, "the newcomer's attestation is at the gate", 1_000).catch(
     () => undefined,
   );
   const attestationsInFlight = gate.waiting;
