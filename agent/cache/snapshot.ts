@@ -29,7 +29,7 @@ export interface CachedEntry {
 /** What subscribers (the Workload API) see: every authorized entry, its SVID if valid, the bundle. */
 export interface WorkloadCacheSnapshot {
   readonly bundle?: SpiffeBundle;
-  /** By entry id. */
+  /** By entry id, in no particular order. Never changes: the next change comes as a new snapshot. */
   readonly entries: ReadonlyMap<string, CachedEntry>;
   /** Grows by one with every published change. */
   readonly generation: number;

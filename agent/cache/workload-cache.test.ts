@@ -273,7 +273,7 @@ describe("WorkloadCache: X509-SVIDs", () => {
     f.sync([testEntry("a"), testEntry("b"), testEntry("c")], { full: true });
     await eventually("served", () => allServed(f.cache.snapshot, 3));
     f.sync([], { deletedEntryIds: ["a"] });
-    assert.deepEqual([...f.cache.snapshot.entries.keys()], ["b", "c"]);
+    assert.deepEqual([...f.cache.snapshot.entries.keys()].sort(), ["b", "c"]);
     f.sync([testEntry("c")], { full: true });
     assert.deepEqual([...f.cache.snapshot.entries.keys()], ["c"]);
     assert.equal(f.cache.health().entries, 1);
@@ -392,6 +392,62 @@ describe("WorkloadCache: X509-SVIDs", () => {
     f.sync([testEntry("c")], { full: true });
     await eventually("c served", () => allServed(f.cache.snapshot, 1));
     assert.deepEqual([...f.cache.snapshot.entries.keys()], ["c"]);
+  });
+
+  it("health's counts agree with the snapshot at every publish: adds, refusals, reissue, replace, expiry, delete, clear", async () => {
+    const f = await start({ backoff: { baseMs: 1_000, maxMs: 1_000 }, batchWindowMs: 0 });
+    const disagreements: string[] = [];
+    f.cache.subscribe((s) => {
+      const h = f.cache.health();
+      const served = [...s.entries.values()].filter((c) => c.svid !== undefined).length;
+      if (h.entries !== s.entries.size || h.entriesWithValidSvid !== served)
+        disagreements.push(
+          `generation ${s.generation}: health ${h.entries}/${h.entriesWithValidSvid}, snapshot ${s.entries.size}/${served}`,
+        );
+    });
+    f.server.refuse.add("r");
+    f.sync(["a", "b", "c", "r"].map((id) => testEntry(id)));
+    assert.equal(f.cache.health().requesting, 4);
+    await eventually("three served", () => f.cache.health().entriesWithValidSvid === 3);
+    await eventually("r refused", () => f.cache.health().requesting === 0);
+    assert.equal(f.cache.health().pending, 1, "r waits for its retry");
+    f.sync([
+      testEntry("a", { revision: 2 }),
+      testEntry("b", { revision: 2, spiffeId: SpiffeId.parse("spiffe://example.org/b2") }),
+    ]);
+    assert.equal(
+      f.cache.health().entriesWithValidSvid,
+      2,
+      "b's SVID is withdrawn, a's is served until its new one arrives",
+    );
+    assert.equal(f.cache.health().pending, 3);
+    await eventually(
+      "reissued",
+      () => f.cache.health().entriesWithValidSvid === 3 && f.cache.health().requesting === 0,
+    );
+    f.sync([], { deletedEntryIds: ["a", "r"] });
+    assert.deepEqual(
+      { ...f.cache.health(), lastError: undefined, lastSuccessAtMs: undefined },
+      {
+        ...f.cache.health(),
+        lastError: undefined,
+        lastSuccessAtMs: undefined,
+        entries: 2,
+        entriesWithValidSvid: 2,
+        pending: 0,
+        requesting: 0,
+      },
+    );
+    f.server.unreachable = true;
+    f.clock.advance(HOUR);
+    assert.equal(f.cache.health().entriesWithValidSvid, 0, "both expired and withdrawn");
+    f.cache.clear("evicted");
+    const cleared = f.cache.health();
+    assert.deepEqual(
+      [cleared.entries, cleared.entriesWithValidSvid, cleared.pending, cleared.requesting],
+      [0, 0, 0, 0],
+    );
+    assert.deepEqual(disagreements, []);
   });
 
   it("close() stops the timer and calls, and refuses further use", async () => {

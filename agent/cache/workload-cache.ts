@@ -8,6 +8,8 @@ import { Publisher, type Listener, type Subscription } from "../../common/subscr
 import type { AgentEntry, CacheUpdate } from "./agent-entry.js";
 import { RequestHealth, type CacheHealth } from "./cache-health.js";
 import { DueQueue } from "./due-queue.js";
+import { EntryTally, type Phase } from "./entry-tally.js";
+import { EntryViews } from "./entry-views.js";
 import { HeldX509Svid } from "./held-svid.js";
 import { issuedSvidProblem } from "./issued-svid.js";
 import { JwtSvidCache } from "./jwt-svid-cache.js";
@@ -37,15 +39,7 @@ export interface WorkloadCacheDeps extends Partial<WorkloadCacheTunables> {
   readonly makeKey?: MakeSvidKey;
 }
 
-type Phase =
-  /** Nothing outstanding: the next request is due at `requestAtMs`. */
-  | "idle"
-  /** Waiting in the queue for a batch slot. */
-  | "queued"
-  /** In a batch: making its key, or sent. */
-  | "requesting";
-
-/** The cache's working record of one entry. */
+/** The cache's working record of one entry. `svid`, `phase` and `failures` change only through the cache's setters, which keep the tally. */
 interface EntryState {
   entry: AgentEntry;
   svid: X509SvidWithKey | undefined;
@@ -100,14 +94,15 @@ export class WorkloadCache {
   readonly #tunables: WorkloadCacheTunables;
 
   readonly #states = new Map<string, EntryState>();
-  /** What the snapshot holds per entry; copied (references only) on each publish. */
-  readonly #views = new Map<string, CachedEntry>();
+  /** What the snapshot holds per entry; each publish shares what did not change since the last one. */
+  readonly #views = new EntryViews<CachedEntry>();
   readonly #schedule = new DueQueue<string>();
   /** Entry ids waiting for a batch, in arrival order. */
   readonly #queue = new Set<string>();
   readonly #publisher: Publisher<WorkloadCacheSnapshot>;
   readonly #jwt: JwtSvidCache;
   readonly #health = new RequestHealth();
+  readonly #tally = new EntryTally();
 
   #bundle: SpiffeBundle | undefined;
   #generation = 0;
@@ -215,21 +210,13 @@ export class WorkloadCache {
     return this.#jwt.fetch(state.entry, audience, op.signal);
   }
 
+  /** O(1): the counts are kept as entries change (an SVID counts as valid until the cache withdraws it, at its expiry). */
   health(): CacheHealth {
-    const now = this.#clock.nowMs();
-    let valid = 0;
-    let pending = 0;
-    let requesting = 0;
-    for (const state of this.#states.values()) {
-      if (state.svid !== undefined && state.svid.expiresAtMs > now) valid++;
-      if (state.phase !== "idle") requesting++;
-      if (state.phase !== "idle" || state.failures > 0) pending++;
-    }
     return this.#health.report({
       entries: this.#states.size,
-      entriesWithValidSvid: valid,
-      pending,
-      requesting,
+      entriesWithValidSvid: this.#tally.withSvid,
+      pending: this.#tally.pending,
+      requesting: this.#tally.requesting,
     });
   }
 
@@ -249,6 +236,7 @@ export class WorkloadCache {
       state.key = undefined;
     }
     this.#states.clear();
+    this.#tally.clear();
     this.#views.clear();
     this.#schedule.clear();
     this.#queue.clear();
@@ -271,6 +259,7 @@ export class WorkloadCache {
         attempt: 0,
       };
       this.#states.set(entry.id, added);
+      this.#tally.add(added);
       this.#views.set(entry.id, { entry });
       this.#enqueue(added);
       return;
@@ -279,9 +268,9 @@ export class WorkloadCache {
     state.entry = entry;
     // A fresh key for the new revision; a result still in flight was asked for the old one.
     state.key = undefined;
-    state.failures = 0;
+    this.#setFailures(state, 0);
     state.attempt = 0;
-    if (change === "replace") state.svid = undefined;
+    if (change === "replace") this.#setSvid(state, undefined);
     this.#views.set(entry.id, viewOf(state));
     this.#enqueue(state);
   }
@@ -289,6 +278,7 @@ export class WorkloadCache {
   #remove(id: string): void {
     const state = this.#states.get(id);
     if (state === undefined) return;
+    this.#tally.remove(state);
     state.svid = undefined;
     state.key = undefined;
     this.#states.delete(id);
@@ -299,10 +289,28 @@ export class WorkloadCache {
   }
 
   #enqueue(state: EntryState): void {
-    state.phase = "queued";
+    this.#setPhase(state, "queued");
     this.#queue.delete(state.entry.id);
     this.#queue.add(state.entry.id);
     this.#reschedule(state);
+  }
+
+  #setSvid(state: EntryState, svid: X509SvidWithKey | undefined): void {
+    this.#tally.remove(state);
+    state.svid = svid;
+    this.#tally.add(state);
+  }
+
+  #setPhase(state: EntryState, phase: Phase): void {
+    this.#tally.remove(state);
+    state.phase = phase;
+    this.#tally.add(state);
+  }
+
+  #setFailures(state: EntryState, failures: number): void {
+    this.#tally.remove(state);
+    state.failures = failures;
+    this.#tally.add(state);
   }
 
   #reschedule(state: EntryState): void {
@@ -320,10 +328,11 @@ export class WorkloadCache {
   #publish(): void {
     if (this.#closed) return;
     this.#generation++;
+    const entries = this.#views.publish();
     const snapshot: WorkloadCacheSnapshot =
       this.#bundle === undefined
-        ? { entries: new Map(this.#views), generation: this.#generation }
-        : { bundle: this.#bundle, entries: new Map(this.#views), generation: this.#generation };
+        ? { entries, generation: this.#generation }
+        : { bundle: this.#bundle, entries, generation: this.#generation };
     this.#publisher.publish(snapshot);
   }
 
@@ -346,7 +355,7 @@ export class WorkloadCache {
         if (batch.length >= batchSize) break;
         this.#queue.delete(id);
         const state = this.#states.get(id) as EntryState;
-        state.phase = "requesting";
+        this.#setPhase(state, "requesting");
         state.attempt = ++this.#attempts;
         batch.push({ state, attempt: state.attempt });
       }
@@ -517,19 +526,19 @@ export class WorkloadCache {
       this.#tunables.renewWindow,
     );
     const svid = new HeldX509Svid(result, key.pkcs8, renewAt);
-    state.svid = svid;
+    this.#setSvid(state, svid);
     state.key = undefined;
-    state.failures = 0;
+    this.#setFailures(state, 0);
     state.requestAtMs = svid.renewAtMs;
-    state.phase = "idle";
+    this.#setPhase(state, "idle");
     this.#views.set(state.entry.id, { entry: state.entry, svid });
     this.#reschedule(state);
     return undefined;
   }
 
   #itemFailed(state: EntryState, now: number): void {
-    state.failures++;
-    state.phase = "idle";
+    this.#setFailures(state, state.failures + 1);
+    this.#setPhase(state, "idle");
     state.requestAtMs =
       now + retryDelayMs(state.failures, randomFraction(this.#random), this.#tunables.backoff);
     this.#reschedule(state);
@@ -545,7 +554,7 @@ export class WorkloadCache {
       const state = this.#states.get(id);
       if (state === undefined) continue;
       if (state.svid !== undefined && state.svid.expiresAtMs <= now) {
-        state.svid = undefined;
+        this.#setSvid(state, undefined);
         this.#views.set(id, { entry: state.entry });
         expired++;
       }

@@ -1,6 +1,12 @@
 import { HallmarkError } from "../../common/errors.js";
-import { parseSelector } from "../../common/selector.js";
-import { SpiffeId, parseBundle, type SpiffeBundle, type TrustDomain } from "../../common/spiffe/index.js";
+import { InternTable } from "../../common/intern-table.js";
+import { parseSelector, type Selector } from "../../common/selector.js";
+import {
+  SpiffeIdInterner,
+  parseBundle,
+  type SpiffeBundle,
+  type TrustDomain,
+} from "../../common/spiffe/index.js";
 import type { Bundle, Entry, SyncResponse } from "../../proto/gen/node.js";
 import type { AgentEntry } from "../cache/agent-entry.js";
 
@@ -24,20 +30,46 @@ export function bundleFromMessage(message: Bundle, trustDomain: TrustDomain): Sp
   }
 }
 
-export function entryFromMessage(message: Entry, trustDomain: TrustDomain): AgentEntry {
+/** Selectors shared whole: entries of one agent repeat a modest set of them (namespaces, service accounts). */
+const MAX_SHARED_SELECTORS = 4096;
+const NO_DNS_NAMES: readonly string[] = Object.freeze([]);
+
+/**
+ * What the entries of Sync messages repeat, shared across the messages of one Sync loop: the agent
+ * holds each entry for as long as it is authorized, and 10,000 entries naming the same parent ID,
+ * trust domain and selector types need not hold 10,000 copies of each. Everything shared is immutable.
+ */
+export class EntryInterner {
+  readonly ids: SpiffeIdInterner;
+  readonly #selectors = new InternTable<Selector>(MAX_SHARED_SELECTORS);
+
+  constructor(trustDomain: TrustDomain) {
+    this.ids = new SpiffeIdInterner([trustDomain]);
+  }
+
+  selector(text: string): Selector {
+    return this.#selectors.get(text, parseSelector);
+  }
+}
+
+export function entryFromMessage(
+  message: Entry,
+  trustDomain: TrustDomain,
+  shared: EntryInterner = new EntryInterner(trustDomain),
+): AgentEntry {
   try {
-    const spiffeId = SpiffeId.parse(message.spiffeId);
+    const spiffeId = shared.ids.parse(message.spiffeId);
     if (!spiffeId.trustDomain.equals(trustDomain))
       throw new Error(`${message.spiffeId} is in another trust domain`);
     if (message.id === "") throw new Error("no id");
     return {
       id: message.id,
       spiffeId,
-      parentId: SpiffeId.parse(message.parentId),
-      selectors: message.selectors.map(parseSelector),
+      parentId: shared.ids.parseShared(message.parentId),
+      selectors: message.selectors.map((text) => shared.selector(text)),
       x509SvidTtlSeconds: message.x509SvidTtlSeconds,
       jwtSvidTtlSeconds: message.jwtSvidTtlSeconds,
-      dnsNames: [...message.dnsNames],
+      dnsNames: message.dnsNames.length === 0 ? NO_DNS_NAMES : [...message.dnsNames],
       hint: message.hint,
       admin: message.admin,
       revision: message.revision,
@@ -58,13 +90,17 @@ export interface SyncMessage {
   readonly bundle: SpiffeBundle | undefined;
 }
 
-export function syncMessageFrom(message: SyncResponse, trustDomain: TrustDomain): SyncMessage {
+export function syncMessageFrom(
+  message: SyncResponse,
+  trustDomain: TrustDomain,
+  shared: EntryInterner = new EntryInterner(trustDomain),
+): SyncMessage {
   if (!Number.isSafeInteger(message.revision) || message.revision < 0)
     throw new NodeMessageError(`revision ${message.revision}`);
   return {
     revision: message.revision,
     full: message.full,
-    entries: message.entries.map((e) => entryFromMessage(e, trustDomain)),
+    entries: message.entries.map((e) => entryFromMessage(e, trustDomain, shared)),
     deletedEntryIds: [...message.deletedEntryIds],
     bundle: message.bundle === undefined ? undefined : bundleFromMessage(message.bundle, trustDomain),
   };

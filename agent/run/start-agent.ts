@@ -15,6 +15,7 @@ import { WorkloadApi } from "../workload-api/index.js";
 import { CallerAttestation } from "../workload-attestation/index.js";
 import { CgroupAttestor, SystemdAttestor, UnixAttestor } from "../../attestors/workload/index.js";
 import { AgentTpm } from "../tpm/agent-tpm.js";
+import { glibcMallocTrim, MallocTrimmer } from "./malloc-trimmer.js";
 import { NodeAgent, type AgentExit } from "./node-agent.js";
 
 export interface StartAgentOptions {
@@ -54,6 +55,13 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       clock,
     });
     stack.push("tpm", () => tpm.close());
+
+    const trim = await glibcMallocTrim();
+    if (trim === undefined) logger.debug("no glibc malloc_trim: freed malloc memory stays with the process");
+    else {
+      const trimmer = new MallocTrimmer({ clock, logger, trim });
+      stack.push("malloc trimmer", () => trimmer.close());
+    }
 
     const monitor = new AgentHealthMonitor({ clock, logger });
     stack.push("health monitor", () => monitor.close());

@@ -1,4 +1,5 @@
 export { SpiffeId, TrustDomain } from "./spiffe-id.js";
+export { SpiffeIdInterner } from "./spiffe-id-interner.js";
 export { validateX509Svid, validateX509SvidSigningCertificate, type X509SvidInfo } from "./x509-svid.js";
 export {
   serializeBundle,

@@ -56,7 +56,11 @@ export class SpiffeId {
     this.path = path;
   }
 
-  static parse(input: string): SpiffeId {
+  /**
+   * `trustDomains` (a SpiffeIdInterner) gives the TrustDomain object for the ID's (valid) trust
+   * domain name, so that IDs parsed through it share one per name.
+   */
+  static parse(input: string, trustDomains?: { trustDomain(name: string): TrustDomain }): SpiffeId {
     if (input === "") throw new InvalidSpiffeIdError(input, "empty");
     if (Buffer.byteLength(input) > MAX_ID_LENGTH)
       throw new InvalidSpiffeIdError(input, `longer than ${MAX_ID_LENGTH} bytes`);
@@ -80,7 +84,7 @@ export class SpiffeId {
     if (tdProblem !== undefined) throw new InvalidSpiffeIdError(input, tdProblem);
     const pathReason = pathProblem(path);
     if (pathReason !== undefined) throw new InvalidSpiffeIdError(input, pathReason);
-    return new SpiffeId(TrustDomain.parse(authority), path);
+    return new SpiffeId(trustDomains?.trustDomain(authority) ?? TrustDomain.parse(authority), path);
   }
 
   /** Builds `spiffe://<td>/<seg>/<seg>...`; each segment is checked, none may contain `/`. */

@@ -11,30 +11,25 @@
 //    handful, for the baseline) once all SVIDs are in, with V8's share, then after a full GC (a
 //    probe preloaded into the process reports both on SIGUSR2).
 // Needs `npm run build` first. Run: node --import tsx scripts/bench/agent.ts [entries=10000] [changes=200]
-import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
-import { setTimeout as delay } from "node:timers/promises";
 import { parseAgentConfig } from "../../agent/config/agent-config.js";
 import { startAgent, type RunningAgent } from "../../agent/run/start-agent.js";
 import { createLogger } from "../../common/logging/logger.js";
 import { identifyTpm, openTpm } from "../../native/tpm/index.js";
-import type { EntryInput } from "../../proto/gen/admin.js";
 import { AdminApiClient } from "../../server/cli/admin-client.js";
-import { MAX_BATCH_SIZE } from "../../server/registration/registration-service.js";
-import {
-  AgentProcess,
-  agentConfigText,
-  compiledAgentCommand,
-  type AgentSettings,
-} from "../../test/agent/agent-process.js";
+import { agentConfigText, compiledAgentCommand, type AgentSettings } from "../../test/agent/agent-process.js";
 import { fixtureTempRoot, freePort, trackTempDir } from "../../test/fixtures/processes.js";
 import { startSwtpm } from "../../test/fixtures/swtpm.js";
 import { startServerProcess, TRUST_DOMAIN } from "../../test/server/server-process.js";
-import { processMemory, SnapshotLog, onSyncCall, timeApply, type TimedApply } from "./agent-measure.js";
-import { MEMORY_REPORT_MESSAGE, type MemoryFigures } from "./agent-memory-probe.js";
+import { SnapshotLog, onSyncCall, timeApply, type TimedApply } from "./agent-measure.js";
+import {
+  benchEntry,
+  createBenchEntries,
+  measureRealAgent,
+  requireCompiledAgent,
+} from "./agent-process-memory.js";
 import { fmt, percentile } from "./stats.js";
 
 const ENTRIES = Number(process.argv[2] ?? 10_000);
@@ -43,22 +38,7 @@ const INCREMENTAL = 50;
 /** Entries the change phase starts with, so updates and deletes have something to work on. */
 const SEED = 5;
 
-const agentBinary = compiledAgentCommand[0] as string;
-/** The compiled probe: a node without tsx cannot preload the .ts. */
-const memoryProbe = fileURLToPath(
-  new URL(
-    import.meta.url.endsWith(".js")
-      ? "./agent-memory-probe.js"
-      : "../../dist/scripts/bench/agent-memory-probe.js",
-    import.meta.url,
-  ),
-);
-for (const built of [agentBinary, memoryProbe])
-  if (!existsSync(built))
-    throw new Error(
-      `${built} is missing: run \`npm run build\` first (the RSS figure is of the compiled agent)`,
-    );
-const MiB = (bytes: unknown): string => fmt(Number(bytes) / 2 ** 20);
+const memoryProbe = requireCompiledAgent(import.meta.url);
 
 const sorted = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
 const p = (xs: number[]): string =>
@@ -92,30 +72,9 @@ try {
   const { tpm } = await openTpm({ kind: "unix", path: sw.socketPath });
   const agentId = `spiffe://${TRUST_DOMAIN}/hallmark/agent/tpm/${(await identifyTpm(tpm)).ekHash}`;
   await tpm.close();
-  const entryInput = (path: string, uid: number): EntryInput => ({
-    spiffeId: `spiffe://${TRUST_DOMAIN}/bench/${path}`,
-    parentId: agentId,
-    selectors: [{ type: "unix", value: `uid:${uid}` }],
-    x509SvidTtlSeconds: 0,
-    jwtSvidTtlSeconds: 0,
-    dnsNames: [],
-    hint: "",
-    node: false,
-  });
-  const createMany = async (prefix: string, count: number): Promise<string[]> => {
-    const ids: string[] = [];
-    for (let i = 0; i < count; i += MAX_BATCH_SIZE) {
-      const entries = Array.from({ length: Math.min(MAX_BATCH_SIZE, count - i) }, (_, j) =>
-        entryInput(`${prefix}/${i + j}`, i + j),
-      );
-      for (const r of (await admin.call("batchCreateEntries", { entries })).results) {
-        if ((r.status?.code ?? 0) !== 0 || r.entry === undefined)
-          throw new Error(`batch create failed: ${r.status?.message ?? "no entry"}`);
-        ids.push(r.entry.id);
-      }
-    }
-    return ids;
-  };
+  const entryInput = (path: string, uid: number) => benchEntry(agentId, path, uid);
+  const createMany = (prefix: string, count: number): Promise<string[]> =>
+    createBenchEntries(admin, agentId, prefix, count);
   const startInProcess = async (): Promise<RunningAgent> => {
     await mkdir(settings.dir, { recursive: true });
     const config = parseAgentConfig(agentConfigText(settings, await freePort()), "agent.yaml");
@@ -200,44 +159,8 @@ try {
   running = undefined;
 
   // 5a. The real process's memory with few entries, for comparison with 10k below.
-  const memoryLine = async (agent: AgentProcess, when: string): Promise<string> => {
-    const pid = agent.child.pid as number;
-    const { rssMiB, hwmMiB } = await processMemory(pid);
-    const from = agent.logs.length;
-    process.kill(pid, "SIGUSR2");
-    const report = await agent.waitForLog((l) => l.msg === MEMORY_REPORT_MESSAGE, {
-      fromIndex: from,
-      timeoutMs: 120_000,
-    });
-    const v8 = (m: MemoryFigures): string =>
-      `V8 heap used ${MiB(m.heapUsed)} of ${MiB(m.heapTotal)} MiB, external ${MiB(m.external)} MiB (ArrayBuffers ${MiB(m.arrayBuffers)} MiB)`;
-    const before = report.before as MemoryFigures;
-    const afterGc = report.afterGc as MemoryFigures;
-    return `${when}: VmRSS ${fmt(rssMiB)} MiB, VmHWM ${fmt(hwmMiB)} MiB; ${v8(before)}; after a full GC: VmRSS ${MiB(afterGc.vmRssBytes)} MiB, ${v8(afterGc)}`;
-  };
   const realAgent = async (n: number): Promise<void> => {
-    const t0 = performance.now();
-    const agent = await AgentProcess.start(settings);
-    cleanups.push(() => agent.stop());
-    for (;;) {
-      const body = await agent.health("/ready").then(
-        (r) => r.body,
-        () => undefined,
-      );
-      if (body !== undefined && body.entries === n && body.entriesWithValidSvid === n) break;
-      if (agent.child.exitCode !== null || performance.now() - t0 > 600_000)
-        throw new Error(`the agent process never held ${n} SVIDs: ${agent.stderrText.slice(-2000)}`);
-      await delay(200);
-    }
-    const readyS = (performance.now() - t0) / 1000;
-    const what = `agent process (dist/agent/cli/main.js) holding ${n} entries with SVIDs`;
-    console.log(
-      await memoryLine(
-        agent,
-        `${what}, ready ${fmt(readyS)} s after spawn (goal at 10,000: ≤ 150 MB = 143 MiB)`,
-      ),
-    );
-    await agent.stop();
+    console.log(await measureRealAgent(settings, n, cleanups));
   };
   await realAgent(few);
 

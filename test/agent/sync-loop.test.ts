@@ -1,5 +1,7 @@
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { ManualClock } from "../../common/clock.js";
 import { createLogger } from "../../common/logging/logger.js";
 import { cryptoRandom } from "../../common/random.js";
@@ -15,6 +17,9 @@ import { startSwtpm, type SwtpmFixture } from "../fixtures/swtpm.js";
 import { NodeApiHarness } from "../node-api/node-api-harness.js";
 
 const td = TrustDomain.parse("example.org");
+setFlagsFromString("--expose-gc");
+/** A full collection, for the test that the loop keeps no message it applied. */
+const collectGarbage = runInNewContext("gc") as () => void;
 const logger = createLogger({ name: "sync-loop-test", level: "silent" });
 
 async function until<T>(what: string, check: () => T | undefined, timeoutMs = 20_000): Promise<T> {
@@ -130,6 +135,22 @@ describe("SyncLoop against the node API (swtpm, SoftHSM2, SQLite)", () => {
     assert.equal(resumed.full, false);
     assert.deepEqual(resumed.entries, []);
     assert.ok(resumed.revision >= revision);
+    abort.abort();
+    await running;
+  });
+
+  it("keeps no message once it is applied: the full state is not held until the next message", async () => {
+    // The WeakRef is made inside the callback, so this test holds no strong reference itself.
+    const full = await until("the full state", () => {
+      const message = messages.find((m) => m.full);
+      return message === undefined ? undefined : new WeakRef(message);
+    });
+    messages.length = 0;
+    // WeakRef targets stay alive until the end of the current job: collect in a later one.
+    await new Promise((r) => setImmediate(r));
+    collectGarbage();
+    assert.equal(full.deref(), undefined, "the applied full state is still referenced");
+    assert.equal(loop.health().connected, true, "the stream is still open, waiting for the next message");
     abort.abort();
     await running;
   });

@@ -1,0 +1,87 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { PassThrough } from "node:stream";
+import { ManualClock } from "../../common/clock.js";
+import { createLogger } from "../../common/logging/logger.js";
+import { SeededRandom } from "../../common/random.js";
+import { TrustDomain } from "../../common/spiffe/index.js";
+import type { Entry, SyncResponse } from "../../proto/gen/node.js";
+import type { SyncMessage } from "../node/convert.js";
+import type { NodeConnection } from "../node/node-connection.js";
+import { SyncLoop } from "./sync-loop.js";
+
+const td = TrustDomain.parse("example.org");
+
+function entry(id: string, spiffeId = `spiffe://example.org/w/${id}`): Entry {
+  return {
+    id,
+    spiffeId,
+    parentId: "spiffe://example.org/agent",
+    selectors: ["unix:uid:1000"],
+    x509SvidTtlSeconds: 0,
+    jwtSvidTtlSeconds: 0,
+    dnsNames: [],
+    hint: "",
+    admin: false,
+    revision: 1,
+  };
+}
+
+/**
+ * The stream handling of the loop, on a stand-in for the connection (the loop against the real node
+ * API is test/agent/sync-loop.test.ts): what it does with a message it cannot apply, which a real
+ * server does not send.
+ */
+describe("SyncLoop's handling of one stream", () => {
+  it("ends the stream at a message it cannot apply, applies nothing after it, and records why", async () => {
+    const streams: PassThrough[] = [];
+    const connection = {
+      identity: undefined,
+      prove: () => Promise.resolve(),
+      client: {
+        sync: () => {
+          const stream = new PassThrough({ objectMode: true });
+          Object.assign(stream, { cancel: () => stream.destroy(new Error("cancelled")) });
+          streams.push(stream);
+          return stream;
+        },
+      },
+    } as unknown as NodeConnection;
+    const applied: SyncMessage[] = [];
+    const loop = new SyncLoop({
+      connection,
+      trustDomain: td,
+      apply: (m) => applied.push(m),
+      clock: new ManualClock(),
+      random: new SeededRandom(1),
+      logger: createLogger({ name: "sync-loop-unit", level: "silent" }),
+      syncIntervalMs: 3_600_000,
+    });
+    const abort = new AbortController();
+    const running = loop.run(abort.signal);
+    await new Promise((r) => setImmediate(r));
+    const stream = streams[0] as PassThrough;
+    const message = (revision: number, entries: Entry[]): SyncResponse => ({
+      revision,
+      full: revision === 1,
+      entries,
+      deletedEntryIds: [],
+      bundle: undefined,
+    });
+    stream.write(message(1, [entry("a")]));
+    stream.write(message(2, [entry("b", "spiffe://elsewhere.org/b")]));
+    stream.write(message(3, [entry("c")]));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(
+      applied.map((m) => m.revision),
+      [1],
+      "neither the bad message nor the one after it",
+    );
+    assert.equal(loop.health().revision, 1);
+    assert.equal(loop.health().lastError?.code, "NODE_MESSAGE_INVALID");
+    assert.match(loop.health().lastError?.message ?? "", /elsewhere\.org\/b is in another trust domain/);
+    assert.equal(stream.destroyed, true, "the stream was cancelled");
+    abort.abort();
+    assert.deepEqual(await running, { kind: "stopped" });
+  });
+});
