@@ -34,6 +34,7 @@ describe("Sync messages as agent entries", () => {
     assert.equal(a.selectors[0], b.selectors[0], "one object for unix:uid:1000");
     assert.notEqual(a.selectors[1], b.selectors[1]);
     assert.deepEqual(a.selectors[1], { type: "unix", value: "gid:a" });
+    assert.ok(Object.isFrozen(a.selectors[1]));
     assert.equal(a.dnsNames, b.dnsNames, "one empty DNS name list");
     assert.equal(a.spiffeId.toString(), "spiffe://example.org/w/a");
     assert.equal(a.parentId.toString(), "spiffe://example.org/hallmark/agent/tpm/ab12");
