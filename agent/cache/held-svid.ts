@@ -1,5 +1,6 @@
 import type { KeyObject } from "node:crypto";
 import { ecKeyFromPkcs8 } from "../../common/crypto/ec-key-der.js";
+import { ownBlock } from "./own-block.js";
 import type { X509SvidWithKey } from "./snapshot.js";
 
 /**
@@ -19,17 +20,9 @@ export class HeldX509Svid implements X509SvidWithKey {
     pkcs8PrivateKey: Buffer,
     renewAtMs: number,
   ) {
-    let size = pkcs8PrivateKey.length;
-    for (const cert of issued.certChain) size += cert.length;
-    const block = Buffer.allocUnsafeSlow(size);
-    let at = 0;
-    const place = (bytes: Buffer): Buffer => {
-      bytes.copy(block, at);
-      at += bytes.length;
-      return block.subarray(at - bytes.length, at);
-    };
-    this.certChain = issued.certChain.map(place);
-    this.pkcs8PrivateKey = place(pkcs8PrivateKey);
+    const placed = ownBlock([...issued.certChain, pkcs8PrivateKey]);
+    this.pkcs8PrivateKey = placed.pop() as Buffer;
+    this.certChain = placed;
     this.serial = issued.serial;
     this.expiresAtMs = issued.expiresAtMs;
     this.renewAtMs = renewAtMs;

@@ -2,6 +2,7 @@ import { generateKeyPair } from "node:crypto";
 import { promisify } from "node:util";
 import { createEcCsr } from "../../common/crypto/csr.js";
 import { ecKeyDer } from "../../common/crypto/ec-key-der.js";
+import { ownBlock } from "./own-block.js";
 
 const generateEcKeyPair = promisify(generateKeyPair);
 
@@ -30,5 +31,9 @@ export async function makeSvidKey(): Promise<SvidKey> {
   const { privateKey } = await generateEcKeyPair("ec", { namedCurve: "prime256v1" });
   const encoded = ecKeyDer(privateKey);
   const csr = await createEcCsr(privateKey, { encoded });
-  return { pkcs8: encoded.pkcs8, spki: encoded.spki, csr: csr.der };
+  // Kept until the SVID arrives (a batch's round trip, long enough to outlive V8's young
+  // generation): in a block of their own, the ~1 KB of pool slab the encoding went through is
+  // garbage at once, rather than held with them into the old generation (14 MiB for 10,000 keys).
+  const [pkcs8, spki, der] = ownBlock([encoded.pkcs8, encoded.spki, csr.der]) as [Buffer, Buffer, Buffer];
+  return { pkcs8, spki, csr: der };
 }

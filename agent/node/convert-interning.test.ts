@@ -3,24 +3,13 @@ import assert from "node:assert/strict";
 import { TrustDomain } from "../../common/spiffe/index.js";
 import type { Entry, SyncResponse } from "../../proto/gen/node.js";
 import { EntryInterner, NodeMessageError, entryFromMessage, syncMessageFrom } from "./convert.js";
+import { entryMessage } from "./testdata/entry-message.js";
 
 const td = TrustDomain.parse("example.org");
 
-function entry(id: string, overrides: Partial<Entry> = {}): Entry {
-  return {
-    id,
-    spiffeId: `spiffe://example.org/w/${id}`,
-    parentId: "spiffe://example.org/hallmark/agent/tpm/ab12",
-    selectors: ["unix:uid:1000", `unix:gid:${id}`],
-    x509SvidTtlSeconds: 0,
-    jwtSvidTtlSeconds: 0,
-    dnsNames: [],
-    hint: "",
-    admin: false,
-    revision: 1,
-    ...overrides,
-  };
-}
+/** Entries with a selector each shares (uid) and one of its own (gid). */
+const entry = (id: string, overrides: Partial<Entry> = {}): Entry =>
+  entryMessage(id, { selectors: ["unix:uid:1000", `unix:gid:${id}`], ...overrides });
 
 const message = (entries: Entry[], revision = 1): SyncResponse => ({
   revision,
@@ -45,6 +34,7 @@ describe("Sync messages as agent entries", () => {
     assert.equal(a.selectors[0], b.selectors[0], "one object for unix:uid:1000");
     assert.notEqual(a.selectors[1], b.selectors[1]);
     assert.deepEqual(a.selectors[1], { type: "unix", value: "gid:a" });
+    assert.ok(Object.isFrozen(a.selectors[1]));
     assert.equal(a.dnsNames, b.dnsNames, "one empty DNS name list");
     assert.equal(a.spiffeId.toString(), "spiffe://example.org/w/a");
     assert.equal(a.parentId.toString(), "spiffe://example.org/hallmark/agent/tpm/ab12");

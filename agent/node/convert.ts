@@ -32,6 +32,8 @@ export function bundleFromMessage(message: Bundle, trustDomain: TrustDomain): Sp
 
 /** Selectors shared whole: entries of one agent repeat a modest set of them (namespaces, service accounts). */
 const MAX_SHARED_SELECTORS = 4096;
+/** Selector types are attestor names: a few. */
+const MAX_SELECTOR_TYPES = 64;
 const NO_DNS_NAMES: readonly string[] = Object.freeze([]);
 
 /**
@@ -42,13 +44,19 @@ const NO_DNS_NAMES: readonly string[] = Object.freeze([]);
 export class EntryInterner {
   readonly ids: SpiffeIdInterner;
   readonly #selectors = new InternTable<Selector>(MAX_SHARED_SELECTORS);
+  readonly #types = new InternTable<string>(MAX_SELECTOR_TYPES);
 
   constructor(trustDomain: TrustDomain) {
     this.ids = new SpiffeIdInterner([trustDomain]);
   }
 
   selector(text: string): Selector {
-    return this.#selectors.get(text, parseSelector);
+    return this.#selectors.get(text, (t) => {
+      // Selectors of their own (a uid per entry) still share their type: a handful of them.
+      const parsed = parseSelector(t);
+      const type = this.#types.get(parsed.type, () => parsed.type);
+      return type === parsed.type ? parsed : Object.freeze({ type, value: parsed.value });
+    });
   }
 }
 

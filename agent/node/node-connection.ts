@@ -1,12 +1,13 @@
+import { isIP } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { createSecureContext } from "node:tls";
-import { ChannelCredentials, Metadata, type CallOptions } from "@grpc/grpc-js";
+import { ChannelCredentials, Metadata, type CallOptions, type ChannelOptions } from "@grpc/grpc-js";
 import type { Clock } from "../../common/clock.js";
 import { throwIfAborted } from "../../common/errors.js";
 import type { Logger } from "../../common/logging/logger.js";
 import { nodeApiCredentials, observingConnections } from "../../common/node-api/node-api-credentials.js";
 import { possessionDigestFor, possessionExporter } from "../../common/node-api/possession-proof.js";
-import type { SpiffeBundle } from "../../common/spiffe/index.js";
+import { SpiffeId, type SpiffeBundle } from "../../common/spiffe/index.js";
 import type { AgentKeyBlob, AgentSignature } from "../../native/tpm/index.js";
 import { NodeClient } from "../../proto/gen/node.js";
 import type { AgentIdentity } from "../identity/agent-identity.js";
@@ -219,9 +220,35 @@ export class NodeConnection {
             ChannelCredentials.createFromSecureContext(createSecureContext(), { rejectUnauthorized: false }),
             onConnection,
           );
-    // A pool of its own: the channel's one connection is the one the proof is bound to.
-    return new NodeClient(this.#options.target, credentials, { "grpc.use_local_subchannel_pool": 1 });
+    return new NodeClient(
+      this.#options.target,
+      credentials,
+      channelOptions(this.#options.target, this.#options.serverId),
+    );
   }
+}
+
+/**
+ * The node API channel's options. A pool of its own: the channel's one connection is the one the
+ * proof is bound to. And for a target given as an IP address, a TLS server name: grpc-js would send
+ * the address as the SNI name, which RFC 6066 forbids (node warns, DEP0123, and will stop sending
+ * it). The server ignores SNI and the agent checks the server's SPIFFE ID, not a name
+ * (nodeApiCredentials), so the name is the trust domain's, a DNS-style name; a target given by
+ * name keeps it, for whatever may route by SNI on the way.
+ */
+export function channelOptions(target: string, serverId: string): ChannelOptions {
+  const options: ChannelOptions = { "grpc.use_local_subchannel_pool": 1 };
+  if (isIP(hostOf(target)) !== 0)
+    options["grpc.ssl_target_name_override"] = SpiffeId.parse(serverId).trustDomain.name;
+  return options;
+}
+
+/** The host of `host:port` (`[v6]:port`), or the whole target when it has no port. */
+function hostOf(target: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(target);
+  if (bracketed !== null) return bracketed[1] as string;
+  const colon = target.lastIndexOf(":");
+  return colon !== -1 && target.indexOf(":") === colon ? target.slice(0, colon) : target;
 }
 
 function sameAuthorities(a: SpiffeBundle, b: SpiffeBundle): boolean {

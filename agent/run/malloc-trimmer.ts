@@ -16,13 +16,13 @@ export interface MallocTrimmerDeps {
   readonly trim: TrimMalloc;
   /** Default: node's `gc` performance entries of kind major. */
   readonly majorGcs?: MajorGcSource;
-  /** The least time between two trims (default one minute): a GC-heavy minute costs one trim. */
+  /** The least time between two trims (default 10 s): a burst of GCs costs one trim. */
   readonly minIntervalMs?: number;
   /** How long after a GC to trim (default 1 s): V8 frees dead ArrayBuffers' memory on a later task. */
   readonly settleMs?: number;
 }
 
-const DEFAULT_MIN_INTERVAL_MS = 60_000;
+const DEFAULT_MIN_INTERVAL_MS = 10_000;
 const DEFAULT_SETTLE_MS = 1_000;
 
 /**
@@ -32,9 +32,9 @@ const DEFAULT_SETTLE_MS = 1_000;
  * outlive the young generation and are freed only at V8's next major collection; by then the
  * SVIDs and keys allocated meanwhile sit between them, so free() cannot shrink the arenas (it only
  * trims their top) and ~50 MiB of free memory stays resident for good. malloc_trim(0) returns every
- * whole free page inside the arenas (madvise), which brings that back. It runs at most once a
- * minute, a second after a major collection (when there is something to give back), off the event
- * loop.
+ * whole free page inside the arenas (madvise), which brings that back. It runs a second after a
+ * major collection (when there is something to give back), at most once in 10 s, on a worker thread
+ * (the event loop only waits if it needs an arena lock meanwhile).
  */
 export class MallocTrimmer {
   readonly #d: MallocTrimmerDeps;

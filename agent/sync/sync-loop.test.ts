@@ -7,25 +7,14 @@ import { SeededRandom } from "../../common/random.js";
 import { TrustDomain } from "../../common/spiffe/index.js";
 import type { Entry, SyncResponse } from "../../proto/gen/node.js";
 import type { SyncMessage } from "../node/convert.js";
+import { entryMessage } from "../node/testdata/entry-message.js";
 import type { NodeConnection } from "../node/node-connection.js";
 import { SyncLoop } from "./sync-loop.js";
 
 const td = TrustDomain.parse("example.org");
 
-function entry(id: string, spiffeId = `spiffe://example.org/w/${id}`): Entry {
-  return {
-    id,
-    spiffeId,
-    parentId: "spiffe://example.org/agent",
-    selectors: ["unix:uid:1000"],
-    x509SvidTtlSeconds: 0,
-    jwtSvidTtlSeconds: 0,
-    dnsNames: [],
-    hint: "",
-    admin: false,
-    revision: 1,
-  };
-}
+const entry = (id: string, spiffeId = `spiffe://example.org/w/${id}`): Entry =>
+  entryMessage(id, { spiffeId });
 
 /**
  * The stream handling of the loop, on a stand-in for the connection (the loop against the real node

@@ -1,8 +1,9 @@
 // Preloaded into the agent process by scripts/bench/agent.ts (`node --expose-gc --import` of its
 // compiled copy): on SIGUSR2 it writes where the process's memory is as one JSON log line on
 // stderr, beside the agent's own lines: V8's heap and what lies outside it, glibc malloc's share,
-// then the same after a full garbage collection (what the process needs, rather than what a burst
-// of work left behind).
+// then the same after a full garbage collection and what the agent does after one (it returns
+// free malloc memory within 11 s: agent/run/malloc-trimmer.ts), so what the process needs
+// rather than what a burst of work left behind; and the time V8 spent collecting since the start.
 // With HALLMARK_BENCH_HEAP_SNAPSHOT=<dir> it also writes a heap snapshot there (slow: seconds, and
 // as much memory again), to find what holds the heap. With HALLMARK_BENCH_HEAP_PROFILE=<dir> it
 // samples allocations from the start, garbage included (what the collector had to promote and
@@ -10,10 +11,33 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Session } from "node:inspector";
+import { constants, PerformanceObserver } from "node:perf_hooks";
 import { setTimeout as delay } from "node:timers/promises";
 import { writeHeapSnapshot } from "node:v8";
 
 export const MEMORY_REPORT_MESSAGE = "bench memory report";
+
+/** Collections since the process started, and their pauses summed (ms): the CPU price of a smaller young generation. */
+export interface GcTime {
+  readonly scavenges: number;
+  readonly scavengeMs: number;
+  readonly markCompacts: number;
+  readonly markCompactMs: number;
+}
+
+const gcTime = { scavenges: 0, scavengeMs: 0, markCompacts: 0, markCompactMs: 0 };
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    const kind = (entry as { detail?: { kind?: number } }).detail?.kind;
+    if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
+      gcTime.scavenges++;
+      gcTime.scavengeMs += entry.duration;
+    } else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+      gcTime.markCompacts++;
+      gcTime.markCompactMs += entry.duration;
+    }
+  }
+}).observe({ entryTypes: ["gc"] });
 
 export interface MemoryFigures {
   readonly vmRssBytes: number;
@@ -89,6 +113,7 @@ function writeHeapProfile(dir: string, session: Session): Promise<string> {
 }
 
 async function report(): Promise<void> {
+  const gcBefore: GcTime = { ...gcTime };
   const before = await figures();
   const gc = (globalThis as { gc?: () => void }).gc;
   let afterGc: MemoryFigures | undefined;
@@ -98,6 +123,8 @@ async function report(): Promise<void> {
     // `external` count: without this pause and a second collection, `external` still counts them.
     await delay(100);
     gc();
+    // The agent's malloc trimmer acts a second after a major collection, or 10 s after its last trim.
+    await delay(11_000);
     afterGc = await figures();
   }
   const snapshotDir = process.env.HALLMARK_BENCH_HEAP_SNAPSHOT;
@@ -110,7 +137,7 @@ async function report(): Promise<void> {
       ? undefined
       : await writeHeapProfile(profileDir, profiler);
   process.stderr.write(
-    `${JSON.stringify({ level: 30, time: new Date().toISOString(), msg: MEMORY_REPORT_MESSAGE, before, afterGc, snapshot, profile })}\n`,
+    `${JSON.stringify({ level: 30, time: new Date().toISOString(), msg: MEMORY_REPORT_MESSAGE, before, afterGc, gc: gcBefore, snapshot, profile })}\n`,
   );
 }
 

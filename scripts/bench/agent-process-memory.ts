@@ -2,7 +2,7 @@
 // scripts/bench/agent-memory.ts print it: spawned from dist/ (so tsx is not counted) with the
 // memory probe preloaded, waited for until every entry has its SVID, then measured from /proc and
 // by the probe (V8's share, before and after a full GC).
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
@@ -13,7 +13,7 @@ import { MAX_BATCH_SIZE } from "../../server/registration/registration-service.j
 import { AgentProcess, compiledAgentCommand, type AgentSettings } from "../../test/agent/agent-process.js";
 import { TRUST_DOMAIN } from "../../test/server/server-process.js";
 import { processMemory } from "./agent-measure.js";
-import { MEMORY_REPORT_MESSAGE, type MemoryFigures } from "./agent-memory-probe.js";
+import { MEMORY_REPORT_MESSAGE, type GcTime, type MemoryFigures } from "./agent-memory-probe.js";
 import { fmt } from "./stats.js";
 
 /** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks (100 on every architecture Node runs on). */
@@ -36,6 +36,24 @@ export function requireCompiledAgent(benchUrl: string): string {
         `${built} is missing: run \`npm run build\` first (the RSS figure is of the compiled agent)`,
       );
   return probe;
+}
+
+/**
+ * The node flags of the compiled agent's shebang (`#!/usr/bin/env -S node <flags>`): what
+ * `hallmark-agent` runs with, and what spawning `node dist/agent/cli/main.js` would leave out.
+ */
+export function agentShebangFlags(): string[] {
+  const first = readFileSync(compiledAgentCommand[0] as string, "utf8").split("\n", 1)[0] ?? "";
+  const flags = /^#!\/usr\/bin\/env -S node\b(.*)$/.exec(first)?.[1] ?? "";
+  return flags.split(" ").filter((f) => f !== "");
+}
+
+/**
+ * node's arguments for the compiled agent as the bench runs it: its shebang's flags, then `flags`
+ * (a later V8 flag wins over an earlier one), then the preloaded memory `probe`.
+ */
+export function probedAgentCommand(probe: string, flags: readonly string[] = []): string[] {
+  return [...agentShebangFlags(), ...flags, "--expose-gc", "--import", probe, ...compiledAgentCommand];
 }
 
 /** A workload entry under the agent `parentId`, as the bench registers them. */
@@ -106,7 +124,9 @@ export async function memoryLine(agent: AgentProcess): Promise<string> {
     `V8 heap used ${MiB(m.heapUsed)} of ${MiB(m.heapTotal)} MiB, external ${MiB(m.external)} MiB (ArrayBuffers ${MiB(m.arrayBuffers)} MiB), malloc in use ${MiB(m.mallocInUseBytes)} of ${MiB(m.mallocHeldBytes)} MiB`;
   const before = report.before as MemoryFigures;
   const afterGc = report.afterGc as MemoryFigures;
-  return `VmRSS ${fmt(rssMiB)} MiB, VmHWM ${fmt(hwmMiB)} MiB; ${v8(before)}; after a full GC: VmRSS ${MiB(afterGc.vmRssBytes)} MiB (anonymous ${fmt(split.anonMiB)}, files ${fmt(split.fileMiB)}), ${v8(afterGc)}`;
+  const gc = report.gc as GcTime;
+  const gcLine = `V8 collected ${gc.scavenges} times young (${fmt(gc.scavengeMs, 0)} ms) and ${gc.markCompacts} times whole (${fmt(gc.markCompactMs, 0)} ms) since the start`;
+  return `VmRSS ${fmt(rssMiB)} MiB, VmHWM ${fmt(hwmMiB)} MiB; ${v8(before)}; ${gcLine}; after a full GC (and 11 s for the agent's malloc trim): VmRSS ${MiB(afterGc.vmRssBytes)} MiB (anonymous ${fmt(split.anonMiB)}, files ${fmt(split.fileMiB)}), ${v8(afterGc)}`;
 }
 
 /**

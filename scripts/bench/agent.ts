@@ -11,23 +11,21 @@
 //    handful, for the baseline) once all SVIDs are in, with V8's share, then after a full GC (a
 //    probe preloaded into the process reports both on SIGUSR2).
 // Needs `npm run build` first. Run: node --import tsx scripts/bench/agent.ts [entries=10000] [changes=200]
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseAgentConfig } from "../../agent/config/agent-config.js";
 import { startAgent, type RunningAgent } from "../../agent/run/start-agent.js";
 import { createLogger } from "../../common/logging/logger.js";
-import { identifyTpm, openTpm } from "../../native/tpm/index.js";
-import { AdminApiClient } from "../../server/cli/admin-client.js";
-import { agentConfigText, compiledAgentCommand, type AgentSettings } from "../../test/agent/agent-process.js";
-import { fixtureTempRoot, freePort, trackTempDir } from "../../test/fixtures/processes.js";
-import { startSwtpm } from "../../test/fixtures/swtpm.js";
-import { startServerProcess, TRUST_DOMAIN } from "../../test/server/server-process.js";
+import { agentConfigText, type AgentSettings } from "../../test/agent/agent-process.js";
+import { freePort } from "../../test/fixtures/processes.js";
+import { startBenchServer } from "./agent-bench-server.js";
 import { SnapshotLog, onSyncCall, timeApply, type TimedApply } from "./agent-measure.js";
 import {
   benchEntry,
   createBenchEntries,
   measureRealAgent,
+  probedAgentCommand,
   requireCompiledAgent,
 } from "./agent-process-memory.js";
 import { fmt, percentile } from "./stats.js";
@@ -46,32 +44,17 @@ const p = (xs: number[]): string =>
 
 const cleanups: (() => Promise<unknown> | void)[] = [];
 try {
-  const sw = await startSwtpm();
-  cleanups.push(() => sw.stop());
-  const port = await freePort();
-  const server = await startServerProcess({ nodeApiPort: port, ekCaBundlePath: sw.ekCaBundlePath });
-  cleanups.push(() => server.stop());
-  const admin = new AdminApiClient(server.socketPath);
-  cleanups.push(() => admin.close());
-  const dir = await mkdtemp(join(fixtureTempRoot(), "hallmark-bench-agent-"));
-  trackTempDir(dir);
-  const shown = await server.cli(["bundle", "show", "--format", "pem"]);
-  if (shown.code !== 0) throw new Error(`bundle show: ${shown.stderr}`);
-  const trustBundlePath = join(dir, "bootstrap.pem");
-  await writeFile(trustBundlePath, shown.stdout);
+  const bench = await startBenchServer("agent", cleanups);
+  const { admin, port, trustBundlePath, dir, agentId } = bench;
   const settings: AgentSettings = {
     serverPort: port,
     trustBundlePath,
-    swtpmSocket: sw.socketPath,
+    swtpmSocket: bench.swtpmSocket,
     dir: join(dir, "agent"),
     logLevel: "info",
-    command: ["--expose-gc", "--import", memoryProbe, ...compiledAgentCommand],
+    command: probedAgentCommand(memoryProbe),
   };
 
-  // The agent's ID is its EK hash: known before it attests, as `hallmark-agent tpm identify` shows it.
-  const { tpm } = await openTpm({ kind: "unix", path: sw.socketPath });
-  const agentId = `spiffe://${TRUST_DOMAIN}/hallmark/agent/tpm/${(await identifyTpm(tpm)).ekHash}`;
-  await tpm.close();
   const entryInput = (path: string, uid: number) => benchEntry(agentId, path, uid);
   const createMany = (prefix: string, count: number): Promise<string[]> =>
     createBenchEntries(admin, agentId, prefix, count);

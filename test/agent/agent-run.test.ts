@@ -103,6 +103,8 @@ describe("hallmark-agent run (real server, swtpm, SoftHSM2)", () => {
     agentId = String(line.agentId);
     assert.match(agentId, /^spiffe:\/\/example\.org\/hallmark\/agent\/tpm\/[0-9a-f]{64}$/);
     await untilReady(agent);
+    // server_address is 127.0.0.1: the TLS server name is the trust domain's, not the address.
+    assert.doesNotMatch(agent.stderrText, /DEP0123|TLS ServerName/);
 
     const listed = await server.cli(["agent", "show", "--spiffe-id", agentId, "--output", "json"]);
     assert.equal(listed.code, 0, listed.stderr);
