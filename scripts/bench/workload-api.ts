@@ -17,19 +17,18 @@
 //   node --import tsx scripts/bench/workload-api.ts [singleRuns=200] [burstRuns=3] [changes=100] [streams=1000] [--cpu-prof DIR]
 // --cpu-prof DIR: the agent runs with node's --cpu-prof and writes its profile to DIR on exit.
 import { existsSync } from "node:fs";
-import { mkdtemp, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as delay } from "node:timers/promises";
-import { AdminApiClient } from "../../server/cli/admin-client.js";
 import { StreamReader } from "../../agent/workload-api/testdata/workload-api-fixture.js";
 import type { X509SVIDResponse } from "../../proto/gen/workload.js";
 import type { SpiffeWorkloadAPIClient } from "../../proto/gen/workload.js";
 import { AgentProcess, compiledAgentCommand, type AgentSettings } from "../../test/agent/agent-process.js";
-import { fixtureTempRoot, freePort, run, trackTempDir } from "../../test/fixtures/processes.js";
-import { startSwtpm } from "../../test/fixtures/swtpm.js";
+import { run } from "../../test/fixtures/processes.js";
 import { buildGoProgram } from "../../test/interop/go-program.js";
-import { startServerProcess, TRUST_DOMAIN } from "../../test/server/server-process.js";
+import { TRUST_DOMAIN } from "../../test/server/server-process.js";
+import { startBenchServer } from "./agent-bench-server.js";
+import type { BurstSummary } from "../../test/interop/workload-api-interop.js";
 import { processMemory } from "./agent-measure.js";
 import {
   connectedClient,
@@ -65,36 +64,14 @@ const pct = (xs: readonly number[], p: number): number => percentile(sorted(xs),
 const p5099 = (xs: readonly number[]): string =>
   `p50 ${fmt(pct(xs, 50), 2)} ms, p99 ${fmt(pct(xs, 99), 2)} ms, max ${fmt(Math.max(...xs), 2)} ms`;
 
-interface BurstReport {
-  clients: number;
-  served: number;
-  failed: number;
-  p50_ms: number;
-  p99_ms: number;
-  max_ms: number;
-  wall_ms: number;
-  errors: Record<string, number>;
-}
-
 const cleanups: (() => Promise<unknown> | void)[] = [];
 try {
   const goClient = await buildGoProgram("go-spiffe-client");
-  const sw = await startSwtpm();
-  cleanups.push(() => sw.stop());
-  const port = await freePort();
-  const server = await startServerProcess({ nodeApiPort: port, ekCaBundlePath: sw.ekCaBundlePath });
-  cleanups.push(() => server.stop());
-  const admin = new AdminApiClient(server.socketPath);
-  cleanups.push(() => admin.close());
-  const dir = await mkdtemp(join(fixtureTempRoot(), "hallmark-bench-workload-api-"));
-  trackTempDir(dir);
-  const shown = await server.cli(["bundle", "show", "--format", "pem"]);
-  if (shown.code !== 0) throw new Error(`bundle show: ${shown.stderr}`);
-  await writeFile(join(dir, "bootstrap.pem"), shown.stdout);
+  const { admin, port, dir, swtpmSocket, trustBundlePath } = await startBenchServer("workload-api", cleanups);
   const agentSettings: AgentSettings = {
     serverPort: port,
-    trustBundlePath: join(dir, "bootstrap.pem"),
-    swtpmSocket: sw.socketPath,
+    trustBundlePath,
+    swtpmSocket,
     dir: join(dir, "agent"),
     logLevel: "info",
     command: [
@@ -134,7 +111,7 @@ try {
   };
   console.log(`agent pid ${agentPid} serving 1 entry (unix:uid:0) on ${socketPath}; idle: ${await memory()}`);
 
-  const burst = async (clients: number): Promise<BurstReport> => {
+  const burst = async (clients: number): Promise<BurstSummary> => {
     const result = await run(
       goClient,
       ["-burst", String(clients), "-socket", socketPath, "-timeout", "60s"],
@@ -142,15 +119,15 @@ try {
         timeoutMs: 90_000,
       },
     );
-    let report: BurstReport;
+    let report: BurstSummary;
     try {
-      report = JSON.parse(result.stdout) as BurstReport;
+      report = JSON.parse(result.stdout) as BurstSummary;
     } catch {
       throw new Error(`go-spiffe-client -burst ${clients} exited ${result.code}: ${result.stderr}`);
     }
     return report;
   };
-  const burstLine = (r: BurstReport): string =>
+  const burstLine = (r: BurstSummary): string =>
     `served ${r.served}/${r.clients}, p50 ${fmt(r.p50_ms, 2)} ms, p99 ${fmt(r.p99_ms, 2)} ms, max ${fmt(r.max_ms, 2)} ms, wall ${fmt(r.wall_ms, 1)} ms` +
     (r.failed > 0 ? `, errors ${JSON.stringify(r.errors)}` : "");
 

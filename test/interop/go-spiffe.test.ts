@@ -3,19 +3,9 @@ import assert from "node:assert/strict";
 import { run } from "../fixtures/processes.js";
 import { TestWorkloadApiServer } from "../../agent/workload-client/testdata/test-workload-api-server.js";
 import { buildGoProgram } from "./go-program.js";
-import { rotateWhileWatching, type InteropSummary } from "./workload-api-interop.js";
+import { rotateWhileWatching, type BurstSummary, type InteropSummary } from "./workload-api-interop.js";
 
 const WEB = "spiffe://example.org/web";
-
-interface BurstSummary {
-  clients: number;
-  served: number;
-  failed: number;
-  p50_ms: number;
-  p99_ms: number;
-  max_ms: number;
-  errors: Record<string, number>;
-}
 
 /**
  * go-spiffe v2 (workloadapi, x509svid, jwtsvid), the library most SPIFFE workloads are built on,

@@ -23,6 +23,18 @@ export interface InteropSummary {
   failures: string[];
 }
 
+/** What `go-spiffe-client -burst N` prints: N clients' first FetchX509SVID message, timed. */
+export interface BurstSummary {
+  clients: number;
+  served: number;
+  failed: number;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  wall_ms: number;
+  errors: Record<string, number>;
+}
+
 export interface RotationRun {
   readonly code: number | null;
   readonly stdout: string;
