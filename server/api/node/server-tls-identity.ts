@@ -1,4 +1,5 @@
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPair } from "node:crypto";
+import { promisify } from "node:util";
 import type { experimental } from "@grpc/grpc-js";
 import type { Clock, TimerHandle } from "../../../common/clock.js";
 import type { Logger } from "../../../common/logging/logger.js";
@@ -6,6 +7,8 @@ import { errorMessage } from "../../../common/errors.js";
 import { SpiffeId, type TrustDomain } from "../../../common/spiffe/index.js";
 import { derToPem } from "../../../common/spiffe/bundle.js";
 import type { CaManager } from "../../ca/index.js";
+
+const generateEcKeyPair = promisify(generateKeyPair);
 
 type Listener<T> = (update: T | null) => void;
 
@@ -72,7 +75,9 @@ export class ServerTlsIdentity implements experimental.CertificateProvider {
   }
 
   async #renew(): Promise<void> {
-    const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    // Not generateKeyPairSync: its job is freed by the garbage collector under the key's mutex, and a
+    // collection during an export of that key deadlocks Node 20; an async job is freed at once.
+    const { publicKey, privateKey } = await generateEcKeyPair("ec", { namedCurve: "P-256" });
     const svid = await this.deps.caManager.issueX509Svid({
       spiffeId: this.spiffeId,
       publicKey,
