@@ -1,7 +1,7 @@
 // Runs every compiled *.test.js under dist/ with node's test runner, in a temp root of its own that
 // is deleted afterwards, and ends with the plain line "N passed, N failed".
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 
@@ -27,6 +27,9 @@ if (files.length === 0) {
 }
 
 const tempRoot = mkdtempSync(join(tmpdir(), "hallmark-test-run-"));
+// Searchable by others, as /tmp is: tests whose processes run as other users (a workload reaching
+// the agent socket) open up their own dirs inside it; every other dir in it stays mkdtemp's 0700.
+chmodSync(tempRoot, 0o755);
 const tapFile = join(tempRoot, "results.tap");
 const args = [
   "--enable-source-maps",

@@ -95,8 +95,9 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
     stack.push("unix attestor", () => unixAttestor.close());
     const callerAttestation = new CallerAttestation({
       attestors: [unixAttestor, new CgroupAttestor({ logger }), new SystemdAttestor({ logger })],
-      // Costly selectors (an executable's hash) only when some entry uses them.
+      // Selectors that cost reading /proc (or hashing a file) only when some entry uses them.
       wants: (type, key) => workloadApi.wants(type, key),
+      wantsGeneration: () => workloadApi.wantsGeneration,
       clock,
       logger,
     });

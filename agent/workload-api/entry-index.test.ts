@@ -118,4 +118,27 @@ describe("EntryIndex", () => {
     index.update(s.delete("b"));
     assert.equal(index.wants("unix", "sha256"), false);
   });
+
+  it("raises the wants generation only when an update leaves some selector type and key used that none used before", () => {
+    const index = new EntryIndex();
+    const s = new Snapshots();
+    const generation = (): number => index.wantsGeneration;
+    assert.equal(index.update(s.set(entry("a", "unix:uid:1000"))).wantsGrew, true);
+    assert.equal(generation(), 1);
+    // Another entry with a key already used, and an entry changed in place keeping its keys
+    // (unfiled and filed again): nothing new is wanted.
+    assert.equal(index.update(s.set(entry("b", "unix:uid:0"))).wantsGrew, false);
+    assert.equal(index.update(s.set(entry("a", "unix:uid:1001"))).wantsGrew, false);
+    assert.equal(generation(), 1);
+    // An entry changed to use a new key, and a new entry with one: up each time.
+    assert.equal(index.update(s.set(entry("a", "unix:uid:1000", "unix:path:/srv/app"))).wantsGrew, true);
+    assert.equal(index.update(s.set(entry("c", "cgroup:container_id:ab"))).wantsGrew, true);
+    assert.equal(generation(), 3);
+    // Keys going out of use are no reason to attest again (fewer selectors are wanted, not more)...
+    assert.equal(index.update(s.delete("c")).wantsGrew, false);
+    assert.equal(generation(), 3);
+    // ...but coming back into use is.
+    assert.equal(index.update(s.set(entry("d", "cgroup:container_id:cd"))).wantsGrew, true);
+    assert.equal(generation(), 4);
+  });
 });

@@ -14,6 +14,8 @@ export interface SnapshotChanges {
   /** Entries added, removed, or changed in any way (a new revision, a new SVID, an SVID withdrawn). */
   readonly entries: readonly EntryChange[];
   readonly bundleChanged: boolean;
+  /** Some entry now uses a selector `type:key` that no entry used before: the wants generation went up. */
+  readonly wantsGrew: boolean;
 }
 
 interface Filed {
@@ -43,6 +45,9 @@ export class EntryIndex {
   readonly #anchored = new Map<string, Set<string>>();
   /** How many entries use each `type:key` (the value up to its first colon), for `wants`. */
   readonly #uses = new Map<string, number>();
+  /** During an update: each `type:key` whose count it touched, with the count it had before. */
+  #usesBefore: Map<string, number> | undefined;
+  #wantsGeneration = 0;
 
   get snapshot(): WorkloadCacheSnapshot {
     return this.#snapshot;
@@ -52,10 +57,19 @@ export class EntryIndex {
     return this.#filed.size;
   }
 
+  /**
+   * Goes up with each update after which some entry uses a selector `type:key` that none used
+   * before it: a caller attested while nobody wanted that key may lack selectors it now needs.
+   */
+  get wantsGeneration(): number {
+    return this.#wantsGeneration;
+  }
+
   update(next: WorkloadCacheSnapshot): SnapshotChanges {
     const previous = this.#snapshot;
     this.#snapshot = next;
     const changes: EntryChange[] = [];
+    const usesBefore = (this.#usesBefore = new Map<string, number>());
     let kept = 0;
     for (const [id, cached] of next.entries) {
       const before = previous.entries.get(id);
@@ -67,7 +81,13 @@ export class EntryIndex {
         if (!next.entries.has(id)) changes.push(this.#unfile(id));
       }
     }
-    return { entries: changes, bundleChanged: next.bundle !== previous.bundle };
+    this.#usesBefore = undefined;
+    // Compared over the whole update: an entry changed in place is unfiled and filed again, which
+    // takes its keys' counts through 0 without anything new being wanted.
+    let wantsGrew = false;
+    for (const [use, before] of usesBefore) if (before === 0 && this.#uses.has(use)) wantsGrew = true;
+    if (wantsGrew) this.#wantsGeneration++;
+    return { entries: changes, bundleChanged: next.bundle !== previous.bundle, wantsGrew };
   }
 
   /** The entries whose selectors the caller all holds, by entry id (SPIRE's order: the first is the default identity). */
@@ -138,7 +158,9 @@ export class EntryIndex {
     for (const { type, value } of entry.selectors) {
       const colon = value.indexOf(":");
       const use = `${type}:${colon === -1 ? value : value.slice(0, colon)}`;
-      const count = (this.#uses.get(use) ?? 0) + delta;
+      const had = this.#uses.get(use) ?? 0;
+      if (this.#usesBefore !== undefined && !this.#usesBefore.has(use)) this.#usesBefore.set(use, had);
+      const count = had + delta;
       if (count > 0) this.#uses.set(use, count);
       else this.#uses.delete(use);
     }

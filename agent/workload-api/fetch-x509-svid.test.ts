@@ -5,7 +5,9 @@ import type { Selector } from "../../common/selector.js";
 import type { X509SVIDResponse } from "../../proto/gen/workload.js";
 import { allServed, eventually, turns } from "../cache/testdata/cache-fixture.js";
 import { testEntry } from "../cache/testdata/test-svid-server.js";
+import { WorkloadAttestationError } from "../workload-attestation/workload-attestation-error.js";
 import { checkX509Svid, leafSerial, splitCertificates } from "./testdata/svid-checks.js";
+import type { WorkloadApi } from "./workload-api.js";
 import {
   StreamReader,
   apiFixtures,
@@ -127,6 +129,54 @@ describe("FetchX509SVID", () => {
     const err = await stream.end();
     assert.equal(err?.code, status.PERMISSION_DENIED, "the last entry went: no identity");
     assert.equal(stream.messages.length, 3);
+    assert.equal(f.api.openStreams, 0);
+  });
+
+  it("attests an open stream's caller again when an entry starts to use a selector kind no entry used, and sends what now matches", async () => {
+    const holder: { api?: WorkloadApi } = {};
+    const attestations: string[] = [];
+    // An attestation that, like the real ones, looks for a path only when some entry uses one.
+    const f = await start({
+      serving: [testEntry("a")],
+      selectorsOf: () => () => {
+        const withPath = holder.api!.wants("unix", "path");
+        attestations.push(withPath ? "with path" : "without path");
+        return Promise.resolve(withPath ? [uid(1000), path("/srv/app")] : [uid(1000)]);
+      },
+    });
+    holder.api = f.api;
+    const stream = watch(f, "w");
+    assert.deepEqual(idsOf(await stream.next()), [id("a")]);
+
+    f.sync([testEntry("b", { selectors: [uid(1000), path("/srv/app")] })]);
+    assert.deepEqual(idsOf(await stream.next()), [id("a"), id("b")]);
+    assert.deepEqual(attestations, ["without path", "with path"]);
+
+    // An entry whose selector kinds are all in use already attests nobody again.
+    f.sync([testEntry("c", { selectors: [uid(1000), path("/srv/other")] })]);
+    await eventually("c's SVID", () => allServed(f.f.cache.snapshot, 3));
+    await turns(5);
+    assert.equal(attestations.length, 2);
+    assert.equal(stream.messages.length, 2);
+    await stream.cancel();
+  });
+
+  it("ends an open stream with the status of a new attestation that failed", async () => {
+    let calls = 0;
+    const f = await start({
+      serving: [testEntry("a")],
+      selectorsOf: () => () => {
+        calls++;
+        if (calls === 1) return Promise.resolve([uid(1000)]);
+        return Promise.reject(new WorkloadAttestationError("ATTESTOR_TIMEOUT", "the unix attestor is slow"));
+      },
+    });
+    const stream = watch(f, "w");
+    await stream.next();
+    f.sync([testEntry("b", { selectors: [uid(1000), path("/srv/app")] })]);
+    const err = await stream.end();
+    assert.equal(err?.code, status.UNAVAILABLE);
+    assert.match(err?.details ?? "", /the unix attestor is slow/);
     assert.equal(f.api.openStreams, 0);
   });
 

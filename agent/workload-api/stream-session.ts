@@ -17,14 +17,19 @@ export interface StreamSessionDeps {
 }
 
 /**
- * One open Workload API stream, once its caller is attested (its selectors are fixed for the
- * stream's life). Each `refresh` asks the view what the caller should have now and sends it only if
- * it differs from what was sent last. While the client does not read, only the newest message waits
+ * One open Workload API stream, once its caller is attested (its selectors stay those of that
+ * attestation, unless entries start to use a selector kind the attestors skipped: then WorkloadApi
+ * attests the caller again and hands the new ones to `reattested`). Each `refresh` asks the view
+ * what the caller should have now and sends it only if it differs from what was sent last. While the client does not read, only the newest message waits
  * (the spec: every message is the full state, so an older one is worth nothing).
  */
 export class StreamSession<Res> implements Watcher {
-  readonly caller: SelectorKeys;
+  readonly method: string;
   readonly #call: ServerWritableStream<unknown, Res>;
+  /** Aborted when the session ends: work for it (a new attestation) stops. */
+  readonly #ended$ = new AbortController();
+  #caller: SelectorKeys;
+  #attestations = 0;
   readonly #view: StreamView<Res>;
   readonly #deps: StreamSessionDeps;
   #sent: readonly unknown[] | undefined;
@@ -35,19 +40,53 @@ export class StreamSession<Res> implements Watcher {
   #ended = false;
 
   constructor(
+    method: string,
     call: ServerWritableStream<unknown, Res>,
     caller: SelectorKeys,
     view: StreamView<Res>,
     deps: StreamSessionDeps,
   ) {
+    this.method = method;
     this.#call = call;
-    this.caller = caller;
+    this.#caller = caller;
     this.#view = view;
     this.#deps = deps;
   }
 
   get ended(): boolean {
     return this.#ended;
+  }
+
+  get caller(): SelectorKeys {
+    return this.#caller;
+  }
+
+  /** The call, for asking who made it. */
+  get call(): ServerWritableStream<unknown, Res> {
+    return this.#call;
+  }
+
+  /** Fires when the session ends. */
+  get signal(): AbortSignal {
+    return this.#ended$.signal;
+  }
+
+  /**
+   * Marks the start of a new attestation of the caller; `reattested` takes its answer only if no
+   * later one was started meanwhile (answers can come back out of order).
+   */
+  startAttestation(): number {
+    return ++this.#attestations;
+  }
+
+  /**
+   * The caller's selectors from attestation `attempt`: whether they were taken (the caller must be
+   * filed again under them by whoever indexes it, before the next refresh).
+   */
+  reattested(attempt: number, caller: SelectorKeys): boolean {
+    if (this.#ended || attempt !== this.#attestations) return false;
+    this.#caller = caller;
+    return true;
   }
 
   /** Sends the first message if there is one to send; otherwise waits (briefly for missing SVIDs). */
@@ -64,7 +103,7 @@ export class StreamSession<Res> implements Watcher {
   refresh(): void {
     if (this.#ended) return;
     const { index } = this.#deps;
-    const outcome = this.#view(index.match(this.caller), index.snapshot.bundle);
+    const outcome = this.#view(index.match(this.#caller), index.snapshot.bundle);
     switch (outcome.kind) {
       case "deny":
         this.fail(noIdentityIssued());
@@ -114,6 +153,7 @@ export class StreamSession<Res> implements Watcher {
 
   #finish(): void {
     this.#ended = true;
+    this.#ended$.abort(new Error("the stream has ended"));
     this.#cancelWait();
     this.#waiting = undefined;
     this.#deps.onEnd(this);

@@ -19,6 +19,7 @@ describe("WatcherIndex", () => {
     const change = (before?: string[], after?: string[]): Watcher[] =>
       index.affectedBy({
         bundleChanged: false,
+        wantsGrew: false,
         entries: [{ id: "e", ...(before ? { before } : {}), ...(after ? { after } : {}) }],
       });
     assert.deepEqual(names(change(undefined, ["unix:uid:1000"])), ["app", "other"]);
@@ -35,11 +36,20 @@ describe("WatcherIndex", () => {
     const app = watcher("app", "unix:uid:1000");
     index.add(app);
     index.add(watcher("root", "unix:uid:0"));
-    assert.deepEqual(names(index.affectedBy({ bundleChanged: true, entries: [] })), ["app", "root"]);
+    assert.deepEqual(names(index.affectedBy({ bundleChanged: true, wantsGrew: false, entries: [] })), [
+      "app",
+      "root",
+    ]);
     index.delete(app);
     assert.equal(index.size, 1);
     assert.deepEqual(
-      names(index.affectedBy({ bundleChanged: false, entries: [{ id: "e", after: ["unix:uid:1000"] }] })),
+      names(
+        index.affectedBy({
+          bundleChanged: false,
+          wantsGrew: false,
+          entries: [{ id: "e", after: ["unix:uid:1000"] }],
+        }),
+      ),
       [],
     );
   });

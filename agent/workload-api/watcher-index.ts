@@ -16,15 +16,15 @@ export interface Watcher {
  * after the change). They are found among the streams filed under the entry's rarest selector, each
  * checked whole. A bundle change affects every stream.
  */
-export class WatcherIndex {
-  readonly #all = new Set<Watcher>();
-  readonly #bySelector = new Map<string, Set<Watcher>>();
+export class WatcherIndex<W extends Watcher = Watcher> {
+  readonly #all = new Set<W>();
+  readonly #bySelector = new Map<string, Set<W>>();
 
   get size(): number {
     return this.#all.size;
   }
 
-  add(watcher: Watcher): void {
+  add(watcher: W): void {
     if (this.#all.has(watcher)) return;
     this.#all.add(watcher);
     for (const key of watcher.caller) {
@@ -34,7 +34,7 @@ export class WatcherIndex {
     }
   }
 
-  delete(watcher: Watcher): void {
+  delete(watcher: W): void {
     if (!this.#all.delete(watcher)) return;
     for (const key of watcher.caller) {
       const watchers = this.#bySelector.get(key);
@@ -44,13 +44,13 @@ export class WatcherIndex {
   }
 
   /** Every open stream (a copy: refreshing one may end it, which removes it from the index). */
-  all(): Watcher[] {
+  all(): W[] {
     return [...this.#all];
   }
 
-  affectedBy(changes: SnapshotChanges): Watcher[] {
+  affectedBy(changes: SnapshotChanges): W[] {
     if (changes.bundleChanged) return this.all();
-    const affected = new Set<Watcher>();
+    const affected = new Set<W>();
     for (const { before, after } of changes.entries) {
       if (before !== undefined) this.#collect(before, affected);
       if (after !== undefined && after !== before) this.#collect(after, affected);
@@ -58,8 +58,8 @@ export class WatcherIndex {
     return [...affected];
   }
 
-  #collect(entryKeys: readonly string[], into: Set<Watcher>): void {
-    let rarest: Set<Watcher> | undefined;
+  #collect(entryKeys: readonly string[], into: Set<W>): void {
+    let rarest: Set<W> | undefined;
     for (const key of entryKeys) {
       const watchers = this.#bySelector.get(key);
       // No open stream holds this selector, so none holds them all.

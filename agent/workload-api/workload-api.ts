@@ -90,7 +90,8 @@ export class WorkloadApi {
   readonly #firstMessageWaitMs: number;
   readonly #protoDir: string | undefined;
   readonly #index = new EntryIndex();
-  readonly #streams = new WatcherIndex();
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- sessions of every method's message type
+  readonly #streams = new WatcherIndex<StreamSession<any>>();
   readonly #encodings = new WireEncodings();
   /** Calls still attesting or fetching: aborted by close(). */
   readonly #pending = new Set<AbortController>();
@@ -124,6 +125,11 @@ export class WorkloadApi {
     return this.#index.wants(type, key);
   }
 
+  /** Goes up when some entry starts to use a selector `type:key` none used (see EntryIndex). */
+  get wantsGeneration(): number {
+    return this.#index.wantsGeneration;
+  }
+
   /**
    * Ends every open stream with UNAVAILABLE (clients reconnect after a backoff), fails calls still
    * attesting or fetching, and answers new calls UNAVAILABLE. Idempotent.
@@ -149,15 +155,40 @@ export class WorkloadApi {
 
   #onSnapshot(snapshot: WorkloadCacheSnapshot): void {
     const changes = this.#index.update(snapshot);
-    for (const stream of this.#streams.affectedBy(changes)) {
-      try {
-        stream.refresh();
-      } catch (err) {
-        // A fault here, not the caller's: that stream ends INTERNAL, the others carry on.
-        this.#logger.error({ err: errorMessage(err) }, "cannot answer an open Workload API stream");
-        stream.fail(err);
-      }
+    for (const stream of this.#streams.affectedBy(changes)) this.#refresh(stream);
+    // A stream's caller was attested without the selector kinds no entry used then; one an entry
+    // uses now may make a new entry match it. Each caller is attested again (once per process,
+    // shared by its streams), and its stream looks again with what it holds.
+    if (changes.wantsGrew) for (const stream of this.#streams.all()) void this.#reattest(stream);
+  }
+
+  #refresh(stream: StreamSession<unknown>): void {
+    try {
+      stream.refresh();
+    } catch (err) {
+      // A fault here, not the caller's: that stream ends INTERNAL, the others carry on.
+      this.#logger.error({ err: errorMessage(err) }, "cannot answer an open Workload API stream");
+      stream.fail(err);
     }
+  }
+
+  async #reattest(stream: StreamSession<unknown>): Promise<void> {
+    const attempt = stream.startAttestation();
+    let caller: SelectorKeys;
+    try {
+      caller = await this.#attest(stream.call, stream.signal, stream.method);
+    } catch (err) {
+      if (stream.ended) return;
+      // Gone, or an attestor too slow: the stream ends with that status, and a client still there
+      // reconnects and is attested afresh.
+      this.#refused(stream.method, err);
+      stream.fail(err);
+      return;
+    }
+    this.#streams.delete(stream);
+    const taken = stream.reattested(attempt, caller);
+    if (!stream.ended) this.#streams.add(stream);
+    if (taken) this.#refresh(stream);
   }
 
   #stream<Res>(method: string, view: StreamView<Res>): handleServerStreamingCall<unknown, Res> {
@@ -191,11 +222,11 @@ export class WorkloadApi {
     call: ServerWritableStream<unknown, Res>,
     caller: SelectorKeys,
   ): void {
-    const session = new StreamSession<Res>(call, caller, view, {
+    const session = new StreamSession<Res>(method, call, caller, view, {
       index: this.#index,
       clock: this.#clock,
       firstMessageWaitMs: this.#firstMessageWaitMs,
-      onEnd: (ended) => this.#streams.delete(ended),
+      onEnd: () => this.#streams.delete(session),
     });
     const stop = (): void => session.stop();
     call.once("cancelled", stop);

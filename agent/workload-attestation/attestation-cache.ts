@@ -9,6 +9,8 @@ export interface CachedAttestation {
   readonly selectors: readonly Selector[];
   /** When its attestors started reading. */
   readonly attestedAtMs: number;
+  /** The wants generation its attestors ran under. */
+  readonly wantsGeneration: number;
 }
 
 /**
@@ -62,11 +64,12 @@ export class AttestationCache {
   }
 
   /** Drops every entry that may no longer be served (expired, or its process exited); returns how many. */
-  sweep(nowMs: number, ttlMs: number): number {
+  sweep(nowMs: number, ttlMs: number, wantsGeneration: number): number {
     let dropped = 0;
     for (const [key, entry] of this.#entries) {
       const alive = entry.caller.process.isAlive();
-      if (cachedState({ alive, attestedAtMs: entry.attestedAtMs }, nowMs, ttlMs) === "fresh") continue;
+      const facts = { alive, attestedAtMs: entry.attestedAtMs, wantsGeneration: entry.wantsGeneration };
+      if (cachedState(facts, nowMs, ttlMs, wantsGeneration) === "fresh") continue;
       this.drop(key);
       dropped++;
     }

@@ -61,7 +61,7 @@ describe(`A burst of ${PROCESSES * CONNECTIONS_EACH} calls from ${PROCESSES} rea
     });
     const attestation = new CallerAttestation({
       attestors: [status, watcher],
-      wants: () => false,
+      wants: () => true,
       clock: systemClock,
       logger: createLogger({ name: "agent", level: "silent" }),
       maxConcurrent: MAX_CONCURRENT,

@@ -46,7 +46,7 @@ describe("CallerAttestation: the selectors of the process that made a connection
   it("runs every attestor at once on the pinned caller and answers their selectors merged, one of each, in order", async () => {
     const caller = await sockets.start();
     const [connection] = caller.connections;
-    const wants = (type: string, key: string): boolean => type === "status" && key === "name";
+    const wants = (_type: string, key: string): boolean => key === "name";
     const status = new RecordingAttestor("status", processName("status"));
     let statusRunningWhenIdStarted = 0;
     const id = new RecordingAttestor("id", async (peer, options) => {
@@ -74,6 +74,52 @@ describe("CallerAttestation: the selectors of the process that made a connection
     assert.deepEqual(seen.caller.credentials, connection!.credentials);
     assert.deepEqual(seen.caller.groups, connection!.groups);
     assert.equal(seen.options.wants, wants);
+    attestation.close();
+  });
+
+  it("runs only the attestors one of whose selector keys some entry uses", async () => {
+    const caller = await sockets.start();
+    const used = new RecordingAttestor("used", credentialSelectors("used"));
+    const unused = new RecordingAttestor("unused", credentialSelectors("unused"));
+    const wants = (type: string, key: string): boolean => type === "used" && key === "uid";
+    const { attestation } = attestationFixture([used, unused], { wants });
+
+    const selectors = await attestation.selectorsOf(caller.connections[0]!);
+
+    assert.deepEqual(
+      selectors.map((s) => s.type),
+      ["used", "used"],
+    );
+    assert.equal(unused.calls, 0, "an attestor whose selectors no entry uses was run");
+    attestation.close();
+  });
+
+  it("attests again, neither serving the cache nor joining one in flight, once an entry uses a selector kind that was skipped", async () => {
+    const caller = await sockets.start();
+    const [connection] = caller.connections;
+    let generation = 0;
+    const { attestation, gate, attestor } = gatedFixture("status", processName("status"), {
+      wantsGeneration: () => generation,
+    });
+    gate.open();
+    await attestation.selectorsOf(connection!);
+    await attestation.selectorsOf(connection!);
+    assert.equal(attestor.calls, 1, "the second call within the TTL is served from the cache");
+
+    generation++;
+    await attestation.selectorsOf(connection!);
+    assert.equal(attestor.calls, 2, "a result made before the generation went up was served");
+
+    // One in flight under an older generation is not joined either.
+    generation++;
+    gate.shut();
+    const before = attestation.selectorsOf(connection!);
+    await until(() => attestor.running === 1, "the attestation started");
+    generation++;
+    const afterBump = attestation.selectorsOf(connection!);
+    await until(() => attestor.calls === 4, "a second attestation started under the new generation");
+    gate.open();
+    await Promise.all([before, afterBump]);
     attestation.close();
   });
 

@@ -18,6 +18,11 @@ export interface CallerAttestationDeps {
   readonly attestors: readonly WorkloadAttestor[];
   /** Whether some entry uses a selector of this type and key (`unix`, `sha256`): see AttestOptions. */
   readonly wants: (type: string, key: string) => boolean;
+  /**
+   * Goes up whenever `wants` becomes true for a key it was false for (default: never changes).
+   * Results made before are not served again (see lookup-plan.ts).
+   */
+  readonly wantsGeneration?: () => number;
   readonly clock: Clock;
   readonly logger: Logger;
   /** Each attestor's deadline. */
@@ -62,6 +67,7 @@ const DOING = "attesting the caller";
 export class CallerAttestation {
   readonly #attestors: readonly WorkloadAttestor[];
   readonly #wants: (type: string, key: string) => boolean;
+  readonly #wantsGeneration: () => number;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #attestorTimeoutMs: number;
@@ -76,6 +82,7 @@ export class CallerAttestation {
     const defaults = CALLER_ATTESTATION_DEFAULTS;
     this.#attestors = deps.attestors;
     this.#wants = deps.wants;
+    this.#wantsGeneration = deps.wantsGeneration ?? (() => 0);
     this.#clock = deps.clock;
     this.#logger = deps.logger;
     this.#attestorTimeoutMs = checkedMs(
@@ -111,16 +118,23 @@ export class CallerAttestation {
     const key = callerKey(connection);
     const cached = this.#cache.get(key);
     const inFlight = this.#inFlight.get(key);
+    const wantsGeneration = this.#wantsGeneration();
     const plan = planLookup({
       callerAlive: connection.process.isAlive(),
       cached: cached && {
         entry: cached,
         alive: cached.caller.process.isAlive(),
         attestedAtMs: cached.attestedAtMs,
+        wantsGeneration: cached.wantsGeneration,
       },
-      inFlight: inFlight && { attestation: inFlight, alive: inFlight.caller.process.isAlive() },
+      inFlight: inFlight && {
+        attestation: inFlight,
+        alive: inFlight.caller.process.isAlive(),
+        wantsGeneration: inFlight.wantsGeneration,
+      },
       nowMs: this.#clock.nowMs(),
       ttlMs: this.#cacheTtlMs,
+      wantsGeneration,
     });
     if (plan.dropCached) this.#cache.drop(key);
     if (plan.forgetInFlight) this.#inFlight.delete(key);
@@ -134,7 +148,7 @@ export class CallerAttestation {
       case "join":
         return this.#serve(action.inFlight.attestation, connection, signal);
       case "attest":
-        return this.#serve(this.#start(key, connection), connection, signal);
+        return this.#serve(this.#start(key, connection, wantsGeneration), connection, signal);
     }
   }
 
@@ -165,12 +179,15 @@ export class CallerAttestation {
     return selectors;
   }
 
-  #start(key: string, connection: PeerConnection): SharedAttestation {
+  #start(key: string, connection: PeerConnection, wantsGeneration: number): SharedAttestation {
     const caller = pinCaller(connection);
     const attestation = new SharedAttestation(
       caller,
+      wantsGeneration,
       (signal) =>
-        this.#slots.run(signal, "waiting for a free attestation slot", () => this.#attest(caller, signal)),
+        this.#slots.run(signal, "waiting for a free attestation slot", () =>
+          this.#attest(caller, wantsGeneration, signal),
+        ),
       () => {
         if (this.#inFlight.get(key) === attestation) this.#inFlight.delete(key);
       },
@@ -200,7 +217,7 @@ export class CallerAttestation {
     return true;
   }
 
-  async #attest(caller: Peer, signal: AbortSignal): Promise<Attested> {
+  async #attest(caller: Peer, wantsGeneration: number, signal: AbortSignal): Promise<Attested> {
     const startedAtMs = this.#clock.nowMs();
     const outcomes = await runAttestors(this.#attestors, caller, {
       signal,
@@ -217,7 +234,7 @@ export class CallerAttestation {
     this.#log(caller.process.pid, startedAtMs, outcomes, decision);
     switch (decision.kind) {
       case "selectors":
-        return { selectors: decision.selectors, attestedAtMs: startedAtMs };
+        return { selectors: decision.selectors, attestedAtMs: startedAtMs, wantsGeneration };
       case "refused":
         throw decision.error;
       case "cancelled":
@@ -261,7 +278,7 @@ export class CallerAttestation {
     // exited or expired processes within one TTL, without waiting for a call.
     this.#sweepTimer = this.#clock.setTimer(() => {
       this.#sweepTimer = undefined;
-      this.#cache.sweep(this.#clock.nowMs(), this.#cacheTtlMs);
+      this.#cache.sweep(this.#clock.nowMs(), this.#cacheTtlMs, this.#wantsGeneration());
       this.#armSweep();
     }, this.#cacheTtlMs);
   }

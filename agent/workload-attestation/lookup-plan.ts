@@ -10,6 +10,13 @@
  * during the lookup are therefore alive at one common instant with that PID: they are the same
  * process. A newcomer that took the PID of an exited caller fails this check, because the old pidfd
  * polls exited forever.
+ *
+ * Why a result can be outdated while its process lives: attestors skip the selector kinds no entry
+ * uses (reading what nobody asks about is wasted work on every new caller). When an entry starts to
+ * use a kind that was skipped, the "wants generation" goes up, and a result made before that may
+ * lack selectors the new entry needs: it is not served, and an attestation begun before it is not
+ * joined. Missing selectors can only ever mean fewer identities, never a wrong one, so this is about
+ * giving callers what they are due, within one attestation of the change.
  */
 
 /** What a cached result is worth at `nowMs`. */
@@ -18,6 +25,8 @@ export type CachedState =
   | "fresh"
   /** Its process still lives but the result is too old (or the clock went backwards): attest again. */
   | "expired"
+  /** Its process still lives but attestors skipped selector kinds an entry now uses: attest again. */
+  | "outdated"
   /** Its process has exited: the entry speaks for nobody and is dropped. */
   | "process_gone";
 
@@ -26,10 +35,18 @@ export interface CachedFacts {
   readonly alive: boolean;
   /** When the attestors started reading (the oldest any selector can be). */
   readonly attestedAtMs: number;
+  /** The wants generation its attestors ran under. */
+  readonly wantsGeneration: number;
 }
 
-export function cachedState(entry: CachedFacts, nowMs: number, ttlMs: number): CachedState {
+export function cachedState(
+  entry: CachedFacts,
+  nowMs: number,
+  ttlMs: number,
+  wantsGeneration: number,
+): CachedState {
   if (!entry.alive) return "process_gone";
+  if (entry.wantsGeneration !== wantsGeneration) return "outdated";
   const ageMs = nowMs - entry.attestedAtMs;
   // A negative age means the wall clock stepped back: the age is unknown, so the entry is not trusted.
   return ageMs >= 0 && ageMs < ttlMs ? "fresh" : "expired";
@@ -45,11 +62,15 @@ export interface LookupFacts<C extends CachedFacts, F extends InFlightFacts> {
   readonly nowMs: number;
   /** 0 disables the cache. */
   readonly ttlMs: number;
+  /** The wants generation now: results made under an older one are not served or joined. */
+  readonly wantsGeneration: number;
 }
 
 export interface InFlightFacts {
   /** The attestation's own pidfd polls alive. */
   readonly alive: boolean;
+  /** The wants generation its attestors run under. */
+  readonly wantsGeneration: number;
 }
 
 /** What to do for the caller; `cached` and `inFlight` are handed back as given, for the one to use. */
@@ -58,9 +79,12 @@ export type LookupAction<C, F> =
   | { readonly kind: "refuse" }
   /** Serve the cached selectors. */
   | { readonly kind: "serve_cached"; readonly cached: C }
-  /** Wait for the attestation in flight for this very process. */
+  /** Wait for the attestation in flight for this very process (under the current wants generation). */
   | { readonly kind: "join"; readonly inFlight: F }
-  /** Start an attestation of its own. */
+  /**
+   * Start an attestation of its own (it takes the table's place of an outdated one in flight, which
+   * still finishes for its own waiters).
+   */
   | { readonly kind: "attest" };
 
 export interface LookupPlan<C, F> {
@@ -78,9 +102,11 @@ export function planLookup<C extends CachedFacts, F extends InFlightFacts>(
   facts: LookupFacts<C, F>,
 ): LookupPlan<C, F> {
   const { cached, inFlight } = facts;
-  const state = cached === undefined ? undefined : cachedState(cached, facts.nowMs, facts.ttlMs);
+  const state =
+    cached === undefined ? undefined : cachedState(cached, facts.nowMs, facts.ttlMs, facts.wantsGeneration);
+  const joinable = inFlight?.alive === true && inFlight.wantsGeneration === facts.wantsGeneration;
   return {
-    action: lookupAction(facts.callerAlive, cached, state, inFlight),
+    action: lookupAction(facts.callerAlive, cached, state, joinable ? inFlight : undefined),
     dropCached: state !== undefined && state !== "fresh",
     forgetInFlight: inFlight !== undefined && !inFlight.alive,
   };

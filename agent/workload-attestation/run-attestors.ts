@@ -14,7 +14,8 @@ export interface RunAttestorsOptions {
 }
 
 /**
- * Runs every attestor at once on the pinned caller, each under its own deadline. The first outcome
+ * Runs every attestor some entry has a use for (one of its keys is wanted) at once on the pinned
+ * caller, each under its own deadline. The first outcome
  * that is not a set of selectors settles the attestation (it is refused whatever the others say),
  * so the others are told to stop at once rather than run on to their deadlines.
  *
@@ -32,8 +33,11 @@ export async function runAttestors(
   options.signal.addEventListener("abort", onAbort, { once: true });
   if (options.signal.aborted) onAbort();
   try {
+    const wanted = attestors.filter((attestor) =>
+      attestor.keys.some((key) => options.wants(attestor.name, key)),
+    );
     return await Promise.all(
-      attestors.map(async (attestor) => {
+      wanted.map(async (attestor) => {
         const outcome = await runAttestor(attestor, caller, { ...options, signal: group.signal });
         if (outcome.kind !== "selectors")
           group.abort(new Error(`workload attestor "${attestor.name}" settled it`));

@@ -6,6 +6,8 @@ export interface Attested {
   readonly selectors: readonly Selector[];
   /** When its attestors started reading. */
   readonly attestedAtMs: number;
+  /** The wants generation its attestors ran under. */
+  readonly wantsGeneration: number;
 }
 
 /**
@@ -17,6 +19,8 @@ export interface Attested {
 export class SharedAttestation {
   /** The caller, pinned by a pidfd of the attestation's own. */
   readonly caller: Peer;
+  /** The wants generation its attestors run under (see lookup-plan.ts). */
+  readonly wantsGeneration: number;
   /** Settles once, with the selectors or the refusal; the owner stores or discards it. */
   readonly result: Promise<Attested>;
   readonly #controller = new AbortController();
@@ -24,8 +28,14 @@ export class SharedAttestation {
   #waiters = 0;
   #settled = false;
 
-  constructor(caller: Peer, run: (signal: AbortSignal) => Promise<Attested>, onAbandoned: () => void) {
+  constructor(
+    caller: Peer,
+    wantsGeneration: number,
+    run: (signal: AbortSignal) => Promise<Attested>,
+    onAbandoned: () => void,
+  ) {
     this.caller = caller;
+    this.wantsGeneration = wantsGeneration;
     this.#onAbandoned = onAbandoned;
     this.result = run(this.#controller.signal).finally(() => {
       this.#settled = true;

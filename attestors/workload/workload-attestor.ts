@@ -14,6 +14,11 @@ import type { Peer } from "../../native/peercred/index.js";
 export interface WorkloadAttestor {
   /** The selector type it produces: "unix", "cgroup", "systemd". */
   readonly name: string;
+  /**
+   * Every key it can produce (`uid`, `path`, ...): an attestor none of whose keys an entry uses is
+   * not run at all (see AttestOptions.wants).
+   */
+  readonly keys: readonly string[];
   attest(caller: Peer, options: AttestOptions): Promise<readonly Selector[]>;
 }
 
@@ -21,8 +26,11 @@ export interface AttestOptions {
   /** The caller attestation's deadline for this attestor; stop work when it fires. */
   readonly signal: AbortSignal;
   /**
-   * Selectors that cost real work (hashing the executable) are made only when some entry uses
-   * them: `wants("unix", "sha256")` is true when an entry has a `unix:sha256:...` selector.
+   * Whether some entry uses a selector of this type and key: `wants("unix", "sha256")` is true when
+   * an entry has a `unix:sha256:...` selector. A selector that costs work to find (a file to read,
+   * an executable to hash) is looked for only when wanted: a selector no entry uses cannot change
+   * which entries match, and every new caller would pay for it. When an entry starts to use one,
+   * results made without it are attested again (agent/workload-attestation/lookup-plan.ts).
    */
   readonly wants: (type: string, key: string) => boolean;
 }

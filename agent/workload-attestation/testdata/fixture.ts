@@ -24,7 +24,7 @@ export function attestationFixture(
     level: "debug",
     destination: { write: (line: string) => void lines.push(line) },
   });
-  const attestation = new CallerAttestation({ attestors, wants: () => false, clock, logger, ...options });
+  const attestation = new CallerAttestation({ attestors, wants: () => true, clock, logger, ...options });
   return {
     attestation,
     clock,

@@ -77,7 +77,7 @@ const gate = new Gate();
 const arg = new RecordingAttestor("arg", gate.answer(lastArgumentByPid("arg")));
 const attestation = new CallerAttestation({
   attestors: [arg],
-  wants: () => false,
+  wants: () => true,
   clock: new ManualClock(),
   logger: createLogger({ name: "agent", level: "silent" }),
 });

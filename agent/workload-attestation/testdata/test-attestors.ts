@@ -9,6 +9,8 @@ export type Answer = (caller: Peer, options: AttestOptions) => Promise<readonly 
 /** An attestor answering with `answer`, counting its calls and how many ran at once. */
 export class RecordingAttestor implements WorkloadAttestor {
   readonly name: string;
+  /** Run whenever any key of its type is wanted (the tests' `wants` says yes to everything). */
+  readonly keys = ["uid", "gid", "name", "arg"] as const;
   readonly #answer: Answer;
   calls = 0;
   running = 0;

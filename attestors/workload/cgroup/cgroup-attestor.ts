@@ -26,6 +26,7 @@ export interface CgroupAttestorOptions {
  */
 export class CgroupAttestor implements WorkloadAttestor {
   readonly name = "cgroup";
+  readonly keys = ["path", "container_id", "pod_uid"] as const;
   readonly #logger: Logger;
 
   constructor(options: CgroupAttestorOptions) {

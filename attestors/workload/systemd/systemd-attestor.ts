@@ -45,6 +45,7 @@ const INVOCATION_ID = /^[0-9a-f]{32}$/;
  */
 export class SystemdAttestor implements WorkloadAttestor {
   readonly name = "systemd";
+  readonly keys = ["unit", "user_unit", "invocation_id"] as const;
   readonly #logger: Logger;
   readonly #root: string;
   readonly #xattrs: XattrReader;

@@ -89,8 +89,19 @@ export function missingKeys(lines: readonly Record<string, unknown>[]): unknown[
 
 export const silentLogger = createLogger({ name: "attestor-test", level: "silent" });
 
-/** Attestation options: `wants` lists `type:key` pairs, e.g. "unix:sha256". */
-export function attestOptions(wants: readonly string[] = [], signal?: AbortSignal): AttestOptions {
+/**
+ * Attestation options wanting every selector key except `unix:sha256` (the one that hashes a file),
+ * plus the `type:key` pairs in `extra`, e.g. "unix:sha256".
+ */
+export function attestOptions(extra: readonly string[] = [], signal?: AbortSignal): AttestOptions {
+  return {
+    signal: signal ?? new AbortController().signal,
+    wants: (type, key) => !(type === "unix" && key === "sha256") || extra.includes(`${type}:${key}`),
+  };
+}
+
+/** Attestation options wanting exactly the `type:key` pairs listed: what an agent with those entries asks for. */
+export function attestOptionsWanting(wants: readonly string[], signal?: AbortSignal): AttestOptions {
   return {
     signal: signal ?? new AbortController().signal,
     wants: (type, key) => wants.includes(`${type}:${key}`),

@@ -25,6 +25,7 @@ import {
 import { RealCallers, startSleeper } from "../testdata/callers.js";
 import {
   attestOptions,
+  attestOptionsWanting,
   capturingLogger,
   heldProcFile,
   missingKeys,
@@ -193,6 +194,32 @@ describe("UnixAttestor on fixture procfs trees", () => {
     assert.ok(selectors.includes("unix:uid:1000"));
     assert.ok(!selectors.some((s) => s.startsWith("unix:supplementary_gid:")));
     assert.deepEqual(missing, ["supplementary_gid"]);
+  });
+
+  it("reads nothing under /proc when the entries use only IDs and their names", async () => {
+    // status has no Groups line and the executable is marked deleted: either read would log a
+    // missing selector, so an empty `missing` shows that neither file was looked at.
+    const { logger, lines } = capturingLogger();
+    const fixture = procFixture({
+      uid: 1000,
+      gid: 1000,
+      files: { status: status("") },
+      exe: `${exe} (deleted)`,
+    });
+    const attestor = new UnixAttestor({ logger, accounts: fixtureAccounts() });
+    try {
+      const wanted = attestOptionsWanting(["unix:uid", "unix:user"]);
+      const selectors = texts(await attestor.attest(fixture.peer, wanted));
+      assert.deepEqual(selectors, ["unix:gid:1000", "unix:group:alice", "unix:uid:1000", "unix:user:alice"]);
+      assert.deepEqual(missingKeys(lines()), []);
+      // The same caller with path and supplementary groups wanted: both files are read.
+      const all = texts(await attestor.attest(fixture.peer, attestOptions()));
+      assert.ok(all.includes("unix:uid:1000"));
+      assert.deepEqual(missingKeys(lines()).sort(), ["path", "supplementary_gid"]);
+    } finally {
+      fixture.close();
+      await attestor.close();
+    }
   });
 
   it("gives no name selector for a name no selector may hold (a control character)", async () => {

@@ -28,23 +28,37 @@ export interface UnixAttestorOptions {
 
 const MIB = 1024 * 1024;
 
+export const UNIX_KEYS = [
+  "uid",
+  "gid",
+  "user",
+  "group",
+  "supplementary_gid",
+  "supplementary_group",
+  "path",
+  "sha256",
+] as const;
+
 /**
  * `unix:` selectors, SPIRE's keys:
  *
  * - `uid:<n>`, `gid:<n>`: the effective IDs the kernel recorded at connect(2) (SO_PEERCRED).
  * - `user:<name>`, `group:<name>`: their names in /etc/passwd and /etc/group (AccountNames).
  * - `supplementary_gid:<n>` and `supplementary_group:<name>` for each supplementary group: from
- *   SO_PEERGROUPS (at connect time) when the listener read it, else /proc/<pid>/status `Groups:`.
+ *   SO_PEERGROUPS (at connect time) when the listener read it, else /proc/<pid>/status `Groups:`
+ *   (read only when an entry uses one of the two keys).
  * - `path:<executable>`: /proc/<pid>/exe's target, as the process's mount namespace names it (a
  *   containerised process shows the path inside its container). None when the kernel marks it
  *   ` (deleted)`: the file the process runs is no longer at that path (deleted, or replaced on
- *   upgrade), so an entry for the path must not match the old binary.
+ *   upgrade), so an entry for the path must not match the old binary. Read only when an entry uses
+ *   `path` or `sha256`.
  * - `sha256:<hex>` of the executable, only when an entry uses it (`wants("unix", "sha256")`): read
  *   through /proc/<pid>/exe, so it is the file the process runs even when deleted or replaced;
  *   none above `maxExecutableBytes`; hashed on a worker thread; cached by file identity.
  */
 export class UnixAttestor implements WorkloadAttestor {
   readonly name = "unix";
+  readonly keys = UNIX_KEYS;
   readonly #logger: Logger;
   readonly #accounts: AccountNames;
   readonly #maxExecutableBytes: number;
@@ -63,11 +77,18 @@ export class UnixAttestor implements WorkloadAttestor {
     const { uid, gid } = caller.credentials;
     const collector = new SelectorCollector(this.name, this.#logger, caller.credentials.pid);
     const executable = new OpenedExecutable();
+    const wants = (key: (typeof UNIX_KEYS)[number]): boolean => options.wants(this.name, key);
     try {
+      // What only costs a lookup (the IDs, their names) is always given; what reads /proc only when
+      // an entry uses it (see AttestOptions.wants).
       const [tables, groups, exe] = await Promise.all([
         this.#accounts.tables(),
-        this.#supplementaryGroups(caller, collector, options.signal),
-        this.#executable(caller, collector, executable, options),
+        caller.groups !== undefined || wants("supplementary_gid") || wants("supplementary_group")
+          ? this.#supplementaryGroups(caller, collector, options.signal)
+          : undefined,
+        wants("path") || wants("sha256")
+          ? this.#executable(caller, collector, executable, options)
+          : undefined,
       ]);
       collector.add("uid", uid);
       addName(collector, "user", tables.users, uid);
@@ -79,7 +100,7 @@ export class UnixAttestor implements WorkloadAttestor {
       }
       if (exe?.ok === true) collector.add("path", exe.path);
       else if (exe !== undefined) collector.missing("path", exe.reason);
-      if (options.wants(this.name, "sha256")) await this.#addSha256(executable, collector, options.signal);
+      if (wants("sha256")) await this.#addSha256(executable, collector, options.signal);
     } finally {
       executable.release();
     }
