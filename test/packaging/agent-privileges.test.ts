@@ -2,7 +2,7 @@ import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { chownSync, createReadStream, readFileSync, realpathSync } from "node:fs";
-import { once } from "node:events";
+import { createInterface } from "node:readline";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { repoRoot } from "../fixtures/hallmark-binaries.js";
@@ -64,24 +64,12 @@ async function attestAsAgentUnit(socketDir: string, caps: readonly string[]): Pr
   const child = spawnTied("setpriv", setpriv, { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  let stdout = "";
-  const lines: string[] = [];
-  const waiting: ((line: string) => void)[] = [];
-  child.stdout!.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-    const parts = stdout.split("\n");
-    stdout = parts.pop() ?? "";
-    for (const line of parts) (waiting.shift() ?? ((l: string) => lines.push(l)))(line);
-  });
-  const nextLine = (): Promise<string> =>
-    Promise.race([
-      lines.length > 0
-        ? Promise.resolve(lines.shift()!)
-        : new Promise<string>((resolve) => waiting.push(resolve)),
-      once(child, "exit").then(() => {
-        throw new Error(`the attestor process exited: ${stderr}`);
-      }),
-    ]);
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const nextLine = async (): Promise<string> => {
+    const next = await lines.next();
+    if (next.done === true) throw new Error(`the attestor process ended: ${stderr}`);
+    return next.value;
+  };
   assert.equal(await nextLine(), "listening");
   const caller = await startConnector(socketPath, { uid: NOBODY, gid: NOBODY, groups: [] });
   try {
