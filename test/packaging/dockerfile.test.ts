@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, posix } from "node:path";
 import { repoRoot } from "../fixtures/hallmark-binaries.js";
 import { run } from "../fixtures/processes.js";
@@ -231,6 +231,8 @@ describe("Dockerfile (checked statically: the image is not built here)", () => {
     assert.deepEqual(JSON.parse(entrypoint?.rest ?? "null"), ["/usr/local/bin/hallmark-entrypoint"]);
     const script = contextCopies(runtime).get("/usr/local/bin/hallmark-entrypoint");
     assert.equal(script, "packaging/docker/entrypoint.sh");
+    // COPY keeps the context's file mode: the entrypoint must be executable in the repository.
+    assert.notEqual(statSync(join(repoRoot, script)).mode & 0o111, 0, `${script} is not executable`);
     const text = readFileSync(join(repoRoot, script), "utf8");
     for (const name of Object.keys(pkg.bin))
       assert.ok(text.includes(`exec /usr/local/bin/${name} "$@"`), name);
