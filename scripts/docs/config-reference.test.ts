@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { describe, it } from "node:test";
 import { z } from "zod";
 import { agentConfigSchema } from "../../agent/config/schema.js";
+import { packageRoot } from "../../common/cli/program.js";
 import { duration } from "../../common/config/schema.js";
 import { serverConfigSchema } from "../../server/config/schema.js";
 import { ConfigReferenceError, configKeys, renderConfigReference } from "./config-reference.js";
@@ -136,12 +138,18 @@ describe("the configuration reference of server.yaml and agent.yaml", () => {
     ["server.yaml", serverConfigSchema],
     ["agent.yaml", agentConfigSchema],
   ] as const) {
-    it(`lists every key of ${file} that the schema reads`, () => {
+    it(`lists every key of ${file} that the schema reads, in docs/configuration.md`, async () => {
       const listed = configKeys(schema).map((k) => k.path);
-      assert.deepEqual([...listed].sort(), shapePaths(schema).sort());
-      assert.ok(
-        listed.includes(file === "server.yaml" ? "key_manager.pkcs11.token_label" : "tpm.device_path"),
-      );
+      const read = shapePaths(schema);
+      assert.deepEqual([...listed].sort(), [...read].sort());
+      assert.ok(read.includes(file === "server.yaml" ? "key_manager.pkcs11.token_label" : "tpm.device_path"));
+      const doc = await readFile(new URL("docs/configuration.md", packageRoot()), "utf8");
+      const start = doc.indexOf(`\n## ${file}\n`);
+      assert.notEqual(start, -1, `docs/configuration.md has a section for ${file}`);
+      const end = doc.indexOf("\n## ", start + 1);
+      const table = doc.slice(start, end === -1 ? undefined : end);
+      for (const path of read)
+        assert.ok(table.includes(`| \`${path}\` |`), `${path} is in the ${file} table`);
     });
   }
 });
