@@ -2,6 +2,12 @@ import { z } from "zod";
 import { parseDuration, type DurationMs } from "./duration.js";
 import { errorMessage } from "../errors.js";
 
+/**
+ * How a duration key shows in the config's JSON Schema (`z.toJSONSchema`, input side: a string), so
+ * the generated configuration reference can say "duration" and its bounds rather than "string".
+ */
+export const DURATION_FORMAT = "go-duration";
+
 /** A config duration (`90s`, `5m`, `1h`, `24h`), parsed to milliseconds, optionally bounded. */
 export function duration(
   bounds: { min?: string; max?: string } = {},
@@ -9,22 +15,25 @@ export function duration(
   const min = bounds.min === undefined ? undefined : parseDuration(bounds.min);
   const max = bounds.max === undefined ? undefined : parseDuration(bounds.max);
   // YAML reads `ttl: 300` as a number; accept it here so the error can say the unit is missing.
-  return z.union([z.string(), z.number()]).transform((input, ctx): DurationMs => {
-    let value: DurationMs;
-    try {
-      value = parseDuration(String(input));
-    } catch (err) {
-      ctx.addIssue({ code: "custom", message: errorMessage(err) });
-      return z.NEVER;
-    }
-    if (min !== undefined && value < min) {
-      ctx.addIssue({ code: "custom", message: `must be at least ${bounds.min}` });
-    }
-    if (max !== undefined && value > max) {
-      ctx.addIssue({ code: "custom", message: `must be at most ${bounds.max}` });
-    }
-    return value;
-  });
+  return z
+    .union([z.string(), z.number()])
+    .transform((input, ctx): DurationMs => {
+      let value: DurationMs;
+      try {
+        value = parseDuration(String(input));
+      } catch (err) {
+        ctx.addIssue({ code: "custom", message: errorMessage(err) });
+        return z.NEVER;
+      }
+      if (min !== undefined && value < min) {
+        ctx.addIssue({ code: "custom", message: `must be at least ${bounds.min}` });
+      }
+      if (max !== undefined && value > max) {
+        ctx.addIssue({ code: "custom", message: `must be at most ${bounds.max}` });
+      }
+      return value;
+    })
+    .meta({ format: DURATION_FORMAT, durationMin: bounds.min, durationMax: bounds.max });
 }
 
 export const logLevel = z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]);
