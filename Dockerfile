@@ -24,7 +24,7 @@ COPY attestors ./attestors
 COPY server ./server
 COPY agent ./agent
 COPY test ./test
-COPY scripts/bench ./scripts/bench
+COPY scripts ./scripts
 RUN npm run build \
   && rm -rf dist/test dist/scripts \
   && find dist \( -name '*.test.js' -o -name '*.test.js.map' \) -delete \
