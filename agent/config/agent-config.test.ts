@@ -26,6 +26,31 @@ describe("agent config", () => {
     assert.equal(cfg.syncInterval, 300_000);
     assert.equal(cfg.logFormat, "json");
     assert.equal(cfg.healthChecks, undefined);
+    assert.deepEqual(cfg.workloadAttestation, {
+      attestorTimeout: 2_000,
+      maxConcurrent: 16,
+      cacheTtl: 5_000,
+      unix: { maxExecutableBytes: 256 * 1024 * 1024 },
+    });
+  });
+
+  it("reads the workload attestation's deadline, concurrency, cache and executable size limit", () => {
+    const cfg = parseAgentConfig(
+      `${MINIMAL}workload_attestation:
+  attestor_timeout: 500ms
+  max_concurrent: 4
+  cache_ttl: 0s
+  unix:
+    workload_size_limit: 1048576
+`,
+      "agent.yaml",
+    );
+    assert.deepEqual(cfg.workloadAttestation, {
+      attestorTimeout: 500,
+      maxConcurrent: 4,
+      cacheTtl: 0,
+      unix: { maxExecutableBytes: 1_048_576 },
+    });
   });
 
   it("reads an swtpm socket, an EK type, health checks and insecure bootstrap", () => {
@@ -76,6 +101,21 @@ sync_interval: 30s
       "a resync more often than every 10s",
       `${MINIMAL}sync_interval: 1s\n`,
       /^sync_interval: must be at least 10s$/,
+    ],
+    [
+      "SPIRE's 0 for no executable size limit",
+      `${MINIMAL}workload_attestation:\n  unix:\n    workload_size_limit: 0\n`,
+      /^workload_attestation\.unix\.workload_size_limit: /,
+    ],
+    [
+      "an attestor deadline over a minute",
+      `${MINIMAL}workload_attestation:\n  attestor_timeout: 2m\n`,
+      /^workload_attestation\.attestor_timeout: must be at most 1m$/,
+    ],
+    [
+      "no attestation at all at once",
+      `${MINIMAL}workload_attestation:\n  max_concurrent: 0\n`,
+      /^workload_attestation\.max_concurrent: /,
     ],
     [
       "a bad trust domain",

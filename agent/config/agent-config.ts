@@ -26,6 +26,12 @@ export interface AgentConfig {
   tpm: { location: TpmLocation; ekType: AgentConfigFile["tpm"]["ek_type"] };
   healthChecks: HealthChecksConfig;
   syncInterval: DurationMs;
+  workloadAttestation: {
+    attestorTimeout: DurationMs;
+    maxConcurrent: number;
+    cacheTtl: DurationMs;
+    unix: { maxExecutableBytes: number };
+  };
 }
 
 export async function loadAgentConfig(path: string): Promise<AgentConfig> {
@@ -58,5 +64,11 @@ function toAgentConfig(file: AgentConfigFile): AgentConfig {
     },
     healthChecks: toHealthChecksConfig(file.health_checks),
     syncInterval: file.sync_interval,
+    workloadAttestation: {
+      attestorTimeout: file.workload_attestation.attestor_timeout,
+      maxConcurrent: file.workload_attestation.max_concurrent,
+      cacheTtl: file.workload_attestation.cache_ttl,
+      unix: { maxExecutableBytes: file.workload_attestation.unix.workload_size_limit },
+    },
   };
 }

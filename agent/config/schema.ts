@@ -26,6 +26,48 @@ const tpm = z
     }
   });
 
+const MIB = 1024 * 1024;
+
+const workloadAttestation = z
+  .strictObject({
+    attestor_timeout: duration({ min: "10ms", max: "1m" })
+      .prefault("2s")
+      .describe(
+        "How long one workload attestor may take for a caller; a slower one gets the caller Unavailable, naming the attestor, rather than a hang.",
+      ),
+    max_concurrent: z
+      .number()
+      .int()
+      .min(1)
+      .max(1024)
+      .default(16)
+      .describe(
+        "Caller attestations running at once (the rest wait their turn): what bounds a burst's /proc reads.",
+      ),
+    cache_ttl: duration({ max: "1m" })
+      .prefault("5s")
+      .describe(
+        "How long a process's selectors are reused while that same process (pinned by a pidfd) lives; `0s` attests every call, as SPIRE does.",
+      ),
+    unix: z
+      .strictObject({
+        workload_size_limit: z
+          .number()
+          .int()
+          .min(1)
+          .default(256 * MIB)
+          .describe(
+            'Executables larger than this many bytes get no `unix:sha256` selector (unlike SPIRE\'s key of that name, 0 is not "no limit": every hash has a bound).',
+          ),
+      })
+      .prefault({})
+      .describe("The unix workload attestor."),
+  })
+  .prefault({})
+  .describe(
+    "Who is calling the Workload API: the kernel's record of the caller and the workload attestors (unix, cgroup, systemd).",
+  );
+
 export const agentConfigSchema = z
   .strictObject({
     trust_domain: trustDomain,
@@ -50,6 +92,7 @@ export const agentConfigSchema = z
     log_format: logFormat,
     tpm: tpm.prefault({}).describe("The host's TPM 2.0."),
     health_checks: healthChecks,
+    workload_attestation: workloadAttestation,
     sync_interval: duration({ min: "10s", max: "24h" })
       .prefault("5m")
       .describe("Full resync with the server as a safety net beside the pushed changes."),

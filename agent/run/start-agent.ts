@@ -91,13 +91,20 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
 
     // The Workload API: who calls (the kernel's record, pinned by a pidfd), what the attestors say
     // of the caller, and the entries whose selectors all hold for it.
-    const unixAttestor = new UnixAttestor({ logger });
+    const attestation = config.workloadAttestation;
+    const unixAttestor = new UnixAttestor({
+      logger,
+      maxExecutableBytes: attestation.unix.maxExecutableBytes,
+    });
     stack.push("unix attestor", () => unixAttestor.close());
     const callerAttestation = new CallerAttestation({
       attestors: [unixAttestor, new CgroupAttestor({ logger }), new SystemdAttestor({ logger })],
       // Selectors that cost reading /proc (or hashing a file) only when some entry uses them.
       wants: (type, key) => workloadApi.wants(type, key),
       wantsGeneration: () => workloadApi.wantsGeneration,
+      attestorTimeoutMs: attestation.attestorTimeout,
+      maxConcurrent: attestation.maxConcurrent,
+      cacheTtlMs: attestation.cacheTtl,
       clock,
       logger,
     });
