@@ -52,7 +52,9 @@ export class AgentSocket {
     options: AgentSocketOptions,
     register: (server: Server, callers: CallerLookup) => void,
   ): Promise<AgentSocket> {
-    const grpc = new Server();
+    // No channelz: its per-connection and per-call bookkeeping is for a channelz service this
+    // socket does not offer, and every new Workload API client would pay for it.
+    const grpc = new Server({ "grpc.enable_channelz": 0 });
     const listening: { unix?: UnixGrpcServer } = {};
     register(grpc, {
       peerOf: (call) => {

@@ -3,6 +3,7 @@ import type { Clock, TimerHandle } from "../../common/clock.js";
 import { toGrpcError } from "../../common/grpc/status.js";
 import type { EntryIndex } from "./entry-index.js";
 import type { SelectorKeys } from "./selector-keys.js";
+import type { EncodedMessage } from "./encoded-message.js";
 import { sameFingerprint, type StreamView } from "./stream-views.js";
 import type { Watcher } from "./watcher-index.js";
 import { noIdentityIssued } from "./workload-api-error.js";
@@ -36,7 +37,7 @@ export class StreamSession<Res> implements Watcher {
   #waitTimer: TimerHandle | undefined;
   #waitOver = false;
   #draining = false;
-  #waiting: { message: Res } | undefined;
+  #waiting: { message: EncodedMessage<Res> } | undefined;
   #ended = false;
 
   constructor(
@@ -131,12 +132,13 @@ export class StreamSession<Res> implements Watcher {
     if (!this.#ended) this.#finish();
   }
 
-  #write(message: Res): void {
+  #write(message: EncodedMessage<Res>): void {
     if (this.#draining) {
       this.#waiting = { message };
       return;
     }
-    if (this.#call.write(message)) return;
+    // The service's serializer passes an EncodedMessage through as it is (acceptingEncoded).
+    if (this.#call.write(message as unknown as Res)) return;
     this.#draining = true;
     this.#call.once("drain", () => {
       this.#draining = false;

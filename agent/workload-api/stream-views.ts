@@ -1,6 +1,7 @@
 import type { SpiffeBundle } from "../../common/spiffe/bundle.js";
-import type { JWTBundlesResponse, X509BundlesResponse, X509SVIDResponse } from "../../proto/gen/workload.js";
+import { JWTBundlesResponse, X509BundlesResponse, X509SVIDResponse } from "../../proto/gen/workload.js";
 import type { AgentEntry, CachedEntry, X509SvidWithKey } from "../cache/index.js";
+import type { EncodedMessage } from "./encoded-message.js";
 import { bundleKey, type WireEncodings } from "./wire-encodings.js";
 
 /** What a stream should do now, given the caller's matching entries and the bundle. */
@@ -15,7 +16,8 @@ export type ViewOutcome<Res> =
       readonly complete: boolean;
       /** Equal fingerprints mean equal messages: a refresh that finds the same one sends nothing. */
       readonly fingerprint: readonly unknown[];
-      message(): Res;
+      /** The message in its wire form, shared with every stream sending the same one. */
+      message(): EncodedMessage<Res>;
     };
 
 export type StreamView<Res> = (
@@ -51,6 +53,7 @@ export function withUniqueHints<T extends { readonly entry: AgentEntry }>(items:
  * SVID is never sent (the spec requires at least one): while none has arrived the stream waits.
  */
 export function x509SvidView(encodings: WireEncodings): StreamView<X509SVIDResponse> {
+  const encode = (message: X509SVIDResponse): Uint8Array => X509SVIDResponse.encode(message).finish();
   return (matches, bundle) => {
     if (matches.length === 0) return DENY;
     const withSvid = matches.filter((m): m is ServedEntry => m.svid !== undefined);
@@ -63,17 +66,20 @@ export function x509SvidView(encodings: WireEncodings): StreamView<X509SVIDRespo
       kind: "send",
       complete: withSvid.length === matches.length,
       fingerprint,
-      message: () => ({
-        svids: served.map(({ entry, svid }) => ({
-          spiffeId: entry.spiffeId.toString(),
-          x509Svid: encodings.chain(svid),
-          x509SvidKey: svid.pkcs8PrivateKey,
-          bundle: bundleDer,
-          hint: entry.hint,
-        })),
-        crl: [],
-        federatedBundles: {},
-      }),
+      message: () =>
+        encodings.message(served[0]!.svid, fingerprint, () =>
+          encode({
+            svids: served.map(({ entry, svid }) => ({
+              spiffeId: entry.spiffeId.toString(),
+              x509Svid: encodings.chain(svid),
+              x509SvidKey: svid.pkcs8PrivateKey,
+              bundle: bundleDer,
+              hint: entry.hint,
+            })),
+            crl: [],
+            federatedBundles: {},
+          }),
+        ),
     };
   };
 }
@@ -83,18 +89,20 @@ export function x509SvidView(encodings: WireEncodings): StreamView<X509SVIDRespo
  * entry matches (as SPIRE: the bundles go to workloads with an identity).
  */
 function bundleView<Res>(
-  encode: (bundle: SpiffeBundle) => Buffer,
-  message: (bundles: { [td: string]: Buffer }) => Res,
+  encodings: WireEncodings,
+  form: (bundle: SpiffeBundle) => Buffer,
+  encode: (bundles: { [td: string]: Buffer }) => Uint8Array,
 ): StreamView<Res> {
   return (matches, bundle) => {
     if (matches.length === 0) return DENY;
     if (bundle === undefined) return WAIT;
-    const bytes = encode(bundle);
+    const bytes = form(bundle);
+    const fingerprint = [bytes];
     return {
       kind: "send",
       complete: true,
-      fingerprint: [bytes],
-      message: () => message({ [bundleKey(bundle)]: bytes }),
+      fingerprint,
+      message: () => encodings.message(bytes, fingerprint, () => encode({ [bundleKey(bundle)]: bytes })),
     };
   };
 }
@@ -102,27 +110,19 @@ function bundleView<Res>(
 /** FetchX509Bundles: the X.509 authorities as concatenated DER. */
 export function x509BundlesView(encodings: WireEncodings): StreamView<X509BundlesResponse> {
   return bundleView(
+    encodings,
     (bundle) => encodings.x509Bundle(bundle),
-    (bundles) => ({ crl: [], bundles }),
+    (bundles) => X509BundlesResponse.encode({ crl: [], bundles }).finish(),
   );
 }
 
 /** FetchJWTBundles: the JWT authorities as a JWK Set. */
 export function jwtBundlesView(encodings: WireEncodings): StreamView<JWTBundlesResponse> {
   return bundleView(
+    encodings,
     (bundle) => encodings.jwtBundle(bundle),
-    (bundles) => ({ bundles }),
+    (bundles) => JWTBundlesResponse.encode({ bundles }).finish(),
   );
 }
 
-export function sameFingerprint(a: readonly unknown[], b: readonly unknown[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i];
-    const y = b[i];
-    if (x === y) continue;
-    // A new bundle object with the same certificates is not a change (a resync may send one).
-    if (!(Buffer.isBuffer(x) && Buffer.isBuffer(y) && x.equals(y))) return false;
-  }
-  return true;
-}
+export { sameFingerprint } from "./wire-encodings.js";

@@ -23,6 +23,7 @@ import {
   type ValidateJWTSVIDResponse,
 } from "../../proto/gen/workload.js";
 import type { WorkloadCacheSnapshot } from "../cache/index.js";
+import { acceptingEncoded } from "./encoded-message.js";
 import { EntryIndex } from "./entry-index.js";
 import { checkJwtSvidRequest, fetchJwtSvids, type JwtSvidSource } from "./jwt-svid-fetch.js";
 import { validateJwtSvid } from "./jwt-svid-validation.js";
@@ -111,7 +112,7 @@ export class WorkloadApi {
 
   /** Adds SpiffeWorkloadAPI and server reflection to `server` (before it serves). */
   register(server: Server): void {
-    server.addService(SpiffeWorkloadAPIService, this.#implementation());
+    server.addService(acceptingEncoded(SpiffeWorkloadAPIService), this.#implementation());
     addReflection(server, this.#protoDir ?? protoDirectory());
   }
 
