@@ -1,24 +1,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { request, type IncomingMessage } from "node:http";
-import { Writable } from "node:stream";
 import { Counter, Gauge, register as globalRegister, type Registry } from "prom-client";
 import { HttpListenError } from "../http/http-listener.js";
-import { createLogger, type Logger } from "../logging/logger.js";
+import { capturingLogger } from "../logging/testdata/capturing-logger.js";
 import { MetricsHttpServer } from "./metrics-http.js";
 import { createMetricsRegistry } from "./metrics-registry.js";
 import { parseExposition } from "./testdata/exposition.js";
-
-function capturingLogger(): { logger: Logger; text: () => string } {
-  const chunks: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      chunks.push(chunk.toString());
-      done();
-    },
-  });
-  return { logger: createLogger({ name: "test", destination }), text: () => chunks.join("") };
-}
 
 async function withMetricsHttp(
   registry: Registry,

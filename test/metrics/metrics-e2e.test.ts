@@ -58,6 +58,21 @@ describe("metrics of a running server and agent", () => {
   let agentMetrics: number;
   let serverBefore: Exposition;
 
+  /** `hallmark-agent run` on `swtpm`, joining the server, serving metrics at `metricsPort` if given. */
+  function startAgent(name: string, swtpm: SwtpmFixture, metricsPort?: number): Promise<AgentProcess> {
+    return AgentProcess.start({
+      serverPort: nodeApiPort,
+      trustBundlePath: bundlePath,
+      swtpmSocket: swtpm.socketPath,
+      dir: join(dir, name),
+      logLevel: "info",
+      extra:
+        metricsPort === undefined
+          ? []
+          : ["metrics:", "  bind_address: 127.0.0.1", `  bind_port: ${metricsPort}`],
+    });
+  }
+
   before(async () => {
     [tpm, untrusted] = await Promise.all([startSwtpm(), startSwtpm()]);
     dir = await mkdtemp(join(fixtureTempRoot(), "hallmark-metrics-e2e-"));
@@ -75,14 +90,7 @@ describe("metrics of a running server and agent", () => {
     assert.equal(shown.code, 0, shown.stderr);
     bundlePath = join(dir, "bootstrap.pem");
     await writeFile(bundlePath, shown.stdout);
-    agent = await AgentProcess.start({
-      serverPort: nodeApiPort,
-      trustBundlePath: bundlePath,
-      swtpmSocket: tpm.socketPath,
-      dir: join(dir, "agent"),
-      logLevel: "info",
-      extra: ["metrics:", "  bind_address: 127.0.0.1", `  bind_port: ${agentMetrics}`],
-    });
+    agent = await startAgent("agent", tpm, agentMetrics);
     const attested = await agent.waitForLog((l) => l.msg === "attested to the server");
     await admin.call("createEntry", {
       entry: {
@@ -195,13 +203,7 @@ describe("metrics of a running server and agent", () => {
   });
 
   it("a refused attestation is counted under its error code", async () => {
-    const refusedAgent = await AgentProcess.start({
-      serverPort: nodeApiPort,
-      trustBundlePath: bundlePath,
-      swtpmSocket: untrusted.socketPath,
-      dir: join(dir, "untrusted-agent"),
-      logLevel: "info",
-    });
+    const refusedAgent = await startAgent("untrusted-agent", untrusted);
     const refusal = await refusedAgent.waitForLog((l) => l.msg.startsWith("attestation refused"));
     assert.equal(await refusedAgent.exited, 1);
     const code = String(refusal.code);
@@ -213,14 +215,7 @@ describe("metrics of a running server and agent", () => {
   });
 
   it("a metrics port in use stops the agent at start-up with a typed error naming metrics.bind_port", async () => {
-    const blocked = await AgentProcess.start({
-      serverPort: nodeApiPort,
-      trustBundlePath: bundlePath,
-      swtpmSocket: untrusted.socketPath,
-      dir: join(dir, "port-taken-agent"),
-      logLevel: "info",
-      extra: ["metrics:", "  bind_address: 127.0.0.1", `  bind_port: ${serverMetrics}`],
-    });
+    const blocked = await startAgent("port-taken-agent", untrusted, serverMetrics);
     assert.equal(await blocked.exited, 1);
     assert.match(
       blocked.stderrText,
