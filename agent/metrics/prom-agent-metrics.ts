@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { Clock } from "../../common/clock.js";
 import { commandName } from "../../native/tpm/index.js";
 import type { AgentMetrics, AgentStateSource } from "./agent-metrics.js";
+import { CallTally } from "./call-tally.js";
 
 /** From swtpm (a millisecond) to a discrete TPM making an RSA key (seconds). */
 const TPM_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -21,15 +22,15 @@ const GRPC_CODE_NAMES: readonly string[] = Array.from(
 );
 
 /**
- * The agent's metrics in a prom-client registry (`hallmark_agent_*`). Label children are looked up
- * once and kept (by method, status, TPM command), so a Workload API call costs a Map lookup and an
- * increment, and creates nothing. Series a dashboard expects exist from the start at zero.
+ * The agent's metrics in a prom-client registry (`hallmark_agent_*`). The Workload API's calls and
+ * streams are tallied as plain numbers (a call costs a Map lookup and an increment, and allocates
+ * nothing) and handed to prom-client when scraped; the TPM and attestor histograms keep their label
+ * children. Series a dashboard expects exist from the start at zero.
  */
 export class PromAgentMetrics implements AgentMetrics {
-  readonly #requests: Counter<"method" | "grpc_code">;
-  readonly #requestChildren = new Map<string, Counter.Internal[]>();
-  readonly #streams: Gauge<"method">;
-  readonly #streamChildren = new Map<string, Gauge.Internal<"method">>();
+  readonly #requests = new CallTally();
+  /** Open streams by method (all under code 0). */
+  readonly #streams = new CallTally();
   readonly #tpm: Histogram<"command">;
   readonly #tpmChildren = new Map<number, Histogram.Internal<"command">>();
   readonly #attestation: Histogram<"attestor">;
@@ -39,21 +40,31 @@ export class PromAgentMetrics implements AgentMetrics {
 
   constructor(registry: Registry, clock: Clock) {
     const registers = [registry];
-    this.#requests = new Counter({
+    const requests = this.#requests;
+    const streams = this.#streams;
+    for (const method of [...UNARY_METHODS, ...STREAM_METHODS]) requests.add(method, GrpcStatus.OK, 0);
+    for (const method of STREAM_METHODS) streams.add(method, 0, 0);
+    new Counter({
       name: "hallmark_agent_workload_api_requests_total",
       help: "Workload API calls by method and gRPC status, counted when they end (a stream ends CANCELLED when its client leaves).",
       labelNames: ["method", "grpc_code"],
       registers,
+      collect() {
+        // The tally holds the totals: the counter shows them as they are now.
+        this.reset();
+        for (const [method, code, count] of requests.entries())
+          this.inc({ method, grpc_code: GRPC_CODE_NAMES[code] ?? String(code) }, count);
+      },
     });
-    this.#streams = new Gauge({
+    new Gauge({
       name: "hallmark_agent_workload_api_streams_open",
       help: "Workload API streams being served now, by method.",
       labelNames: ["method"],
       registers,
+      collect() {
+        for (const [method, , count] of streams.entries()) this.set({ method }, count);
+      },
     });
-    for (const method of [...UNARY_METHODS, ...STREAM_METHODS])
-      this.#requestChild(method, GrpcStatus.OK).inc(0);
-    for (const method of STREAM_METHODS) this.#streamChild(method).set(0);
     this.#tpm = new Histogram({
       name: "hallmark_agent_tpm_command_duration_seconds",
       help: "Time the TPM took to answer a command, by command (TPM2_Sign, TPM2_Quote, ...).",
@@ -117,15 +128,15 @@ export class PromAgentMetrics implements AgentMetrics {
   }
 
   requestDone(method: string, code: GrpcStatus): void {
-    this.#requestChild(method, code).inc();
+    this.#requests.add(method, code);
   }
 
   streamOpened(method: string): void {
-    this.#streamChild(method).inc();
+    this.#streams.add(method, 0);
   }
 
   streamClosed(method: string): void {
-    this.#streamChild(method).dec();
+    this.#streams.add(method, 0, -1);
   }
 
   attestorDone(attestor: string, seconds: number): void {
@@ -147,20 +158,5 @@ export class PromAgentMetrics implements AgentMetrics {
 
   readStateFrom(source: AgentStateSource): void {
     this.#state = source;
-  }
-
-  #requestChild(method: string, code: GrpcStatus): Counter.Internal {
-    let byCode = this.#requestChildren.get(method);
-    if (byCode === undefined) this.#requestChildren.set(method, (byCode = []));
-    let child = byCode[code];
-    if (child === undefined)
-      byCode[code] = child = this.#requests.labels(method, GRPC_CODE_NAMES[code] ?? String(code));
-    return child;
-  }
-
-  #streamChild(method: string): Gauge.Internal<"method"> {
-    let child = this.#streamChildren.get(method);
-    if (child === undefined) this.#streamChildren.set(method, (child = this.#streams.labels(method)));
-    return child;
   }
 }
