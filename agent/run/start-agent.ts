@@ -54,9 +54,10 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
   const stack = new StopStack(logger);
   const stopAll = (): Promise<void> => stack.stopAll();
   // One registry for the process, only when metrics are on: Node's process metrics cost a little.
-  const registry = config.metrics === undefined ? undefined : createMetricsRegistry();
+  const exported =
+    config.metrics === undefined ? undefined : { address: config.metrics, registry: createMetricsRegistry() };
   const metrics: AgentMetrics =
-    registry === undefined ? NO_AGENT_METRICS : new PromAgentMetrics(registry, clock);
+    exported === undefined ? NO_AGENT_METRICS : new PromAgentMetrics(exported.registry, clock);
   try {
     const tpm = await AgentTpm.open({
       location: config.tpm.location,
@@ -161,9 +162,9 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
     if (health !== undefined) stack.push("health listener", () => health.close());
 
     const metricsHttp =
-      config.metrics === undefined || registry === undefined
+      exported === undefined
         ? undefined
-        : await MetricsHttpServer.listen(config.metrics, registry, logger);
+        : await MetricsHttpServer.listen(exported.address, exported.registry, logger);
     if (metricsHttp !== undefined) stack.push("metrics listener", () => metricsHttp.close());
 
     await agent.start();

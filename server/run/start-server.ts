@@ -80,8 +80,9 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   const stack = new StopStack(logger);
   const stopAll = (): Promise<void> => stack.stopAll();
   // One registry for the process, only when metrics are on: Node's process metrics cost a little.
-  const registry = config.metrics === undefined ? undefined : createMetricsRegistry();
-  const metrics = registry === undefined ? NO_SERVER_METRICS : new PromServerMetrics(registry);
+  const exported =
+    config.metrics === undefined ? undefined : { address: config.metrics, registry: createMetricsRegistry() };
+  const metrics = exported === undefined ? NO_SERVER_METRICS : new PromServerMetrics(exported.registry);
   try {
     const { token } = config.keyManager;
     const keyManager = await Pkcs11KeyManager.open(
@@ -163,8 +164,8 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     }
 
     let metricsHttp: MetricsHttpServer | undefined;
-    if (config.metrics !== undefined && registry !== undefined) {
-      metricsHttp = await MetricsHttpServer.listen(config.metrics, registry, logger);
+    if (exported !== undefined) {
+      metricsHttp = await MetricsHttpServer.listen(exported.address, exported.registry, logger);
       const started = metricsHttp;
       stack.push("metrics listener", () => started.close());
     }
