@@ -220,6 +220,11 @@ export class WorkloadCache {
     });
   }
 
+  /** JWT-SVIDs held in memory now (by entry and audience set), for the metrics. */
+  get cachedJwtSvids(): number {
+    return this.#jwt.size;
+  }
+
   /** Stops for good: the timer, every call in flight, every key. Nothing more is published. */
   close(): void {
     if (this.#closed) return;

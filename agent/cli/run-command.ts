@@ -28,6 +28,7 @@ export function runCommand(): Command {
           server: `${config.serverAddress}:${config.serverPort}`,
           socketPath: config.socketPath,
           health: running.health?.port,
+          metrics: running.metrics?.port,
         },
         "hallmark-agent is running",
       );

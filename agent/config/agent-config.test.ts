@@ -26,6 +26,7 @@ describe("agent config", () => {
     assert.equal(cfg.syncInterval, 300_000);
     assert.equal(cfg.logFormat, "json");
     assert.equal(cfg.healthChecks, undefined);
+    assert.equal(cfg.metrics, undefined, "metrics are off unless asked for");
     assert.deepEqual(cfg.workloadAttestation, {
       attestorTimeout: 2_000,
       maxConcurrent: 16,
@@ -51,6 +52,18 @@ describe("agent config", () => {
       cacheTtl: 0,
       unix: { maxExecutableBytes: 1_048_576 },
     });
+  });
+
+  it("reads metrics: 127.0.0.1:9989 by default, or the address and port given", () => {
+    assert.deepEqual(parseAgentConfig(`${MINIMAL}metrics: {}\n`, "agent.yaml").metrics, {
+      bindAddress: "127.0.0.1",
+      bindPort: 9989,
+    });
+    const cfg = parseAgentConfig(
+      `${MINIMAL}metrics:\n  bind_address: 0.0.0.0\n  bind_port: 19000\n`,
+      "agent.yaml",
+    );
+    assert.deepEqual(cfg.metrics, { bindAddress: "0.0.0.0", bindPort: 19000 });
   });
 
   it("reads an swtpm socket, an EK type, health checks and insecure bootstrap", () => {
@@ -122,6 +135,8 @@ sync_interval: 30s
       MINIMAL.replace("example.org\n", "spiffe://example.org/path\n"),
       /^trust_domain: /,
     ],
+    ["an unknown metrics key", `${MINIMAL}metrics:\n  port: 9000\n`, /^metrics\.port: unknown key$/],
+    ["a metrics port out of range", `${MINIMAL}metrics:\n  bind_port: 70000\n`, /^metrics\.bind_port: /],
   ];
   for (const [what, yaml, expected] of refused) {
     it(`refuses ${what}`, () => {

@@ -1,7 +1,12 @@
 import { resolve } from "node:path";
 import type { DurationMs } from "../../common/config/duration.js";
 import { loadConfigFile, parseConfig } from "../../common/config/load.js";
-import { toHealthChecksConfig, type HealthChecksConfig, type LogLevel } from "../../common/config/schema.js";
+import {
+  toHttpListenerConfig,
+  type HealthChecksConfig,
+  type LogLevel,
+  type MetricsConfig,
+} from "../../common/config/schema.js";
 import type { LogFormat } from "../../common/logging/logger.js";
 import type { TrustDomain } from "../../common/spiffe/index.js";
 import { agentConfigSchema, type AgentConfigFile } from "./schema.js";
@@ -25,6 +30,8 @@ export interface AgentConfig {
   logFormat: LogFormat;
   tpm: { location: TpmLocation; ekType: AgentConfigFile["tpm"]["ek_type"] };
   healthChecks: HealthChecksConfig;
+  /** Prometheus `GET /metrics`; undefined: off. */
+  metrics: MetricsConfig;
   syncInterval: DurationMs;
   workloadAttestation: {
     attestorTimeout: DurationMs;
@@ -62,7 +69,8 @@ function toAgentConfig(file: AgentConfigFile): AgentConfig {
           : { kind: "device", path: file.tpm.device_path ?? DEFAULT_TPM_DEVICE },
       ekType: file.tpm.ek_type,
     },
-    healthChecks: toHealthChecksConfig(file.health_checks),
+    healthChecks: toHttpListenerConfig(file.health_checks),
+    metrics: toHttpListenerConfig(file.metrics),
     syncInterval: file.sync_interval,
     workloadAttestation: {
       attestorTimeout: file.workload_attestation.attestor_timeout,

@@ -1,5 +1,13 @@
 import { z } from "zod";
-import { duration, filePath, healthChecks, logFormat, logLevel, port } from "../../common/config/schema.js";
+import {
+  duration,
+  filePath,
+  healthChecks,
+  logFormat,
+  logLevel,
+  metrics,
+  port,
+} from "../../common/config/schema.js";
 import { trustDomain } from "../../common/config/trust-domain.js";
 import { DEFAULT_AGENT_SOCKET_PATH } from "../health/agent-socket-path.js";
 
@@ -93,6 +101,7 @@ export const agentConfigSchema = z
     tpm: tpm.prefault({}).describe("The host's TPM 2.0."),
     health_checks: healthChecks,
     workload_attestation: workloadAttestation,
+    metrics: metrics(9989),
     sync_interval: duration({ min: "10s", max: "24h" })
       .prefault("5m")
       .describe("Full resync with the server as a safety net beside the pushed changes."),

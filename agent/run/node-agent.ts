@@ -16,6 +16,7 @@ import type { SyncMessage } from "../node/convert.js";
 import { NodeApiError } from "../node/node-api-error.js";
 import { NodeConnection, type PossessionSigner, type ServerTrust } from "../node/node-connection.js";
 import { SyncLoop, type SyncHealth } from "../sync/sync-loop.js";
+import type { SyncMetrics } from "../metrics/agent-metrics.js";
 import { refusalAdvice } from "./attestation-refusals.js";
 
 /** The TPM as the agent uses it (agent/tpm AgentTpm): one queue for all of it. */
@@ -54,6 +55,8 @@ export interface NodeAgentDeps {
   readonly attestBackoff?: BackoffPolicy;
   /** Told whenever identityHealth() or syncHealth() may have changed. */
   readonly onHealthChange?: () => void;
+  /** The Sync stream's reconnects, for the agent's metrics. */
+  readonly syncMetrics?: SyncMetrics;
 }
 
 const ATTEST_BACKOFF: BackoffPolicy = { baseMs: 500, maxMs: 60_000 };
@@ -101,6 +104,7 @@ export class NodeAgent {
       logger: deps.logger,
       syncIntervalMs: config.syncInterval,
       onChange: () => deps.onHealthChange?.(),
+      ...(deps.syncMetrics === undefined ? {} : { metrics: deps.syncMetrics }),
     });
     this.#exited = new Promise((resolve) => (this.#exit = resolve));
   }

@@ -1,6 +1,8 @@
 import { systemClock, type Clock } from "../../common/clock.js";
 import { StopStack } from "../../common/run/stop-stack.js";
 import type { HealthHttpServer } from "../../common/health/health-http.js";
+import { MetricsHttpServer } from "../../common/metrics/metrics-http.js";
+import { createMetricsRegistry } from "../../common/metrics/metrics-registry.js";
 import type { Logger } from "../../common/logging/logger.js";
 import { cryptoRandom, type RandomSource } from "../../common/random.js";
 import { WorkloadCache } from "../cache/index.js";
@@ -10,6 +12,9 @@ import { listenAgentHealthHttp } from "../health/agent-health-http.js";
 import { AgentHealthMonitor } from "../health/agent-health-monitor.js";
 import { AgentSocket, type CallerLookup } from "../health/agent-socket.js";
 import { AgentHealthService } from "../health/health-service.js";
+import { NO_AGENT_METRICS, type AgentMetrics } from "../metrics/agent-metrics.js";
+import { MeteredAttestor } from "../metrics/metered-attestor.js";
+import { PromAgentMetrics } from "../metrics/prom-agent-metrics.js";
 import { NodeWorkloadSvidSource } from "../node/workload-svid-source.js";
 import { WorkloadApi } from "../workload-api/index.js";
 import { CallerAttestation } from "../workload-attestation/index.js";
@@ -29,6 +34,7 @@ export interface RunningAgent {
   readonly cache: WorkloadCache;
   readonly socket: AgentSocket;
   readonly health: HealthHttpServer | undefined;
+  readonly metrics: MetricsHttpServer | undefined;
   /** The agent's health now (what /ready, the socket's health service and `healthcheck` report). */
   report(): AgentHealthReport;
   /** Resolves when the agent ended itself (banned, refused): the process must exit non-zero. */
@@ -38,8 +44,8 @@ export interface RunningAgent {
 
 /**
  * The composition root of `hallmark-agent run`: TPM, identity and node connection, the workload
- * SVID cache fed by Sync, the agent's socket (gRPC health now, the Workload API next), HTTP
- * health. A part that fails to start stops those already started.
+ * SVID cache fed by Sync, the agent's socket (gRPC health, the Workload API), HTTP health and
+ * metrics. A part that fails to start stops those already started.
  */
 export async function startAgent(config: AgentConfig, options: StartAgentOptions): Promise<RunningAgent> {
   const { logger } = options;
@@ -47,12 +53,18 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
   const random = options.random ?? cryptoRandom;
   const stack = new StopStack(logger);
   const stopAll = (): Promise<void> => stack.stopAll();
+  // One registry for the process, only when metrics are on: Node's process metrics cost a little.
+  const exported =
+    config.metrics === undefined ? undefined : { address: config.metrics, registry: createMetricsRegistry() };
+  const metrics: AgentMetrics =
+    exported === undefined ? NO_AGENT_METRICS : new PromAgentMetrics(exported.registry, clock);
   try {
     const tpm = await AgentTpm.open({
       location: config.tpm.location,
       ...(config.tpm.ekType === undefined ? {} : { ekType: config.tpm.ekType }),
       logger,
       clock,
+      onCommand: (code, seconds) => metrics.tpmCommand(code, seconds),
     });
     stack.push("tpm", () => tpm.close());
 
@@ -78,6 +90,7 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       random,
       logger,
       onHealthChange: healthChanged,
+      syncMetrics: metrics,
       makeCache: (connection) => {
         cache = new WorkloadCache({ source: new NodeWorkloadSvidSource(connection), clock, random, logger });
         return cache;
@@ -88,6 +101,17 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
     stack.push("cache", () => workloadCache.close());
     const cacheSubscription = workloadCache.subscribe(healthChanged);
     stack.push("cache health", () => cacheSubscription.close());
+    metrics.readStateFrom({
+      sync: () => agent.syncHealth(),
+      cache: () => {
+        const health = workloadCache.health();
+        return {
+          entries: health.entries,
+          x509Svids: health.entriesWithValidSvid,
+          jwtSvids: workloadCache.cachedJwtSvids,
+        };
+      },
+    });
 
     // The Workload API: who calls (the kernel's record, pinned by a pidfd), what the attestors say
     // of the caller, and the entries whose selectors all hold for it.
@@ -98,7 +122,9 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
     });
     stack.push("unix attestor", () => unixAttestor.close());
     const callerAttestation = new CallerAttestation({
-      attestors: [unixAttestor, new CgroupAttestor({ logger }), new SystemdAttestor({ logger })],
+      attestors: [unixAttestor, new CgroupAttestor({ logger }), new SystemdAttestor({ logger })].map(
+        (attestor) => new MeteredAttestor(attestor, metrics),
+      ),
       // Selectors that cost reading /proc (or hashing a file) only when some entry uses them.
       wants: (type, key) => workloadApi.wants(type, key),
       wantsGeneration: () => workloadApi.wantsGeneration,
@@ -119,6 +145,7 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       trustDomain: config.trustDomain,
       clock,
       logger,
+      metrics,
     });
     stack.push("workload API", () => workloadApi.close());
 
@@ -142,12 +169,19 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
         : await listenAgentHealthHttp(config.healthChecks, monitor, logger);
     if (health !== undefined) stack.push("health listener", () => health.close());
 
+    const metricsHttp =
+      exported === undefined
+        ? undefined
+        : await MetricsHttpServer.listen(exported.address, exported.registry, logger);
+    if (metricsHttp !== undefined) stack.push("metrics listener", () => metricsHttp.close());
+
     await agent.start();
     return {
       agent,
       cache: workloadCache,
       socket,
       health,
+      metrics: metricsHttp,
       report: () => monitor.report(),
       exited: agent.exited,
       stop: stopAll,

@@ -9,6 +9,7 @@ import type { SyncResponse } from "../../proto/gen/node.js";
 import { EntryInterner, syncMessageFrom, type SyncMessage } from "../node/convert.js";
 import { isServiceError, nodeApiErrorOf, NodeApiError } from "../node/node-api-error.js";
 import type { NodeConnection } from "../node/node-connection.js";
+import type { SyncMetrics } from "../metrics/agent-metrics.js";
 import { classifySyncFailure, type SyncFailureKind } from "./sync-failure.js";
 
 export interface SyncHealth {
@@ -45,6 +46,8 @@ export interface SyncLoopOptions {
   readonly backoff?: BackoffPolicy;
   /** Told whenever health() may have changed (connected, synced, an error). */
   readonly onChange?: () => void;
+  /** Counts the reconnects after a lost stream (not the planned restarts). */
+  readonly metrics?: SyncMetrics;
 }
 
 export const DEFAULT_SYNC_BACKOFF: BackoffPolicy = { baseMs: 250, maxMs: 30_000 };
@@ -136,6 +139,7 @@ export class SyncLoop {
         if (kind === "banned") return { kind, error };
         if (kind === "reattest") return { kind, error, provedSerial };
         failures++;
+        this.#o.metrics?.reconnecting();
         const delay = backoffDelayMs(
           failures,
           this.#o.backoff ?? DEFAULT_SYNC_BACKOFF,

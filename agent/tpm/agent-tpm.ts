@@ -7,6 +7,7 @@ import {
   type AgentSignature,
   type EkKind,
   type Tpm,
+  type TpmCommandObserver,
   type TpmEndpoint,
 } from "../../native/tpm/index.js";
 import type { TpmLocation } from "../config/agent-config.js";
@@ -31,6 +32,8 @@ export interface AgentTpmOptions {
   readonly commandTimeoutMs?: number;
   /** How the TPM is opened (native/tpm's openTpm); tests record its commands through this. */
   readonly openTpm?: OpenTpmFunction;
+  /** Told each TPM command's code and time (the agent's metrics). */
+  readonly onCommand?: TpmCommandObserver;
 }
 
 /**
@@ -68,6 +71,7 @@ export class AgentTpm {
         clock,
         ...(options.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: options.commandTimeoutMs }),
         ...(options.openTpm === undefined ? {} : { openTpm: options.openTpm }),
+        ...(options.onCommand === undefined ? {} : { onCommand: options.onCommand }),
       },
       op.signal,
     );

@@ -9,6 +9,7 @@ import {
   openTpm,
   type OpenTpmOptions,
   type Tpm,
+  type TpmCommandObserver,
   type TpmEndpoint,
 } from "../../native/tpm/index.js";
 import { AgentTpmError } from "./errors.js";
@@ -26,6 +27,8 @@ export interface TpmLinkOptions {
   readonly clock: Clock;
   readonly commandTimeoutMs?: number;
   readonly openTpm?: OpenTpmFunction;
+  /** Told each command's time on the TPM (metrics); kept across reconnects. */
+  readonly onCommand?: TpmCommandObserver;
 }
 
 /**
@@ -151,6 +154,7 @@ async function openOwned(options: TpmLinkOptions, signal: AbortSignal | undefine
       ownsTpm: true,
       clock: options.clock,
       ...(options.commandTimeoutMs === undefined ? {} : { timeoutMs: options.commandTimeoutMs }),
+      ...(options.onCommand === undefined ? {} : { onCommand: options.onCommand }),
       ...(signal === undefined ? {} : { signal }),
     });
   } catch (err) {

@@ -1,4 +1,4 @@
-import type { ServerWritableStream } from "@grpc/grpc-js";
+import { status as GrpcStatus, type ServerWritableStream } from "@grpc/grpc-js";
 import type { Clock, TimerHandle } from "../../common/clock.js";
 import { toGrpcError } from "../../common/grpc/status.js";
 import type { EntryIndex } from "./entry-index.js";
@@ -13,8 +13,8 @@ export interface StreamSessionDeps {
   readonly clock: Clock;
   /** How long a first message waits for matching entries whose SVID has not arrived yet. */
   readonly firstMessageWaitMs: number;
-  /** Told once, when the session ends for any reason. */
-  readonly onEnd: (session: Watcher) => void;
+  /** Told once, when the session ends for any reason, with its status (CANCELLED: the client left). */
+  readonly onEnd: (session: Watcher, code: GrpcStatus) => void;
 }
 
 /**
@@ -123,13 +123,14 @@ export class StreamSession<Res> implements Watcher {
   /** Ends the stream with the error's status (after any message already queued). */
   fail(err: unknown): void {
     if (this.#ended) return;
-    this.#finish();
-    this.#call.emit("error", toGrpcError(err));
+    const status = toGrpcError(err);
+    this.#finish(status.code);
+    this.#call.emit("error", status);
   }
 
   /** The client went away: stop, send nothing. */
   stop(): void {
-    if (!this.#ended) this.#finish();
+    if (!this.#ended) this.#finish(GrpcStatus.CANCELLED);
   }
 
   #write(message: EncodedMessage<Res>): void {
@@ -153,11 +154,11 @@ export class StreamSession<Res> implements Watcher {
     this.#waitTimer = undefined;
   }
 
-  #finish(): void {
+  #finish(code: GrpcStatus): void {
     this.#ended = true;
     this.#ended$.abort(new Error("the stream has ended"));
     this.#cancelWait();
     this.#waiting = undefined;
-    this.#deps.onEnd(this);
+    this.#deps.onEnd(this, code);
   }
 }

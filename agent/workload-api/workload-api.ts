@@ -1,10 +1,11 @@
-import type {
-  Server,
-  ServerUnaryCall,
-  ServerWritableStream,
-  handleServerStreamingCall,
-  handleUnaryCall,
-  sendUnaryData,
+import {
+  status as GrpcStatus,
+  type Server,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type handleServerStreamingCall,
+  type handleUnaryCall,
+  type sendUnaryData,
 } from "@grpc/grpc-js";
 import type { Clock } from "../../common/clock.js";
 import { OperationAbortedError, abortError, errorMessage, isHallmarkError } from "../../common/errors.js";
@@ -23,6 +24,7 @@ import {
   type ValidateJWTSVIDResponse,
 } from "../../proto/gen/workload.js";
 import type { WorkloadCacheSnapshot } from "../cache/index.js";
+import { NO_AGENT_METRICS, type WorkloadApiMetrics } from "../metrics/agent-metrics.js";
 import { acceptingEncoded } from "./encoded-message.js";
 import { EntryIndex } from "./entry-index.js";
 import { checkJwtSvidRequest, fetchJwtSvids, type JwtSvidSource } from "./jwt-svid-fetch.js";
@@ -71,6 +73,8 @@ export interface WorkloadApiDeps {
   readonly firstMessageWaitMs?: number;
   /** Where `workload.proto` and `health.proto` are, for reflection (default: the package's `proto/`). */
   readonly protoDir?: string;
+  /** Calls by method and status, open streams (default: not recorded). */
+  readonly metrics?: WorkloadApiMetrics;
 }
 
 export const DEFAULT_FIRST_MESSAGE_WAIT_MS = 1000;
@@ -90,6 +94,7 @@ export class WorkloadApi {
   readonly #logger: Logger;
   readonly #firstMessageWaitMs: number;
   readonly #protoDir: string | undefined;
+  readonly #metrics: WorkloadApiMetrics;
   readonly #index = new EntryIndex();
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- sessions of every method's message type
   readonly #streams = new WatcherIndex<StreamSession<any>>();
@@ -107,6 +112,7 @@ export class WorkloadApi {
     this.#logger = deps.logger.child({ component: "workload-api" });
     this.#firstMessageWaitMs = deps.firstMessageWaitMs ?? DEFAULT_FIRST_MESSAGE_WAIT_MS;
     this.#protoDir = deps.protoDir;
+    this.#metrics = deps.metrics ?? NO_AGENT_METRICS;
     this.#subscription = deps.cache.subscribe((snapshot) => this.#onSnapshot(snapshot));
   }
 
@@ -208,7 +214,9 @@ export class WorkloadApi {
       caller = await this.#attest(call, controller.signal, method);
     } catch (err) {
       this.#refused(method, err);
-      call.emit("error", toGrpcError(err));
+      const status = toGrpcError(err);
+      this.#metrics.requestDone(method, status.code);
+      call.emit("error", status);
       return;
     } finally {
       this.#pending.delete(controller);
@@ -227,12 +235,17 @@ export class WorkloadApi {
       index: this.#index,
       clock: this.#clock,
       firstMessageWaitMs: this.#firstMessageWaitMs,
-      onEnd: () => this.#streams.delete(session),
+      onEnd: (_ended, code) => {
+        this.#streams.delete(session);
+        this.#metrics.streamClosed(method);
+        this.#metrics.requestDone(method, code);
+      },
     });
     const stop = (): void => session.stop();
     call.once("cancelled", stop);
     call.once("close", stop);
     this.#streams.add(session);
+    this.#metrics.streamOpened(method);
     try {
       session.start();
     } catch (err) {
@@ -254,10 +267,15 @@ export class WorkloadApi {
           return handler(call, controller.signal);
         })
         .then(
-          (response) => callback(null, response),
+          (response) => {
+            this.#metrics.requestDone(method, GrpcStatus.OK);
+            callback(null, response);
+          },
           (err: unknown) => {
             this.#refused(method, err);
-            callback(toGrpcError(err));
+            const status = toGrpcError(err);
+            this.#metrics.requestDone(method, status.code);
+            callback(status);
           },
         )
         .finally(() => this.#pending.delete(controller));

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { parseDuration, type DurationMs } from "./duration.js";
 import { errorMessage } from "../errors.js";
+import type { ListenAddress } from "../http/http-listener.js";
 
 /**
  * How a duration key shows in the config's JSON Schema (`z.toJSONSchema`, input side: a string), so
@@ -52,17 +53,43 @@ export const logFormat = z
   .default("json")
   .describe("json, pretty, or auto (pretty on a terminal).");
 
+/** An HTTP listener's block (`bind_address`, `bind_port`), off when the block is absent. */
+function httpListener(listener: string, serves: string, defaultPort: number) {
+  return z
+    .strictObject({
+      bind_address: z
+        .string()
+        .min(1)
+        .default("127.0.0.1")
+        .describe(`Address of the HTTP ${listener} listener.`),
+      bind_port: port.default(defaultPort).describe(`Port of the HTTP ${listener} listener (${serves}).`),
+    })
+    .optional();
+}
+
 /** `health_checks`: HTTP `/live` and `/ready`, the same block in server.yaml and agent.yaml. */
-export const healthChecks = z
-  .strictObject({
-    bind_address: z.string().min(1).default("127.0.0.1").describe("Address of the HTTP health listener."),
-    bind_port: port.default(8080).describe("Port of the HTTP health listener (`/live`, `/ready`)."),
-  })
-  .optional()
-  .describe("HTTP `/live` and `/ready`; off when absent.");
+export const healthChecks = httpListener("health", "`/live`, `/ready`", 8080).describe(
+  "HTTP `/live` and `/ready`; off when absent.",
+);
 
-export type HealthChecksConfig = { bindAddress: string; bindPort: number } | undefined;
+/**
+ * `metrics`: Prometheus metrics at HTTP `GET /metrics`, the same block in server.yaml and agent.yaml
+ * with each its own default port (server 9988, agent 9989), so both can run on one host.
+ */
+export function metrics(defaultPort: number) {
+  return httpListener("metrics", "`/metrics`", defaultPort).describe(
+    "Prometheus metrics at HTTP `GET /metrics`; off when absent.",
+  );
+}
 
-export function toHealthChecksConfig(file: z.output<typeof healthChecks>): HealthChecksConfig {
+/** An HTTP listener's address; undefined when its block is absent (the listener is off). */
+export type HttpListenerConfig = ListenAddress | undefined;
+
+export type HealthChecksConfig = HttpListenerConfig;
+export type MetricsConfig = HttpListenerConfig;
+
+export function toHttpListenerConfig(
+  file: { bind_address: string; bind_port: number } | undefined,
+): HttpListenerConfig {
   return file === undefined ? undefined : { bindAddress: file.bind_address, bindPort: file.bind_port };
 }

@@ -1,19 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Writable } from "node:stream";
-import { createLogger } from "../logging/logger.js";
+import { capturingLogger } from "../logging/testdata/capturing-logger.js";
 import { HealthHttpServer, type ReadinessProbe } from "./health-http.js";
-
-function capturingLogger(): { logger: ReturnType<typeof createLogger>; text: () => string } {
-  const chunks: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      chunks.push(chunk.toString());
-      done();
-    },
-  });
-  return { logger: createLogger({ name: "test", destination }), text: () => chunks.join("") };
-}
 
 async function withHealthHttp(
   ready: ReadinessProbe,

@@ -1,6 +1,5 @@
-import { once } from "node:events";
-import { createServer, type Server } from "node:http";
 import type { Logger } from "../logging/logger.js";
+import { HttpListener, type ListenAddress } from "../http/http-listener.js";
 
 /** What `/ready` answers with: `healthy` decides the status; the whole report is the JSON body. */
 export interface ReadinessReport {
@@ -10,24 +9,17 @@ export interface ReadinessReport {
 /** Makes the current report; asked once per `/ready` request. */
 export type ReadinessProbe = () => Promise<ReadinessReport>;
 
+/** The listener `HealthHttpServer.listen` starts: its `port`, and `close()`. */
+export type HealthHttpServer = HttpListener;
+
 /**
  * HTTP `/live` (the process answers) and `/ready` (200 when the report says healthy, else 503; the
  * report is the body), for a supervisor or load balancer. The server and the agent each pass their
  * own report, which must carry only health, never configuration or key material.
  */
-export class HealthHttpServer {
-  readonly #server: Server;
-
-  private constructor(server: Server) {
-    this.#server = server;
-  }
-
-  static async listen(
-    address: { bindAddress: string; bindPort: number },
-    ready: ReadinessProbe,
-    logger: Logger,
-  ): Promise<HealthHttpServer> {
-    const server = createServer((req, res) => {
+export const HealthHttpServer = {
+  listen(address: ListenAddress, ready: ReadinessProbe, logger: Logger): Promise<HealthHttpServer> {
+    return HttpListener.listen(address, { what: "health checks", configKey: "health_checks" }, (req, res) => {
       const path = (req.url ?? "").split("?")[0];
       if (req.method !== "GET" || (path !== "/live" && path !== "/ready")) {
         res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
@@ -52,23 +44,5 @@ export class HealthHttpServer {
           },
         );
     });
-    server.listen(address.bindPort, address.bindAddress);
-    await Promise.race([
-      once(server, "listening"),
-      once(server, "error").then(([err]) => Promise.reject(err as Error)),
-    ]);
-    return new HealthHttpServer(server);
-  }
-
-  get port(): number {
-    const address = this.#server.address();
-    return typeof address === "object" && address !== null ? address.port : 0;
-  }
-
-  async close(): Promise<void> {
-    const closed = once(this.#server, "close");
-    this.#server.close();
-    this.#server.closeAllConnections();
-    await closed;
-  }
-}
+  },
+};

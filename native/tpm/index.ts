@@ -5,7 +5,7 @@
  */
 
 // Reaching a TPM: endpoints, transports, the command layer and its errors.
-export { Tpm, TpmStaleHandleError, type TpmOptions } from "./tpm.js";
+export { Tpm, TpmStaleHandleError, type TpmCommandObserver, type TpmOptions } from "./tpm.js";
 export {
   openTransport,
   parseTpmEndpoint,
@@ -29,6 +29,7 @@ export {
   TPM_ALG,
   TPM_ECC_CURVE,
   TPM_GENERATED_VALUE,
+  commandName,
   digestSize,
   nodeHashName,
   type TpmHashAlg,

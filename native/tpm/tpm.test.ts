@@ -20,6 +20,23 @@ describe("Tpm.execute", () => {
     assert.equal(t.sent[0]?.toString("hex"), "80010000000c0000017b0002");
   });
 
+  it("tells onCommand each command's code and time on the transport, failed sends too", async () => {
+    const seen: { code: number; seconds: number }[] = [];
+    const t = new ScriptedTransport([
+      buildResponse({ responseCode: TPM_RC.HANDLE | 0x80 }),
+      buildResponse({ parameters: Buffer.alloc(0) }),
+    ]);
+    const tpm = new Tpm(t, { onCommand: (code, seconds) => seen.push({ code, seconds }) });
+    await assert.rejects(tpm.execute({ code: TPM_CC.ReadPublic, handles: [0x81000001] }), TpmError);
+    await tpm.execute({ code: TPM_CC.SelfTest, parameters: Buffer.from([1]) });
+    await assert.rejects(tpm.execute({ code: TPM_CC.GetRandom, parameters: Buffer.from([0, 2]) }), /no more/);
+    assert.deepEqual(
+      seen.map((s) => s.code),
+      [TPM_CC.ReadPublic, TPM_CC.SelfTest, TPM_CC.GetRandom],
+    );
+    assert.ok(seen.every((s) => s.seconds >= 0 && Number.isFinite(s.seconds)));
+  });
+
   it("raises a TpmError that names the command", async () => {
     const t = new ScriptedTransport([buildResponse({ responseCode: TPM_RC.HANDLE | 0x80 })]);
     await assert.rejects(

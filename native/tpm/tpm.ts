@@ -1,5 +1,6 @@
 import { unmarshalExact } from "./structures/codec.js";
 import { systemClock, type Clock } from "../../common/clock.js";
+import { monotonicSeconds } from "../../common/metrics/monotonic.js";
 import { HallmarkError, abortError, throwIfAborted } from "../../common/errors.js";
 import { TPM_CC, commandName } from "./constants.js";
 import { cryptoRandom, type RandomSource } from "../../common/random.js";
@@ -15,7 +16,14 @@ export interface TpmOptions {
   /** Per-command limit; the transport's default when absent. */
   timeoutMs?: number;
   clock?: Clock;
+  /**
+   * Told how long each command took on the transport, send to response (metrics). Called for
+   * commands that failed on the way too; must be cheap and must not throw.
+   */
+  onCommand?: TpmCommandObserver;
 }
+
+export type TpmCommandObserver = (code: number, seconds: number) => void;
 
 export interface ExecuteSpec extends CommandSpec {
   /** How many handles the response carries (1 for CreatePrimary, Load, StartAuthSession). */
@@ -62,6 +70,7 @@ export class Tpm {
   readonly random: RandomSource;
   readonly #timeoutMs: number | undefined;
   readonly #clock: Clock;
+  readonly #onCommand: TpmCommandObserver | undefined;
   /** Transient objects and sessions handed out by `execute`, with the generation they belong to. */
   readonly #handleGenerations = new Map<number, number>();
 
@@ -70,6 +79,7 @@ export class Tpm {
     this.random = options.random ?? cryptoRandom;
     this.#timeoutMs = options.timeoutMs;
     this.#clock = options.clock ?? systemClock;
+    this.#onCommand = options.onCommand;
   }
 
   /** False for swtpm and /dev/tpm0: transient handles must then be flushed by us. */
@@ -100,10 +110,7 @@ export class Tpm {
       command: spec.code,
     };
     for (let attempt = 0; ; attempt++) {
-      const response = await this.transport.send(command, {
-        timeoutMs: this.#timeoutMs,
-        signal: spec.signal,
-      });
+      const response = await this.#send(spec.code, command, spec.signal);
       const generation = this.transport.generation;
       if (spec.code === TPM_CC.FlushContext && spec.parameters && spec.parameters.length >= 4) {
         this.#handleGenerations.delete(Buffer.from(spec.parameters).readUInt32BE(0));
@@ -122,6 +129,19 @@ export class Tpm {
 
   close(): Promise<void> {
     return this.transport.close();
+  }
+
+  async #send(code: number, command: Buffer, signal: AbortSignal | undefined): Promise<Buffer> {
+    const options = { timeoutMs: this.#timeoutMs, signal };
+    const observe = this.#onCommand;
+    if (observe === undefined) return this.transport.send(command, options);
+    // Elapsed time wants a monotonic clock: the injected Clock is wall time, in milliseconds.
+    const sentAt = monotonicSeconds();
+    try {
+      return await this.transport.send(command, options);
+    } finally {
+      observe(code, monotonicSeconds() - sentAt);
+    }
   }
 
   /** Waits `pauseMs` on the injected clock; a signal that fires meanwhile ends the wait and the command. */

@@ -46,6 +46,13 @@ export function isOwnKeyId(id: string): boolean {
   return OWN_KEY_ID.test(id);
 }
 
+/** Which kind of key the CA made under `id` (x509: the CA key; jwt: the JWT-SVID key); undefined if not one of its own. */
+export function keyKindOfId(id: string): JournalKey["kind"] | undefined {
+  const match = OWN_KEY_ID.exec(id);
+  if (match === null) return undefined;
+  return match[1] === "ca" ? "x509" : "jwt";
+}
+
 /** What the bundle publishes; pending keys are not made yet, deleting ones are on their way out. */
 export const PUBLISHED: ReadonlySet<JournalKey["status"]> = new Set(["prepared", "active", "retired"]);
 

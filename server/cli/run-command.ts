@@ -32,7 +32,12 @@ export function runCommand(components: readonly ComponentStarter[] = []): Comman
       };
       process.on("SIGHUP", onHup);
       logger.info(
-        { trustDomain: config.trustDomain.name, socketPath: config.socketPath, health: server.health?.port },
+        {
+          trustDomain: config.trustDomain.name,
+          socketPath: config.socketPath,
+          health: server.health?.port,
+          metrics: server.metrics?.port,
+        },
         "hallmark-server is running",
       );
       const signal = await Promise.race([

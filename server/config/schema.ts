@@ -1,6 +1,14 @@
 import { z } from "zod";
 import { trustDomain } from "../../common/config/trust-domain.js";
-import { duration, filePath, healthChecks, logFormat, logLevel, port } from "../../common/config/schema.js";
+import {
+  duration,
+  filePath,
+  healthChecks,
+  logFormat,
+  logLevel,
+  metrics,
+  port,
+} from "../../common/config/schema.js";
 
 /**
  * `server.yaml`, as the operator writes it: SPIRE's key names where SPIRE has one, snake_case,
@@ -184,6 +192,7 @@ export const serverConfigSchema = z
       .strictObject({ tpm: tpmAttestor.describe("TPM 2.0 node attestation.") })
       .describe("How hosts prove what they are."),
     health_checks: healthChecks,
+    metrics: metrics(9988),
     audit_log: z
       .strictObject({
         path: filePath

@@ -43,6 +43,19 @@ describe("server config", () => {
     assert.deepEqual(cfg.tpm.ekCaBundlePaths, ["/etc/hallmark/tpm-ca.pem"]);
     assert.equal(cfg.tpm.pcrPolicy, undefined);
     assert.equal(cfg.healthChecks, undefined);
+    assert.equal(cfg.metrics, undefined, "metrics are off unless asked for");
+  });
+
+  it("reads metrics: 127.0.0.1:9988 by default, or the address and port given", () => {
+    assert.deepEqual(parseServerConfig(`${MINIMAL}metrics: {}\n`, "server.yaml").metrics, {
+      bindAddress: "127.0.0.1",
+      bindPort: 9988,
+    });
+    const cfg = parseServerConfig(
+      `${MINIMAL}metrics:\n  bind_address: 0.0.0.0\n  bind_port: 19000\n`,
+      "server.yaml",
+    );
+    assert.deepEqual(cfg.metrics, { bindAddress: "0.0.0.0", bindPort: 19000 });
   });
 
   it("reads PostgreSQL, PCR policy, health checks and TTLs", () => {
@@ -129,6 +142,8 @@ ca_ttl: 48h
       /ek_hash_allowlist\[0\]: must be a SHA-256/,
     ],
     ["a missing data_dir", MINIMAL.replace("data_dir: /var/lib/hallmark\n", ""), /^data_dir: /],
+    ["an unknown metrics key", `${MINIMAL}metrics:\n  port: 9000\n`, /^metrics\.port: unknown key$/],
+    ["a metrics port out of range", `${MINIMAL}metrics:\n  bind_port: 70000\n`, /^metrics\.bind_port: /],
   ];
   for (const [what, yaml, expected] of refused) {
     it(`refuses ${what}`, () => {

@@ -2,7 +2,12 @@ import { resolve } from "node:path";
 import type { SecretSource } from "../../common/secret-source.js";
 import type { TrustDomain } from "../../common/spiffe/index.js";
 import type { DurationMs } from "../../common/config/duration.js";
-import { toHealthChecksConfig, type HealthChecksConfig, type LogLevel } from "../../common/config/schema.js";
+import {
+  toHttpListenerConfig,
+  type HealthChecksConfig,
+  type LogLevel,
+  type MetricsConfig,
+} from "../../common/config/schema.js";
 import type { LogFormat } from "../../common/logging/logger.js";
 import { loadConfigFile, parseConfig } from "../../common/config/load.js";
 import { serverConfigSchema, type ServerConfigFile } from "./schema.js";
@@ -41,6 +46,8 @@ export interface ServerConfig {
   datastore: DatastoreConfig;
   tpm: TpmAttestorConfig;
   healthChecks: HealthChecksConfig;
+  /** Prometheus `GET /metrics`; undefined: off. */
+  metrics: MetricsConfig;
   auditLogPath: string;
 }
 
@@ -99,7 +106,8 @@ function toServerConfig(file: ServerConfigFile): ServerConfig {
           ? undefined
           : new Map(Object.entries(tpm.pcr_policy).map(([index, digests]) => [Number(index), digests])),
     },
-    healthChecks: toHealthChecksConfig(file.health_checks),
+    healthChecks: toHttpListenerConfig(file.health_checks),
+    metrics: toHttpListenerConfig(file.metrics),
     auditLogPath: resolve(dataDir, file.audit_log.path ?? "audit.log"),
   };
 }

@@ -115,17 +115,22 @@ describe("AuthorizationView", () => {
   });
 
   it("a banned node keeps its record but is authorized for nothing; evicted, it is gone", async () => {
+    const entries = (await store.listEntries({})).items.length;
+    assert.deepEqual(view.counts(), { entries, agents: 2, bannedAgents: 0 });
     await store.setNodeBanned(agent(1), true);
     await view.waitFor(await store.currentRevision());
     assert.equal(view.node(agent(1).toString())?.banned, true);
     assert.deepEqual(view.authorizedEntries(agent(1).toString()), []);
+    assert.deepEqual(view.counts(), { entries, agents: 1, bannedAgents: 1 }, "counted as banned");
     await store.setNodeBanned(agent(1), false);
     await view.waitFor(await store.currentRevision());
     assert.deepEqual(spiffeIdsOf(view, agent(1)), ["spiffe://example.org/before"]);
+    assert.deepEqual(view.counts(), { entries, agents: 2, bannedAgents: 0 });
     await store.evictAttestedNode(agent(1));
     await view.waitFor(await store.currentRevision());
     assert.equal(view.node(agent(1).toString()), undefined);
     assert.deepEqual(view.authorizedEntries(agent(1).toString()), []);
+    assert.deepEqual(view.counts(), { entries, agents: 1, bannedAgents: 0 }, "evicted: gone");
   });
 
   it("reloads when the change log it needs was pruned, and then everyone has changed", async () => {

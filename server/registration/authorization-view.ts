@@ -72,6 +72,13 @@ export class AuthorizationView {
     return Math.max(this.#lastChangeFor.get(agentId) ?? 0, this.#everyoneChangedAt);
   }
 
+  /** How many entries and attested nodes the view holds: O(1), for the metrics gauges. */
+  counts(): { entries: number; agents: number; bannedAgents: number } {
+    // Every node is in the index unless banned (#putNode), so the difference is the banned ones.
+    const agents = this.#index.agentCount;
+    return { entries: this.#entries.size, agents, bannedAgents: this.#nodes.size - agents };
+  }
+
   /** The attested node, banned or not; undefined when unknown or evicted. */
   node(agentId: string): AttestedNode | undefined {
     return this.#nodes.get(agentId);

@@ -1,6 +1,8 @@
 import { systemClock, type Clock } from "../../common/clock.js";
 import { StopStack } from "../../common/run/stop-stack.js";
 import { HealthHttpServer } from "../../common/health/health-http.js";
+import { MetricsHttpServer } from "../../common/metrics/metrics-http.js";
+import { createMetricsRegistry } from "../../common/metrics/metrics-registry.js";
 import type { Logger } from "../../common/logging/logger.js";
 import { cryptoRandom, type RandomSource } from "../../common/random.js";
 import { Pkcs11KeyManager } from "../../native/pkcs11/index.js";
@@ -17,6 +19,9 @@ import {
 } from "../datastore/index.js";
 import { healthReport } from "../health/health-report.js";
 import { AuthorizationView } from "../registration/authorization-view.js";
+import { MeteredKeyManager } from "../metrics/metered-key-manager.js";
+import { PromServerMetrics } from "../metrics/prom-server-metrics.js";
+import { NO_SERVER_METRICS, type ServerMetrics } from "../metrics/server-metrics.js";
 import { EntryPolicy } from "../registration/entry-policy.js";
 import { RegistrationService } from "../registration/registration-service.js";
 import { readSecret } from "./secret.js";
@@ -32,6 +37,8 @@ export interface ServerDeps {
   readonly authorization: AuthorizationView;
   readonly audit: AuditLog;
   readonly registration: RegistrationService;
+  /** What the parts record for `GET /metrics` (no-ops when `metrics` is not configured). */
+  readonly metrics: ServerMetrics;
 }
 
 /** A part started after the core (e.g. the node API); stopped before it, in reverse order. */
@@ -56,6 +63,7 @@ export interface RunningServer {
   readonly deps: ServerDeps;
   readonly adminApi: AdminApi;
   readonly health: HealthHttpServer | undefined;
+  readonly metrics: MetricsHttpServer | undefined;
   /** Closes listeners, stops the CA, closes the datastore and syncs the audit log. Idempotent. */
   stop(): Promise<void>;
 }
@@ -71,6 +79,10 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   const env = options.env ?? process.env;
   const stack = new StopStack(logger);
   const stopAll = (): Promise<void> => stack.stopAll();
+  // One registry for the process, only when metrics are on: Node's process metrics cost a little.
+  const exported =
+    config.metrics === undefined ? undefined : { address: config.metrics, registry: createMetricsRegistry() };
+  const metrics = exported === undefined ? NO_SERVER_METRICS : new PromServerMetrics(exported.registry);
   try {
     const { token } = config.keyManager;
     const keyManager = await Pkcs11KeyManager.open(
@@ -88,7 +100,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     stack.push("datastore", () => datastore.close());
 
     const ca = await CaManager.start({
-      keyManager,
+      keyManager: new MeteredKeyManager(keyManager, metrics),
       journal: new DatastoreKeyJournal(datastore, { parse: parseKeyJournalState }),
       trustDomain: config.trustDomain,
       clock,
@@ -106,6 +118,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       logger: logger.child({ component: "authz" }),
     });
     stack.push("authorization view", () => authorization.close());
+    metrics.countRegistrationsFrom(() => authorization.counts());
 
     const audit = AuditLog.open(config.auditLogPath, { clock });
     stack.push("audit log", () => audit.close());
@@ -126,6 +139,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       authorization,
       audit,
       registration,
+      metrics,
     };
 
     const adminApi = await AdminApi.start({
@@ -149,6 +163,13 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       stack.push("health checks", () => started.close());
     }
 
+    let metricsHttp: MetricsHttpServer | undefined;
+    if (exported !== undefined) {
+      metricsHttp = await MetricsHttpServer.listen(exported.address, exported.registry, logger);
+      const started = metricsHttp;
+      stack.push("metrics listener", () => started.close());
+    }
+
     for (const start of options.components ?? []) {
       const component = await start(deps);
       stack.push(component.name, () => component.stop());
@@ -159,6 +180,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       deps,
       adminApi,
       health,
+      metrics: metricsHttp,
       stop: () => (stopping ??= stopAll()),
     };
   } catch (err) {

@@ -2,6 +2,8 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, readdir, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
+import { once } from "node:events";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createSoftHsm, type SoftHsmFixture } from "../fixtures/softhsm.js";
@@ -62,5 +64,27 @@ describe("hallmark-server run, refusing to start", () => {
       "the datastore was opened first",
     );
     assert.deepEqual(await readdir(join(dir, "late", "data")).then((f) => f.includes("audit.log")), true);
+  });
+
+  it("a metrics port in use is a typed error naming metrics.bind_port", async () => {
+    const blocker = createServer().listen(0, "127.0.0.1");
+    await once(blocker, "listening");
+    const port = (blocker.address() as AddressInfo).port;
+    try {
+      const result = await runWith(
+        "metrics-port",
+        (c) => `${c}metrics:\n  bind_address: 127.0.0.1\n  bind_port: ${port}\n`,
+      );
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^Error \\[HTTP_ADDRESS_IN_USE\\]: cannot serve metrics on 127\\.0\\.0\\.1:${port}: the address is in use .*set metrics\\.bind_port to a free port`,
+          "m",
+        ),
+      );
+    } finally {
+      blocker.close();
+    }
   });
 });

@@ -45,6 +45,8 @@ export interface ServerProcessOptions {
   readonly nodeApiPort?: number;
   /** TPM manufacturer CA files the node attestor trusts (default: only an allow-listed dummy EK). */
   readonly ekCaBundlePath?: string;
+  /** Serve `GET /metrics` on 127.0.0.1 at this port (default: no metrics). */
+  readonly metricsPort?: number;
 }
 
 export function serverConfig(
@@ -74,6 +76,9 @@ export function serverConfig(
     "health_checks:",
     "  bind_address: 127.0.0.1",
     `  bind_port: ${healthPort}`,
+    ...(options.metricsPort === undefined
+      ? []
+      : ["metrics:", "  bind_address: 127.0.0.1", `  bind_port: ${options.metricsPort}`]),
     "",
   ].join("\n");
 }

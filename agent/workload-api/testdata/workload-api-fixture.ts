@@ -15,6 +15,7 @@ import { TestSvidServer } from "../../cache/testdata/test-svid-server.js";
 import { AgentSocket, type CallerLookup } from "../../health/agent-socket.js";
 import { socketDir } from "../../health/testdata/health-fixture.js";
 import { SECURITY_HEADER } from "../security-header.js";
+import type { WorkloadApiMetrics } from "../../metrics/agent-metrics.js";
 import { WorkloadApi, type CallerSelectorsOf, type WorkloadApiDeps } from "../workload-api.js";
 
 export const TEST_CALLER = "test-caller";
@@ -43,6 +44,7 @@ export interface ApiFixtureOptions {
   selectorsOf?: (callers: CallerLookup) => CallerSelectorsOf;
   firstMessageWaitMs?: number;
   ttl?: { x509Ms?: number; jwtMs?: number };
+  metrics?: WorkloadApiMetrics;
 }
 
 export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixture> {
@@ -63,6 +65,7 @@ export async function startApi(options: ApiFixtureOptions = {}): Promise<ApiFixt
     clock: f.clock,
     logger: createLogger({ name: "agent", level: "silent" }),
     ...(options.firstMessageWaitMs === undefined ? {} : { firstMessageWaitMs: options.firstMessageWaitMs }),
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
   });
   const socket = await AgentSocket.listen(
     { socketPath, logger: createLogger({ name: "agent", level: "silent" }) },

@@ -13,6 +13,7 @@ export const nodeApiComponent: ComponentStarter = async (deps) => {
     logger,
     clock: deps.clock,
     random: deps.random,
+    metrics: deps.metrics,
   });
   logger.info(
     { address: `${deps.config.bindAddress}:${api.port}`, serverId: api.serverId },

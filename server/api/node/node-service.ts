@@ -11,6 +11,7 @@ import { NodeRequestError } from "../../node-auth/node-request-error.js";
 import { PossessionError } from "../../node-auth/possession-error.js";
 import type { PossessionVerifier, ProvedAgent } from "../../node-auth/possession.js";
 import type { SvidIssuer } from "../../svid-issuance/svid-issuer.js";
+import type { SyncStreamMetrics } from "../../metrics/server-metrics.js";
 import { agentSync, type AgentSyncDeps } from "../../sync/agent-sync.js";
 import type {
   AttestAgentRequest,
@@ -42,6 +43,7 @@ export interface NodeServiceDeps {
   readonly attestationStepTimeoutMs: number;
   /** Open Sync streams, so that stopping the server can end them. */
   readonly openStreams: Set<AbortController>;
+  readonly syncStreamMetrics: SyncStreamMetrics;
 }
 
 const MAX_BATCH = 1000;
@@ -251,6 +253,7 @@ async function sync(
 ): Promise<void> {
   const abort = new AbortController();
   deps.openStreams.add(abort);
+  deps.syncStreamMetrics.syncStreamOpened();
   call.on("cancelled", () => abort.abort());
   try {
     const agent = authenticate();
@@ -269,6 +272,7 @@ async function sync(
     call.emit("error", toGrpcError(err));
   } finally {
     deps.openStreams.delete(abort);
+    deps.syncStreamMetrics.syncStreamClosed();
   }
 }
 

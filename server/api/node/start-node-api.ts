@@ -12,6 +12,12 @@ import { tpmAttestorPolicy } from "../../node-attestation/attestation-policy.js"
 import { NodeRequestError } from "../../node-auth/node-request-error.js";
 import { PossessionVerifier, type PossessionOptions } from "../../node-auth/possession.js";
 import { SvidIssuer } from "../../svid-issuance/svid-issuer.js";
+import { MeteredAuditSink } from "../../metrics/metered-audit-sink.js";
+import {
+  NO_SERVER_METRICS,
+  type NodeDecisionMetrics,
+  type SyncStreamMetrics,
+} from "../../metrics/server-metrics.js";
 import { NodeService } from "../../../proto/gen/node.js";
 import { nodeService } from "./node-service.js";
 import { ServerTlsIdentity } from "./server-tls-identity.js";
@@ -25,6 +31,8 @@ export interface NodeApiDeps {
   readonly logger: Logger;
   readonly clock: Clock;
   readonly random: RandomSource;
+  /** Attestations, SVIDs issued and open Sync streams, for `GET /metrics` (default: none). */
+  readonly metrics?: NodeDecisionMetrics & SyncStreamMetrics;
 }
 
 export interface NodeApiOptions {
@@ -58,6 +66,9 @@ export async function startNodeApi(deps: NodeApiDeps, options: NodeApiOptions = 
     { ttlMs: options.tlsSvidTtlMs ?? 3_600_000 },
   );
   const openStreams = new Set<AbortController>();
+  const metrics = deps.metrics ?? NO_SERVER_METRICS;
+  // Decisions are counted as they are audited: the metrics and the audit log never disagree.
+  const audit = new MeteredAuditSink(deps.audit, metrics);
   const server = new Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
   try {
     const attestor = new AgentAttestor({
@@ -68,7 +79,7 @@ export async function startNodeApi(deps: NodeApiDeps, options: NodeApiOptions = 
       caManager: deps.caManager,
       datastore: deps.datastore,
       view: deps.view,
-      audit: deps.audit,
+      audit,
       clock: deps.clock,
       random: deps.random,
     });
@@ -77,7 +88,7 @@ export async function startNodeApi(deps: NodeApiDeps, options: NodeApiOptions = 
         trustDomain: config.trustDomain,
         datastore: deps.datastore,
         view: deps.view,
-        audit: deps.audit,
+        audit,
         clock: deps.clock,
         random: deps.random,
         bundle: () => deps.caManager.bundle,
@@ -87,7 +98,7 @@ export async function startNodeApi(deps: NodeApiDeps, options: NodeApiOptions = 
     const issuer = new SvidIssuer({
       caManager: deps.caManager,
       view: deps.view,
-      audit: deps.audit,
+      audit,
       defaultX509SvidTtlMs: config.defaultX509SvidTtl,
       defaultJwtSvidTtlMs: config.defaultJwtSvidTtl,
     });
@@ -102,6 +113,7 @@ export async function startNodeApi(deps: NodeApiDeps, options: NodeApiOptions = 
         logger: deps.logger,
         attestationStepTimeoutMs: options.attestationStepTimeoutMs ?? 30_000,
         openStreams,
+        syncStreamMetrics: metrics,
       }),
     );
     const credentials = experimental.createCertificateProviderServerCredentials(identity, null, false);
