@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { InvalidArgumentError, Option } from "commander";
+import { Argument, InvalidArgumentError, Option } from "commander";
 import { systemClock } from "../common/clock.js";
 import { createProgram } from "../common/cli/program.js";
 import { cryptoRandom } from "../common/random.js";
@@ -8,6 +8,9 @@ import { writeQuickstartEnv } from "./quickstart/env-file.js";
 import { quickstartLayout } from "./quickstart/layout.js";
 import { DEFAULT_QUICKSTART_PORTS, provisionQuickstart } from "./quickstart/provision-quickstart.js";
 import { startSwtpmDaemon } from "./quickstart/swtpm-daemon.js";
+import { startHallmarkDaemon } from "./quickstart/hallmark-daemon.js";
+import { quickstartAgent, quickstartServer } from "./quickstart/quickstart-daemons.js";
+import { stopQuickstart } from "./quickstart/stop-quickstart.js";
 
 const say = (line: string): void => console.log(`quickstart: ${line}`);
 
@@ -24,7 +27,8 @@ function stateDirOption(): Option {
 
 /**
  * `node dist/provision/cli.js`: the steps of scripts/quickstart that make things (a software TPM, a
- * SoftHSM2 token, configs) and start the swtpm daemon. The script runs the rest as a user would.
+ * SoftHSM2 token, configs) and start and stop its daemons. The script runs the rest (bundle,
+ * registration, fetching SVIDs) with hallmark's own CLIs, as a user would.
  */
 export function buildProvisionCli(): Command {
   const program = createProgram(
@@ -71,11 +75,26 @@ export function buildProvisionCli(): Command {
       },
     );
   program
-    .command("swtpm-start")
-    .description("start the quickstart's swtpm as a daemon unless it runs, and wait until it serves")
+    .command("start")
+    .description("start one of the quickstart's daemons unless it runs, and wait until it is ready")
+    .addArgument(new Argument("<daemon>", "which").choices(["swtpm", "server", "agent"]))
+    .addOption(stateDirOption())
+    .action(async (which: "swtpm" | "server" | "agent", opts: { stateDir: string }) => {
+      const layout = quickstartLayout(opts.stateDir);
+      const deps = { run: runCommand, clock: systemClock, say };
+      if (which === "swtpm") await startSwtpmDaemon(layout, deps);
+      else
+        await startHallmarkDaemon(
+          which === "server" ? await quickstartServer(layout) : await quickstartAgent(layout),
+          deps,
+        );
+    });
+  program
+    .command("stop")
+    .description("stop the quickstart's agent, server and swtpm, those that run")
     .addOption(stateDirOption())
     .action(async (opts: { stateDir: string }) => {
-      await startSwtpmDaemon(quickstartLayout(opts.stateDir), { run: runCommand, clock: systemClock, say });
+      await stopQuickstart(quickstartLayout(opts.stateDir), { clock: systemClock, say });
     });
   return program;
 }
