@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, fstatSync, openSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -65,20 +65,8 @@ export async function startHallmarkDaemon(
   await rm(daemon.pidFile, { force: true });
 
   const { file, args } = daemonCommand(daemon.name);
-  const log = openSync(daemon.logPath, "a", 0o600);
-  // An error shows the log from here on: what this process said, not what an earlier run did.
-  const logFrom = fstatSync(log).size;
+  const { child, logFrom } = spawnIntoLog(file, [...args, "run", "--config", daemon.configPath], daemon);
   let exit: string | undefined;
-  let child;
-  try {
-    child = spawn(file, [...args, "run", "--config", daemon.configPath], {
-      detached: true,
-      stdio: ["ignore", log, log],
-      env: daemon.env,
-    });
-  } finally {
-    closeSync(log);
-  }
   const spawned = await new Promise<number | Error>((resolve) => {
     child.once("spawn", () => resolve(child.pid ?? 0));
     child.once("error", resolve);
@@ -106,6 +94,24 @@ export async function startHallmarkDaemon(
     child.unref();
   }
   return { pid: spawned, started: true };
+}
+
+/** Spawns `command` detached, its output appended to the daemon's log; `logFrom` is where its output starts. */
+function spawnIntoLog(
+  command: string,
+  args: string[],
+  daemon: HallmarkDaemon,
+): { child: ChildProcess; logFrom: number } {
+  const log = openSync(daemon.logPath, "a", 0o600);
+  try {
+    // An error shows the log from here on: what this process said, not what an earlier run did.
+    const logFrom = fstatSync(log).size;
+    const child = spawn(command, args, { detached: true, stdio: ["ignore", log, log], env: daemon.env });
+    return { child, logFrom };
+  } finally {
+    // The child has its own copy of the descriptor.
+    closeSync(log);
+  }
 }
 
 async function waitUntilReady(
