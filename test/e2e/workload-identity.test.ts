@@ -223,6 +223,7 @@ describe("a workload's identity, end to end (hallmark-server and hallmark-agent 
     await untilReady((r) => r.entriesWithValidSvid === 1);
     assert.equal((await healthcheck()).report.spiffeId, agentId);
     const go = await goSpiffe();
+    assert.deepEqual(go.failures, []);
     assert.deepEqual(
       go.x509_svids.map((s) => s.spiffe_id),
       [GO_ID],
