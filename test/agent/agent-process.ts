@@ -5,6 +5,9 @@ import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
 import { freePort, spawnTied } from "../fixtures/processes.js";
 import { hallmarkCommand, repoRoot } from "../fixtures/hallmark-binaries.js";
+import { logLevel } from "../../common/config/schema.js";
+import { agentConfigFile } from "../../provision/agent-config.js";
+import { configYaml } from "../../provision/config-yaml.js";
 
 const agentCommand = hallmarkCommand("agent");
 
@@ -35,23 +38,18 @@ export interface AgentSettings {
 export const compiledAgentCommand: readonly string[] = [join(repoRoot, "dist/agent/cli/main.js")];
 
 export function agentConfigText(s: AgentSettings, healthPort: number): string {
-  return [
-    "trust_domain: example.org",
-    "server_address: 127.0.0.1",
-    `server_port: ${s.serverPort}`,
-    ...(s.trustBundlePath === undefined ? [] : [`trust_bundle_path: ${s.trustBundlePath}`]),
-    `data_dir: ${join(s.dir, "data")}`,
-    `socket_path: ${join(s.dir, "public", "api.sock")}`,
-    `log_level: ${s.logLevel ?? "debug"}`,
-    "tpm:",
-    `  swtpm_socket: ${s.swtpmSocket}`,
-    "health_checks:",
-    "  bind_address: 127.0.0.1",
-    `  bind_port: ${healthPort}`,
-    `sync_interval: ${s.syncInterval ?? "1h"}`,
-    ...(s.extra ?? []),
-    "",
-  ].join("\n");
+  const file = agentConfigFile({
+    trustDomain: "example.org",
+    server: { address: "127.0.0.1", port: s.serverPort },
+    trustBundlePath: s.trustBundlePath,
+    dataDir: join(s.dir, "data"),
+    socketPath: join(s.dir, "public", "api.sock"),
+    swtpmSocket: s.swtpmSocket,
+    logLevel: logLevel.parse(s.logLevel ?? "debug"),
+    healthPort,
+    syncInterval: s.syncInterval ?? "1h",
+  });
+  return configYaml(file) + (s.extra ?? []).map((line) => `${line}\n`).join("");
 }
 
 export class AgentProcess {

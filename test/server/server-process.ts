@@ -9,6 +9,8 @@ import type { ChildProcess } from "node:child_process";
 import { createSoftHsm, type SoftHsmFixture } from "../fixtures/softhsm.js";
 import { spawnTied, trackTempDir, type RunResult } from "../fixtures/processes.js";
 import { hallmarkCommand, runHallmark } from "../fixtures/hallmark-binaries.js";
+import { configYaml } from "../../provision/config-yaml.js";
+import { serverConfigFile } from "../../provision/server-config.js";
 
 const serverCommand = hallmarkCommand("server");
 
@@ -55,32 +57,24 @@ export function serverConfig(
   healthPort: number,
   options: ServerProcessOptions = {},
 ): string {
-  return [
-    `trust_domain: ${TRUST_DOMAIN}`,
-    `data_dir: ${join(dir, "data")}`,
-    `socket_path: ${join(dir, "admin", "api.sock")}`,
-    // The node API on a port the OS picks: test files run side by side.
-    "bind_address: 127.0.0.1",
-    `bind_port: ${options.nodeApiPort ?? 0}`,
-    "log_level: warn",
-    "ca_ttl: 24h",
-    "key_manager:",
-    "  pkcs11:",
-    `    module: ${hsm.modulePath}`,
-    `    token_label: ${hsm.tokenLabel}`,
-    "    pin_env: HALLMARK_TEST_HSM_PIN",
-    "node_attestors:",
-    "  tpm:",
-    `    ek_hash_allowlist: ["${"0".repeat(64)}"]`,
-    ...(options.ekCaBundlePath === undefined ? [] : [`    ek_ca_bundle_path: ${options.ekCaBundlePath}`]),
-    "health_checks:",
-    "  bind_address: 127.0.0.1",
-    `  bind_port: ${healthPort}`,
-    ...(options.metricsPort === undefined
-      ? []
-      : ["metrics:", "  bind_address: 127.0.0.1", `  bind_port: ${options.metricsPort}`]),
-    "",
-  ].join("\n");
+  return configYaml(
+    serverConfigFile({
+      trustDomain: TRUST_DOMAIN,
+      dataDir: join(dir, "data"),
+      adminSocketPath: join(dir, "admin", "api.sock"),
+      // The node API on a port the OS picks: test files run side by side.
+      nodeApi: { address: "127.0.0.1", port: options.nodeApiPort ?? 0 },
+      logLevel: "warn",
+      caTtl: "24h",
+      hsm: { module: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: { env: "HALLMARK_TEST_HSM_PIN" } },
+      tpm: {
+        ekHashAllowlist: ["0".repeat(64)],
+        ekCaBundlePaths: options.ekCaBundlePath === undefined ? [] : [options.ekCaBundlePath],
+      },
+      healthPort,
+      ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort }),
+    }),
+  );
 }
 
 /** One `hallmark-server run` process, started and waited for until its admin socket is there. */
