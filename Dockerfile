@@ -24,6 +24,7 @@ COPY attestors ./attestors
 COPY server ./server
 COPY agent ./agent
 COPY test ./test
+COPY provision ./provision
 COPY scripts ./scripts
 RUN npm run build \
   && rm -rf dist/test dist/scripts \
