@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import type { LogLevel } from "../common/config/schema.js";
 import type { agentConfigSchema } from "../agent/config/schema.js";
+import { localListeners } from "./local-listeners.js";
 
 /** `agent.yaml` as written, typed by the schema so a misspelt key does not compile. */
 export type AgentConfigInput = z.input<typeof agentConfigSchema>;
@@ -35,12 +36,7 @@ export function agentConfigFile(settings: AgentConfigSettings): AgentConfigInput
     log_level: settings.logLevel,
     ...(settings.logFormat === undefined ? {} : { log_format: settings.logFormat }),
     tpm: { swtpm_socket: settings.swtpmSocket },
-    ...(settings.healthPort === undefined
-      ? {}
-      : { health_checks: { bind_address: "127.0.0.1", bind_port: settings.healthPort } }),
-    ...(settings.metricsPort === undefined
-      ? {}
-      : { metrics: { bind_address: "127.0.0.1", bind_port: settings.metricsPort } }),
+    ...localListeners(settings),
     ...(settings.syncInterval === undefined ? {} : { sync_interval: settings.syncInterval }),
   };
 }

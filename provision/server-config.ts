@@ -2,6 +2,7 @@ import type { z } from "zod";
 import type { SecretSource } from "../common/secret-source.js";
 import type { LogLevel } from "../common/config/schema.js";
 import type { serverConfigSchema } from "../server/config/schema.js";
+import { localListeners } from "./local-listeners.js";
 
 /** `server.yaml` as written, typed by the schema so a misspelt key does not compile. */
 export type ServerConfigInput = z.input<typeof serverConfigSchema>;
@@ -59,11 +60,6 @@ export function serverConfigFile(settings: ServerConfigSettings): ServerConfigIn
         ...(ekCas.length === 0 ? {} : { ek_ca_bundle_path: ekCas.length === 1 ? ekCas[0] : [...ekCas] }),
       },
     },
-    ...(settings.healthPort === undefined
-      ? {}
-      : { health_checks: { bind_address: "127.0.0.1", bind_port: settings.healthPort } }),
-    ...(settings.metricsPort === undefined
-      ? {}
-      : { metrics: { bind_address: "127.0.0.1", bind_port: settings.metricsPort } }),
+    ...localListeners(settings),
   };
 }
