@@ -24,7 +24,15 @@ async function setup(alg: "ES256" | "ES384" = "ES256") {
     scope: "orders:read orders:write",
     audience: BACKEND,
   });
-  return { clock, issuer, options, first };
+  /** The refusal of a depth-1 token whose claims `override` changes. */
+  const refuse = async (override: Record<string, unknown>) => {
+    const t = await issuer.issue({ user: "alice", actor: PLANNER, scope: "s", audience: BACKEND, override });
+    return refusalCode(verifyDelegationToken(t.token, options));
+  };
+  /** A depth-2 token exchanged from `first`, with `override` applied to its claims. */
+  const child = (override: Record<string, unknown> = {}) =>
+    issuer.issue({ user: "alice", actor: BOOKER, scope: "s", audience: BACKEND, parent: first, override });
+  return { clock, issuer, options, first, refuse, child };
 }
 
 describe("verifyDelegationToken", () => {
@@ -112,15 +120,8 @@ describe("verifyDelegationToken", () => {
     });
 
     it("TOKEN_MALFORMED: no jti", async () => {
-      const { issuer, options } = await setup();
-      const t = await issuer.issue({
-        user: "alice",
-        actor: PLANNER,
-        scope: "s",
-        audience: BACKEND,
-        override: { jti: undefined },
-      });
-      assert.equal(await refusalCode(verifyDelegationToken(t.token, options)), "TOKEN_MALFORMED");
+      const { refuse } = await setup();
+      assert.equal(await refuse({ jti: undefined }), "TOKEN_MALFORMED");
     });
 
     it("SIGNATURE_INVALID: signed by another key under the same kid", async () => {
@@ -186,29 +187,15 @@ describe("verifyDelegationToken", () => {
     });
 
     it("NOT_YET_VALID: nbf beyond the tolerance", async () => {
-      const { clock, issuer, options } = await setup();
+      const { clock, refuse } = await setup();
       const nbf = Math.floor(clock.nowMs() / 1000) + 31;
-      const t = await issuer.issue({
-        user: "alice",
-        actor: PLANNER,
-        scope: "s",
-        audience: BACKEND,
-        override: { nbf },
-      });
-      assert.equal(await refusalCode(verifyDelegationToken(t.token, options)), "NOT_YET_VALID");
+      assert.equal(await refuse({ nbf }), "NOT_YET_VALID");
     });
 
     it("NOT_YET_VALID: issued in the future beyond the tolerance", async () => {
-      const { clock, issuer, options } = await setup();
+      const { clock, refuse } = await setup();
       const iat = Math.floor(clock.nowMs() / 1000) + 120;
-      const t = await issuer.issue({
-        user: "alice",
-        actor: PLANNER,
-        scope: "s",
-        audience: BACKEND,
-        override: { iat, nbf: undefined },
-      });
-      assert.equal(await refusalCode(verifyDelegationToken(t.token, options)), "NOT_YET_VALID");
+      assert.equal(await refuse({ iat, nbf: undefined }), "NOT_YET_VALID");
     });
 
     it("SCOPE_MISSING: one of the required scopes is absent", async () => {
@@ -220,82 +207,36 @@ describe("verifyDelegationToken", () => {
     });
 
     it("ACT_CHAIN_INVALID: an actor that is not a SPIFFE ID", async () => {
-      const { issuer, options } = await setup();
+      const { refuse } = await setup();
       const act = { sub: "planner-bot" };
-      const t = await issuer.issue({
-        user: "alice",
-        actor: PLANNER,
-        scope: "s",
-        audience: BACKEND,
-        override: { act, client_id: "planner-bot" },
-      });
-      assert.equal(await refusalCode(verifyDelegationToken(t.token, options)), "ACT_CHAIN_INVALID");
+      assert.equal(await refuse({ act, client_id: "planner-bot" }), "ACT_CHAIN_INVALID");
     });
 
     it("ACT_CHAIN_INVALID: act is not a nested object", async () => {
-      const { issuer, options } = await setup();
-      const t = await issuer.issue({
-        user: "alice",
-        actor: PLANNER,
-        scope: "s",
-        audience: BACKEND,
-        override: { act: [PLANNER] },
-      });
-      assert.equal(await refusalCode(verifyDelegationToken(t.token, options)), "ACT_CHAIN_INVALID");
+      const { refuse } = await setup();
+      assert.equal(await refuse({ act: [PLANNER] }), "ACT_CHAIN_INVALID");
     });
 
     it("ACT_CHAIN_INVALID: more actors than the depth claim says (an actor smuggled in)", async () => {
-      const { issuer, options } = await setup();
+      const { refuse } = await setup();
       const act = { sub: PLANNER, act: { sub: BOOKER } };
-      const t = await issuer.issue({
-        user: "alice",
-        actor: PLANNER,
-        scope: "s",
-        audience: BACKEND,
-        override: { act },
-      });
-      assert.equal(await refusalCode(verifyDelegationToken(t.token, options)), "ACT_CHAIN_INVALID");
+      assert.equal(await refuse({ act }), "ACT_CHAIN_INVALID");
     });
 
     it("ACT_CHAIN_INVALID: client_id is not the current actor", async () => {
-      const { issuer, options } = await setup();
-      const t = await issuer.issue({
-        user: "alice",
-        actor: PLANNER,
-        scope: "s",
-        audience: BACKEND,
-        override: { client_id: BOOKER },
-      });
-      assert.equal(await refusalCode(verifyDelegationToken(t.token, options)), "ACT_CHAIN_INVALID");
+      const { refuse } = await setup();
+      assert.equal(await refuse({ client_id: BOOKER }), "ACT_CHAIN_INVALID");
     });
 
     it("DEPTH_INVALID: depth not a positive integer", async () => {
-      const { issuer, options } = await setup();
-      for (const depth of [0, 1.5, "1", undefined]) {
-        const t = await issuer.issue({
-          user: "alice",
-          actor: PLANNER,
-          scope: "s",
-          audience: BACKEND,
-          override: { hallmark_depth: depth },
-        });
-        assert.equal(
-          await refusalCode(verifyDelegationToken(t.token, options)),
-          "DEPTH_INVALID",
-          `depth ${String(depth)}`,
-        );
-      }
+      const { refuse } = await setup();
+      for (const depth of [0, 1.5, "1", undefined])
+        assert.equal(await refuse({ hallmark_depth: depth }), "DEPTH_INVALID", `depth ${String(depth)}`);
     });
 
     it("DEPTH_INVALID: deeper than maxDepth", async () => {
-      const { issuer, options, first } = await setup();
-      const second = await issuer.issue({
-        user: "alice",
-        actor: BOOKER,
-        scope: "s",
-        audience: BACKEND,
-        parent: first,
-      });
+      const { options, child } = await setup();
+      const second = await child();
       assert.equal(
         await refusalCode(verifyDelegationToken(second.token, { ...options, maxDepth: 1 })),
         "DEPTH_INVALID",
@@ -303,15 +244,8 @@ describe("verifyDelegationToken", () => {
     });
 
     it("DEPTH_INVALID: the ancestors disagree with the depth", async () => {
-      const { issuer, options, first } = await setup();
-      const second = await issuer.issue({
-        user: "alice",
-        actor: BOOKER,
-        scope: "s",
-        audience: BACKEND,
-        parent: first,
-        override: { hallmark_ancestors: [] },
-      });
+      const { options, child } = await setup();
+      const second = await child({ hallmark_ancestors: [] });
       assert.equal(await refusalCode(verifyDelegationToken(second.token, options)), "DEPTH_INVALID");
     });
 

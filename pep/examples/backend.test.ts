@@ -36,18 +36,14 @@ async function running(t: { after: (fn: () => Promise<void>) => void }) {
       challenge: res.headers.get("www-authenticate"),
     };
   };
-  return { clock, issuer, revocations, get };
+  const issue = (scope: string) => issuer.issue({ user: "alice", actor: PLANNER, scope, audience: BACKEND });
+  return { clock, issue, revocations, get };
 }
 
 describe("example backend", () => {
   it("answers 200 with the user and the actor chain for a token with orders:read", async (t) => {
-    const { issuer, get } = await running(t);
-    const { token } = await issuer.issue({
-      user: "alice",
-      actor: PLANNER,
-      scope: "orders:read",
-      audience: BACKEND,
-    });
+    const { issue, get } = await running(t);
+    const { token } = await issue("orders:read");
     const res = await get(token);
     assert.equal(res.status, 200);
     assert.deepEqual(res.body, { user: "alice", actors: [PLANNER], scopes: ["orders:read"], orders: [] });
@@ -61,13 +57,8 @@ describe("example backend", () => {
   });
 
   it("answers 401 with the reason code for a revoked token", async (t) => {
-    const { issuer, revocations, get } = await running(t);
-    const { token, claims } = await issuer.issue({
-      user: "alice",
-      actor: PLANNER,
-      scope: "orders:read",
-      audience: BACKEND,
-    });
+    const { issue, revocations, get } = await running(t);
+    const { token, claims } = await issue("orders:read");
     revocations.add({ kind: "jti", value: claims.jti, revokedAt: claims.iat, expiresAt: claims.exp });
     const res = await get(token);
     assert.equal(res.status, 401);
@@ -76,13 +67,8 @@ describe("example backend", () => {
   });
 
   it("answers 403 SCOPE_MISSING for a valid token without orders:read", async (t) => {
-    const { issuer, get } = await running(t);
-    const { token } = await issuer.issue({
-      user: "alice",
-      actor: PLANNER,
-      scope: "orders:write",
-      audience: BACKEND,
-    });
+    const { issue, get } = await running(t);
+    const { token } = await issue("orders:write");
     const res = await get(token);
     assert.equal(res.status, 403);
     assert.equal(res.body["error"], "SCOPE_MISSING");
@@ -90,14 +76,8 @@ describe("example backend", () => {
   });
 
   it("answers 503 REVOCATIONS_STALE when it cannot know whether the token is revoked", async (t) => {
-    const { clock, issuer, get } = await running(t);
-    const { token } = await issuer.issue({
-      user: "alice",
-      actor: PLANNER,
-      scope: "orders:read",
-      audience: BACKEND,
-      ttlSeconds: 600,
-    });
+    const { clock, issue, get } = await running(t);
+    const { token } = await issue("orders:read");
     clock.advance(16_000);
     const res = await get(token);
     assert.equal(res.status, 503);
