@@ -184,4 +184,53 @@ describe("RevocationStream", () => {
     clock.advance(PAST_BACKOFF_MS);
     await until(stream, (s) => s.connects === 2 && s.state === "live");
   });
+
+  it("a Last-Event-ID the server no longer knows gets a reset: the set is rebuilt from the snapshot", async (t) => {
+    const { clock, server, stream, set, verdict, issuer, now } = await subscribed(t);
+    const forgotten = await issuer.issue({ user: "alice", actor: PLANNER, scope: "s", audience: BACKEND });
+    const current = await issuer.issue({ user: "bob", actor: PLANNER, scope: "s", audience: BACKEND });
+    stream.start();
+    await until(stream, (s) => s.state === "live");
+    const old = server.revoke({
+      kind: "jti",
+      value: forgotten.claims.jti,
+      revokedAt: now,
+      expiresAt: now + 300,
+    });
+    await until(stream, (s) => s.lastEventId === old);
+    server.forgetLog();
+    server.dropAll();
+    const kept = server.revoke({
+      kind: "jti",
+      value: current.claims.jti,
+      revokedAt: now,
+      expiresAt: now + 300,
+    });
+    await until(stream, (s) => s.state === "waiting");
+    clock.advance(PAST_BACKOFF_MS);
+    await until(stream, (s) => s.connects === 2 && s.state === "live");
+    assert.deepEqual(server.lastEventIds, [undefined, old]);
+    assert.equal(set.size, 1);
+    assert.equal(stream.status.current?.lastEventId, kept);
+    assert.equal(await verdict(forgotten.token), "accepted");
+    assert.equal(await verdict(current.token), "REVOKED");
+  });
+
+  it("never trusts an endpoint whose certificate does not chain to the given bundle", async (t) => {
+    const { server, set, errors, issuer, verdict } = await subscribed(t);
+    const other = await selfSignedLocalhost();
+    const stream = new RevocationStream({
+      url: server.url,
+      set,
+      ca: other.cert,
+      onError: (err) => errors.push(err),
+    });
+    t.after(() => stream.close());
+    const token = await issuer.issue({ user: "alice", actor: PLANNER, scope: "s", audience: BACKEND });
+    stream.start();
+    await until(stream, (s) => s.state === "waiting");
+    assert.equal(errors[0]?.code, "CONNECTION");
+    assert.equal(server.lastEventIds.length, 0);
+    assert.equal(await verdict(token.token), "REVOCATIONS_STALE");
+  });
 });

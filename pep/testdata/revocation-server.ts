@@ -46,6 +46,11 @@ export class TestRevocationServer {
     return id;
   }
 
+  /** Forgets the log so far (as a server pruning expired revocations does); ids keep increasing. */
+  forgetLog(): void {
+    this.#log.length = 0;
+  }
+
   heartbeat(time: number): void {
     for (const res of this.#streams) res.write(`event: heartbeat\ndata: ${JSON.stringify({ time })}\n\n`);
   }
