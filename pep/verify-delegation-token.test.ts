@@ -72,6 +72,25 @@ describe("verifyDelegationToken", () => {
     assert.equal(result.chainId, first.claims.hallmark_chain);
   });
 
+  it("accepts typ application/at+jwt in any case (RFC 7515 4.1.9)", async () => {
+    const { issuer, options, first } = await setup();
+    const token = await issuer.sign({ ...first.claims, aud: BACKEND }, { typ: "Application/AT+JWT" });
+    assert.equal((await verifyDelegationToken(token, options)).user, "alice");
+  });
+
+  it("takes a space-separated requiredScope as several scopes, all needed", async () => {
+    const { options, first } = await setup();
+    const both = await verifyDelegationToken(first.token, {
+      ...options,
+      requiredScope: "orders:write orders:read",
+    });
+    assert.equal(both.user, "alice");
+    const code = await refusalCode(
+      verifyDelegationToken(first.token, { ...options, requiredScope: "orders:read admin" }),
+    );
+    assert.equal(code, "SCOPE_MISSING");
+  });
+
   it("accepts ES384 tokens (a P-384 HSM key)", async () => {
     const { options, first } = await setup("ES384");
     assert.equal((await verifyDelegationToken(first.token, options)).user, "alice");

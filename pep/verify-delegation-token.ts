@@ -23,7 +23,7 @@ export interface VerifyDelegationOptions {
   audience: string;
   /** The token endpoint's issuer URL, `https://<host>:<port>`, compared exactly. */
   issuer: string;
-  /** Scope(s) the route needs; every one must be in the token's `scope`. */
+  /** Scope(s) the route needs (a string may list several, space-separated); all must be granted. */
   requiredScope?: string | readonly string[];
   /** The issuer's keys: a JWKS document, or a jose key function (createRemoteJWKSet). */
   jwks: JSONWebKeySet | CompactVerifyGetKey;
@@ -133,7 +133,9 @@ export async function verifyDelegationToken(
   options.revocations?.assertNotRevoked(verified);
 
   const required =
-    typeof options.requiredScope === "string" ? [options.requiredScope] : (options.requiredScope ?? []);
+    typeof options.requiredScope === "string"
+      ? scopesOf(options.requiredScope)
+      : (options.requiredScope ?? []);
   const missing = required.filter((s) => !scopes.includes(s));
   if (missing.length > 0)
     throw new DelegationVerifyError("SCOPE_MISSING", `scope lacks ${missing.join(" ")}`);
@@ -147,7 +149,8 @@ async function verifySignature(token: string, getKey: CompactVerifyGetKey): Prom
     });
     // Explicit typing (RFC 8725 3.11): a JWT-SVID or an ID token signed by a shared key is not
     // a delegation token even when everything else matches.
-    if (protectedHeader.typ?.toLowerCase() !== DELEGATION_TOKEN_TYPE)
+    // RFC 7515 4.1.9: compared case-insensitively, "application/" may be omitted.
+    if (protectedHeader.typ?.toLowerCase().replace(/^application\//, "") !== DELEGATION_TOKEN_TYPE)
       throw new DelegationVerifyError("TOKEN_MALFORMED", `typ is not ${DELEGATION_TOKEN_TYPE}`);
     return payload;
   } catch (err) {
