@@ -25,6 +25,7 @@ COPY server ./server
 COPY agent ./agent
 COPY test ./test
 COPY provision ./provision
+COPY pep ./pep
 COPY scripts ./scripts
 RUN npm run build \
   && rm -rf dist/test dist/scripts \
