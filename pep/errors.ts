@@ -46,7 +46,10 @@ export class DelegationVerifyError extends HallmarkError<DelegationVerifyErrorCo
 }
 
 export type RevocationStreamErrorCode =
-  "HTTP_STATUS" | "NOT_AN_EVENT_STREAM" | "EVENT_MALFORMED" | "CONNECTION";
+  | "REVOCATION_STREAM_HTTP_STATUS"
+  | "REVOCATION_STREAM_NOT_SSE"
+  | "REVOCATION_EVENT_MALFORMED"
+  | "REVOCATION_STREAM_LOST";
 
 /** A problem with the revocation stream itself; the client reports it and reconnects. */
 export class RevocationStreamError extends HallmarkError<RevocationStreamErrorCode> {

@@ -28,15 +28,18 @@ export function parseRevocationEvent(event: SseEvent): RevocationStreamEvent | u
 
 function revocationEvent(event: SseEvent): RevocationStreamEvent {
   if (event.lastEventId === undefined || event.lastEventId === "")
-    throw new RevocationStreamError("EVENT_MALFORMED", "a revocation event has no id");
+    throw new RevocationStreamError("REVOCATION_EVENT_MALFORMED", "a revocation event has no id");
   const data = objectData(event);
   const kind = data["kind"];
   if (typeof kind !== "string" || !(REVOCATION_KINDS as readonly string[]).includes(kind))
-    throw new RevocationStreamError("EVENT_MALFORMED", `revocation ${event.lastEventId}: unknown kind`);
+    throw new RevocationStreamError(
+      "REVOCATION_EVENT_MALFORMED",
+      `revocation ${event.lastEventId}: unknown kind`,
+    );
   const value = data["value"];
   if (typeof value !== "string" || value === "")
     throw new RevocationStreamError(
-      "EVENT_MALFORMED",
+      "REVOCATION_EVENT_MALFORMED",
       `revocation ${event.lastEventId}: value is not a string`,
     );
   return {
@@ -56,16 +59,23 @@ function objectData(event: SseEvent): Record<string, unknown> {
   try {
     parsed = JSON.parse(event.data);
   } catch (err) {
-    throw new RevocationStreamError("EVENT_MALFORMED", `${event.type} event data is not JSON`, err);
+    throw new RevocationStreamError(
+      "REVOCATION_EVENT_MALFORMED",
+      `${event.type} event data is not JSON`,
+      err,
+    );
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
-    throw new RevocationStreamError("EVENT_MALFORMED", `${event.type} event data is not a JSON object`);
+    throw new RevocationStreamError(
+      "REVOCATION_EVENT_MALFORMED",
+      `${event.type} event data is not a JSON object`,
+    );
   return parsed as Record<string, unknown>;
 }
 
 function numberField(data: Record<string, unknown>, name: string, type: string): number {
   const value = data[name];
   if (typeof value !== "number" || !Number.isFinite(value))
-    throw new RevocationStreamError("EVENT_MALFORMED", `${type} event: ${name} is not a number`);
+    throw new RevocationStreamError("REVOCATION_EVENT_MALFORMED", `${type} event: ${name} is not a number`);
   return value;
 }

@@ -159,7 +159,7 @@ describe("RevocationStream", () => {
     );
     assert.equal(await verdict(kept.token), "accepted");
     assert.equal(await verdict(doomed.token), "REVOKED");
-    assert.ok(errors.some((e) => e.code === "HTTP_STATUS"));
+    assert.ok(errors.some((e) => e.code === "REVOCATION_STREAM_HTTP_STATUS"));
   });
 
   it("a malformed event drops the connection without advancing Last-Event-ID", async (t) => {
@@ -168,7 +168,7 @@ describe("RevocationStream", () => {
     await until(stream, (s) => s.state === "live");
     server.writeRaw("id: 9\nevent: revocation\ndata: {not json\n\n");
     await until(stream, (s) => s.state === "waiting");
-    assert.equal(errors[0]?.code, "EVENT_MALFORMED");
+    assert.equal(errors[0]?.code, "REVOCATION_EVENT_MALFORMED");
     clock.advance(PAST_BACKOFF_MS);
     await until(stream, (s) => s.connects === 2 && s.state === "live");
     assert.deepEqual(server.lastEventIds, [undefined, undefined]);
@@ -229,7 +229,7 @@ describe("RevocationStream", () => {
     const token = await issuer.issue({ user: "alice", actor: PLANNER, scope: "s", audience: BACKEND });
     stream.start();
     await until(stream, (s) => s.state === "waiting");
-    assert.equal(errors[0]?.code, "CONNECTION");
+    assert.equal(errors[0]?.code, "REVOCATION_STREAM_LOST");
     assert.equal(server.lastEventIds.length, 0);
     assert.equal(await verdict(token.token), "REVOCATIONS_STALE");
   });

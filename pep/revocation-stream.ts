@@ -113,7 +113,7 @@ export class RevocationStream {
     });
     this.#request = request;
     const fail = (err: RevocationStreamError) => this.#fail(generation, err);
-    request.on("error", (err) => fail(new RevocationStreamError("CONNECTION", err.message, err)));
+    request.on("error", (err) => fail(new RevocationStreamError("REVOCATION_STREAM_LOST", err.message, err)));
     request.on("response", (response) => this.#onResponse(generation, response, fail));
     this.#armIdleTimer(generation);
     request.end();
@@ -124,18 +124,27 @@ export class RevocationStream {
     response: IncomingMessage,
     fail: (err: RevocationStreamError) => void,
   ): void {
-    response.on("error", (err) => fail(new RevocationStreamError("CONNECTION", err.message, err)));
-    response.on("close", () => fail(new RevocationStreamError("CONNECTION", "the server ended the stream")));
+    response.on("error", (err) =>
+      fail(new RevocationStreamError("REVOCATION_STREAM_LOST", err.message, err)),
+    );
+    response.on("close", () =>
+      fail(new RevocationStreamError("REVOCATION_STREAM_LOST", "the server ended the stream")),
+    );
     if (response.statusCode !== 200) {
       response.resume();
       return fail(
-        new RevocationStreamError("HTTP_STATUS", `the server answered HTTP ${response.statusCode}`),
+        new RevocationStreamError(
+          "REVOCATION_STREAM_HTTP_STATUS",
+          `the server answered HTTP ${response.statusCode}`,
+        ),
       );
     }
     const type = response.headers["content-type"] ?? "";
     if (!type.toLowerCase().startsWith("text/event-stream")) {
       response.resume();
-      return fail(new RevocationStreamError("NOT_AN_EVENT_STREAM", `content-type ${JSON.stringify(type)}`));
+      return fail(
+        new RevocationStreamError("REVOCATION_STREAM_NOT_SSE", `content-type ${JSON.stringify(type)}`),
+      );
     }
     const parser = new SseParser(this.#lastEventId);
     response.setEncoding("utf8");
@@ -153,7 +162,7 @@ export class RevocationStream {
         fail(
           err instanceof RevocationStreamError
             ? err
-            : new RevocationStreamError("EVENT_MALFORMED", String(err)),
+            : new RevocationStreamError("REVOCATION_EVENT_MALFORMED", String(err)),
         );
       }
     });
@@ -203,7 +212,10 @@ export class RevocationStream {
       () =>
         this.#fail(
           generation,
-          new RevocationStreamError("CONNECTION", `nothing received for ${this.#idleTimeoutMs} ms`),
+          new RevocationStreamError(
+            "REVOCATION_STREAM_LOST",
+            `nothing received for ${this.#idleTimeoutMs} ms`,
+          ),
         ),
       this.#idleTimeoutMs,
     );
