@@ -17,6 +17,7 @@ import {
 } from "./delegation-token.js";
 import { DelegationVerifyError } from "./errors.js";
 import type { RevocationCheck } from "./revocation-set.js";
+import { jwtClaimsObject } from "../common/crypto/jwt-claims.js";
 
 export interface VerifyDelegationOptions {
   /** This backend's audience: the token's `aud` must contain it. */
@@ -175,15 +176,10 @@ function signatureError(err: unknown): DelegationVerifyError {
 }
 
 function parseClaims(payload: Uint8Array): Record<string, unknown> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
-  } catch (err) {
-    throw new DelegationVerifyError("TOKEN_MALFORMED", "the payload is not JSON", err);
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
-    throw new DelegationVerifyError("TOKEN_MALFORMED", "the payload is not a JSON object");
-  return parsed as Record<string, unknown>;
+  return jwtClaimsObject(
+    payload,
+    (reason, cause) => new DelegationVerifyError("TOKEN_MALFORMED", reason, cause),
+  );
 }
 
 function audienceOf(aud: unknown): string[] {

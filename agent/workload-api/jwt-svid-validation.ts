@@ -3,6 +3,7 @@ import { errorMessage } from "../../common/errors.js";
 import type { SpiffeBundle } from "../../common/spiffe/bundle.js";
 import { SpiffeId, type TrustDomain } from "../../common/spiffe/spiffe-id.js";
 import { JwtSvidError } from "./jwt-svid-error.js";
+import { jwtClaimsObject } from "../../common/crypto/jwt-claims.js";
 
 /** JWT-SVID spec 3.1: the algorithms a JWT-SVID may be signed with. `none` and HMAC never verify one. */
 export const JWT_SVID_ALGORITHMS: readonly string[] = [
@@ -105,15 +106,7 @@ function readUnverifiedClaims(token: string): Record<string, unknown> {
 }
 
 function parseClaims(payload: Uint8Array): Record<string, unknown> {
-  let claims: unknown;
-  try {
-    claims = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
-  } catch (err) {
-    throw new JwtSvidError("JWT_MALFORMED", "the payload is not JSON", err);
-  }
-  if (typeof claims !== "object" || claims === null || Array.isArray(claims))
-    throw new JwtSvidError("JWT_MALFORMED", "the payload is not a JSON object");
-  return claims as Record<string, unknown>;
+  return jwtClaimsObject(payload, (reason, cause) => new JwtSvidError("JWT_MALFORMED", reason, cause));
 }
 
 function subjectOf(sub: unknown): SpiffeId {
