@@ -147,6 +147,7 @@ describe("AdminApi", () => {
             dnsNames: [],
             hint: "",
             node: false,
+            delegation: undefined,
           },
         }),
         /^entry\.x509_svid_ttl_seconds: /,
@@ -190,6 +191,7 @@ describe("AdminApi", () => {
           dnsNames: [],
           hint: "x".repeat(MAX_ADMIN_REQUEST_BYTES + 1),
           node: false,
+          delegation: undefined,
         },
       }),
     );
@@ -206,6 +208,7 @@ describe("AdminApi", () => {
       dnsNames: [],
       hint: "",
       node: false,
+      delegation: undefined,
     });
     const { results } = await client.call("batchCreateEntries", {
       entries: [input("one"), input("two", "nope"), input("one")],
