@@ -60,6 +60,30 @@ export interface Entry {
   /** Milliseconds since the epoch. */
   createdAtMs: number;
   updatedAtMs: number;
+  /** Absent: the entry's holder takes no part in delegation. */
+  delegation: DelegationPolicy | undefined;
+}
+
+/** How far an entry's holder may act for users through RFC 8693 token exchange. */
+export interface DelegationPolicy {
+  /** The ceiling: OAuth scope tokens (RFC 6749 section 3.3). */
+  scopes: string[];
+  /** The audience/resource values a delegation token may be asked for: absolute URIs or names. */
+  audiences: string[];
+  /** SPIFFE IDs of this trust domain the holder may pass a delegation on to. */
+  mayDelegateTo: string[];
+  /** 1..8 actors in a chain through this entry; 0: 1. */
+  maxDepth: number;
+}
+
+/** The fields present replace the policy's; absent ones keep it. */
+export interface DelegationPatch {
+  scopes: StringList | undefined;
+  audiences: StringList | undefined;
+  mayDelegateTo: StringList | undefined;
+  maxDepth?: number | undefined;
+  /** Removes the policy; no other field may be given with it. */
+  clear: boolean;
 }
 
 /** What an operator registers. */
@@ -73,6 +97,7 @@ export interface EntryInput {
   dnsNames: string[];
   hint: string;
   node: boolean;
+  delegation: DelegationPolicy | undefined;
 }
 
 export interface SelectorList {
@@ -92,6 +117,7 @@ export interface EntryPatch {
   jwtSvidTtlSeconds?: number | undefined;
   dnsNames: StringList | undefined;
   hint?: string | undefined;
+  delegation: DelegationPatch | undefined;
 }
 
 /** The outcome of one item of a batch. */
@@ -280,6 +306,7 @@ function createBaseEntry(): Entry {
     revision: 0,
     createdAtMs: 0,
     updatedAtMs: 0,
+    delegation: undefined,
   };
 }
 
@@ -323,6 +350,9 @@ export const Entry: MessageFns<Entry> = {
     }
     if (message.updatedAtMs !== 0) {
       writer.uint32(104).int64(message.updatedAtMs);
+    }
+    if (message.delegation !== undefined) {
+      DelegationPolicy.encode(message.delegation, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -444,6 +474,189 @@ export const Entry: MessageFns<Entry> = {
             message.updatedAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.delegation = DelegationPolicy.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseDelegationPolicy(): DelegationPolicy {
+  return { scopes: [], audiences: [], mayDelegateTo: [], maxDepth: 0 };
+}
+
+export const DelegationPolicy: MessageFns<DelegationPolicy> = {
+  encode(message: DelegationPolicy, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.scopes) {
+      writer.uint32(10).string(v!);
+    }
+    for (const v of message.audiences) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.mayDelegateTo) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.maxDepth !== 0) {
+      writer.uint32(32).int32(message.maxDepth);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DelegationPolicy {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDelegationPolicy();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scopes.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.audiences.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.mayDelegateTo.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxDepth = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseDelegationPatch(): DelegationPatch {
+  return {
+    scopes: undefined,
+    audiences: undefined,
+    mayDelegateTo: undefined,
+    maxDepth: undefined,
+    clear: false,
+  };
+}
+
+export const DelegationPatch: MessageFns<DelegationPatch> = {
+  encode(message: DelegationPatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scopes !== undefined) {
+      StringList.encode(message.scopes, writer.uint32(10).fork()).join();
+    }
+    if (message.audiences !== undefined) {
+      StringList.encode(message.audiences, writer.uint32(18).fork()).join();
+    }
+    if (message.mayDelegateTo !== undefined) {
+      StringList.encode(message.mayDelegateTo, writer.uint32(26).fork()).join();
+    }
+    if (message.maxDepth !== undefined) {
+      writer.uint32(32).int32(message.maxDepth);
+    }
+    if (message.clear !== false) {
+      writer.uint32(40).bool(message.clear);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DelegationPatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDelegationPatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scopes = StringList.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.audiences = StringList.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.mayDelegateTo = StringList.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxDepth = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.clear = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -467,6 +680,7 @@ function createBaseEntryInput(): EntryInput {
     dnsNames: [],
     hint: "",
     node: false,
+    delegation: undefined,
   };
 }
 
@@ -495,6 +709,9 @@ export const EntryInput: MessageFns<EntryInput> = {
     }
     if (message.node !== false) {
       writer.uint32(64).bool(message.node);
+    }
+    if (message.delegation !== undefined) {
+      DelegationPolicy.encode(message.delegation, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -574,6 +791,14 @@ export const EntryInput: MessageFns<EntryInput> = {
             }
 
             message.node = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.delegation = DelegationPolicy.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -690,6 +915,7 @@ function createBaseEntryPatch(): EntryPatch {
     jwtSvidTtlSeconds: undefined,
     dnsNames: undefined,
     hint: undefined,
+    delegation: undefined,
   };
 }
 
@@ -715,6 +941,9 @@ export const EntryPatch: MessageFns<EntryPatch> = {
     }
     if (message.hint !== undefined) {
       writer.uint32(58).string(message.hint);
+    }
+    if (message.delegation !== undefined) {
+      DelegationPatch.encode(message.delegation, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -786,6 +1015,14 @@ export const EntryPatch: MessageFns<EntryPatch> = {
             }
 
             message.hint = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.delegation = DelegationPatch.decode(reader, reader.uint32());
             continue;
           }
         }

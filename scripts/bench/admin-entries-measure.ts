@@ -24,6 +24,7 @@ function entry(n: number): EntryInput {
     dnsNames: [],
     hint: "",
     node: false,
+    delegation: undefined,
   };
 }
 

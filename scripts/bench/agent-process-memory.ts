@@ -67,6 +67,7 @@ export function benchEntry(parentId: string, path: string, uid: number): EntryIn
     dnsNames: [],
     hint: "",
     node: false,
+    delegation: undefined,
   };
 }
 

@@ -118,6 +118,7 @@ try {
         patch: {
           selectors: { selectors: [{ type: "unix", value: `uid:${5000 + i}` }] },
           dnsNames: undefined,
+          delegation: undefined,
         },
       });
       const current = (s: SnapshotLog["latest"]) => s.entries.get(id)?.entry.revision === updated.revision;

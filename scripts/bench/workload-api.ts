@@ -94,6 +94,7 @@ try {
     dnsNames: [],
     hint: "",
     node: false,
+    delegation: undefined,
   });
   await admin.call("createEntry", { entry: entryFor("root") });
   const untilServing = async (): Promise<void> => {

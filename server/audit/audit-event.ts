@@ -14,6 +14,13 @@ export interface AuditCaller {
   address?: string;
 }
 
+export interface AuditDelegationPolicy {
+  scopes: readonly string[];
+  audiences: readonly string[];
+  mayDelegateTo: readonly string[];
+  maxDepth: number;
+}
+
 export type AuditEvent =
   | {
       type: "attestation";
@@ -40,6 +47,8 @@ export type AuditEvent =
       entryId: string;
       spiffeId: string;
       parentId: string;
+      /** The entry's delegation policy as written (absent: none). */
+      delegation?: AuditDelegationPolicy;
       caller: AuditCaller;
     }
   | {

@@ -12,8 +12,14 @@ import {
   type CommonOptions,
 } from "./admin-options.js";
 import { renderEntries, renderEntry } from "./entry-render.js";
+import {
+  delegationPatchOf,
+  delegationPolicyOf,
+  withDelegationFlags,
+  type DelegationFlags,
+} from "./delegation-flags.js";
 
-interface EntryFlags extends CommonOptions {
+interface EntryFlags extends CommonOptions, DelegationFlags {
   spiffeId?: string;
   parentId?: string;
   selector?: string[];
@@ -34,7 +40,7 @@ const MATCH = {
 } as const;
 
 function entryFlags(command: Command): Command {
-  return withCommonOptions(command)
+  return withDelegationFlags(withCommonOptions(command))
     .option("--spiffe-id <id>", "the SPIFFE ID of the workload (or node alias)")
     .option("--parent-id <id>", "an agent's ID, or a node-alias entry's SPIFFE ID")
     .option("--selector <type:value>", "a selector the workload must have (repeatable)", collect)
@@ -66,6 +72,7 @@ export function entryCommand(): Command {
             dnsNames: opts.dns ?? [],
             hint: opts.hint ?? "",
             node: opts.node ?? false,
+            delegation: delegationPolicyOf(opts),
           },
         }),
       );
@@ -101,6 +108,7 @@ export function entryCommand(): Command {
 
   entryFlags(entry.command("update").description("change an entry: the flags given replace its values"))
     .option("--id <id>", "the entry to change")
+    .option("--clear-delegation", "remove the entry's delegation policy")
     .action(async (opts: EntryFlags) => {
       const patch: EntryPatch = {
         spiffeId: opts.spiffeId,
@@ -111,6 +119,7 @@ export function entryCommand(): Command {
         jwtSvidTtlSeconds: ttlSeconds("--jwt-svid-ttl", opts.jwtSvidTtl),
         dnsNames: opts.dns === undefined ? undefined : { values: opts.dns },
         hint: opts.hint,
+        delegation: delegationPatchOf(opts),
       };
       const updated = await withAdminClient(opts.socketPath, (client) =>
         client.call("updateEntry", { id: required("--id", opts.id), revision: 0, patch }),

@@ -14,7 +14,19 @@ export function renderEntry(entry: pb.Entry): string[] {
     ...entry.dnsNames.map((name) => ["DNS name", name] as const),
     ["Node alias", entry.node ? true : undefined],
     ["Hint", entry.hint === "" ? undefined : entry.hint],
+    ...delegationFields(entry.delegation),
   ]);
+}
+
+/** The policy, one line per value like selectors; nothing at all when the entry has none. */
+function delegationFields(policy: pb.DelegationPolicy | undefined): (readonly [string, string | number])[] {
+  if (policy === undefined) return [];
+  return [
+    ...policy.scopes.map((scope) => ["Delegation scope", scope] as const),
+    ...policy.audiences.map((audience) => ["Delegation audience", audience] as const),
+    ...policy.mayDelegateTo.map((id) => ["May delegate to", id] as const),
+    ["Max depth", policy.maxDepth] as const,
+  ];
 }
 
 export function renderEntries(entries: readonly pb.Entry[]): string[] {

@@ -6,13 +6,22 @@
 import { createHash } from "node:crypto";
 import { SpiffeId } from "../../common/spiffe/index.js";
 import { corrupt } from "./errors.js";
-import type { RegistrationEntry } from "./entry.js";
+import { checkDelegationPolicy } from "./validate.js";
+import type { DelegationPolicy, RegistrationEntry } from "./entry.js";
 import type { AttestedNode } from "./node.js";
 import type { Selector } from "../../common/selector.js";
 import type { Row, SqlParam } from "./sql/program.js";
 
 /** A selector set as stored: `[[type, value], ...]` in canonical order. */
 type StoredSelectors = [string, string][];
+
+/** A delegation policy as stored (a JSON column, and a field of the change-log record). */
+export interface StoredDelegation {
+  scopes: string[];
+  audiences: string[];
+  may_delegate_to: string[];
+  max_depth: number;
+}
 
 /** The JSON form of an entry in the change log; a row's columns hold the same fields. */
 export interface StoredEntry {
@@ -26,6 +35,8 @@ export interface StoredEntry {
   hint: string;
   node: boolean;
   admin: boolean;
+  /** Null: no policy. Records logged before schema version 2 lack the field. */
+  delegation: StoredDelegation | null;
   revision: number;
   created_at_ms: number;
   updated_at_ms: number;
@@ -75,9 +86,20 @@ export function storedEntry(entry: RegistrationEntry): StoredEntry {
     hint: entry.hint,
     node: entry.node,
     admin: entry.admin,
+    delegation: storedDelegation(entry.delegation),
     revision: entry.revision,
     created_at_ms: entry.createdAtMs,
     updated_at_ms: entry.updatedAtMs,
+  };
+}
+
+function storedDelegation(policy: DelegationPolicy | undefined): StoredDelegation | null {
+  if (policy === undefined) return null;
+  return {
+    scopes: [...policy.scopes],
+    audiences: [...policy.audiences],
+    may_delegate_to: policy.mayDelegateTo.map((id) => id.toString()),
+    max_depth: policy.maxDepth,
   };
 }
 
@@ -114,6 +136,7 @@ export const ENTRY_COLUMNS = [
   "revision",
   "created_at_ms",
   "updated_at_ms",
+  "delegation",
 ] as const;
 
 export function entryRowParams(entry: RegistrationEntry): SqlParam[] {
@@ -135,6 +158,7 @@ export function entryRowParams(entry: RegistrationEntry): SqlParam[] {
     entry.revision,
     entry.createdAtMs,
     entry.updatedAtMs,
+    entry.delegation === undefined ? null : JSON.stringify(storedDelegation(entry.delegation)),
   ];
 }
 
@@ -186,6 +210,8 @@ export class RecordDecoder {
         dns_names: parseJson(row.dns_names),
         node: bool(row.node),
         admin: bool(row.admin),
+        delegation:
+          row.delegation === null || row.delegation === undefined ? null : parseJson(row.delegation),
       }),
     );
   }
@@ -220,6 +246,7 @@ export class RecordDecoder {
       hint: str(f.hint, "hint", true),
       node: boolField(f.node, "node"),
       admin: boolField(f.admin, "admin"),
+      delegation: delegation(f.delegation),
       revision: int(f.revision, "revision"),
       createdAtMs: int(f.created_at_ms, "created_at_ms"),
       updatedAtMs: int(f.updated_at_ms, "updated_at_ms"),
@@ -301,6 +328,20 @@ function stringArray(value: unknown, field: string): string[] {
     throw new Error(`${field} is not an array of strings`);
   }
   return value;
+}
+
+/** Decoded through the datastore's own check, so a stored policy reads back only if it could be written. */
+function delegation(value: unknown): DelegationPolicy | undefined {
+  if (value === null || value === undefined) return undefined;
+  const f = object(value);
+  return checkDelegationPolicy("delegation", {
+    scopes: stringArray(f.scopes, "delegation.scopes"),
+    audiences: stringArray(f.audiences, "delegation.audiences"),
+    mayDelegateTo: stringArray(f.may_delegate_to, "delegation.may_delegate_to").map((id) =>
+      SpiffeId.parse(id),
+    ),
+    maxDepth: int(f.max_depth, "delegation.max_depth"),
+  });
 }
 
 function selectors(value: unknown): readonly Selector[] {

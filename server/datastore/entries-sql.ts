@@ -1,6 +1,12 @@
 /** Registration entries: the programs both databases run. */
 import type { BatchResult, EntryFilter, Page } from "./datastore.js";
-import { applyUpdate, type EntryContent, type EntryUpdate, type RegistrationEntry } from "./entry.js";
+import {
+  applyUpdate,
+  type DelegationPolicy,
+  type EntryContent,
+  type EntryUpdate,
+  type RegistrationEntry,
+} from "./entry.js";
 import {
   ENTRY_COLUMNS,
   entryIdentityKey,
@@ -24,7 +30,7 @@ export interface EntryToCreate {
   readonly content: EntryContent;
 }
 
-/** Rows per multi-row INSERT: 16 columns x 200 rows stays far below both parameter limits. */
+/** Rows per multi-row INSERT: 17 columns x 200 rows stays far below both parameter limits. */
 const ENTRY_CHUNK = 200;
 const SELECTOR_CHUNK = 1000;
 
@@ -275,6 +281,23 @@ function sameContent(a: EntryContent, b: EntryContent): boolean {
     a.dnsNames.every((n, i) => n === b.dnsNames[i]) &&
     a.hint === b.hint &&
     a.node === b.node &&
-    a.admin === b.admin
+    a.admin === b.admin &&
+    sameDelegation(a.delegation, b.delegation)
+  );
+}
+
+/** Both are canonical (sorted lists), so element-wise comparison is set equality. */
+function sameDelegation(a: DelegationPolicy | undefined, b: DelegationPolicy | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  const same = (x: readonly string[], y: readonly string[]): boolean =>
+    x.length === y.length && x.every((v, i) => v === y[i]);
+  return (
+    a.maxDepth === b.maxDepth &&
+    same(a.scopes, b.scopes) &&
+    same(a.audiences, b.audiences) &&
+    same(
+      a.mayDelegateTo.map((id) => id.toString()),
+      b.mayDelegateTo.map((id) => id.toString()),
+    )
   );
 }

@@ -3,6 +3,7 @@ import type { Selector } from "../../common/selector.js";
 import { invalidRecord } from "./errors.js";
 import {
   checkBoolean,
+  checkDelegationPolicy,
   checkDnsNames,
   checkEntryId,
   checkHint,
@@ -10,6 +11,22 @@ import {
   checkSpiffeId,
   checkTtl,
 } from "./validate.js";
+
+/**
+ * How far the holder of an entry's SVID may act for a user through RFC 8693 token exchange. The
+ * registration layer decides what a sound policy is; the datastore keeps it in canonical form
+ * (each list sorted, no duplicates).
+ */
+export interface DelegationPolicy {
+  /** The ceiling: a delegation token's scope never holds a token outside this set. */
+  readonly scopes: readonly string[];
+  /** The `audience`/`resource` values a delegation token may be asked for. */
+  readonly audiences: readonly string[];
+  /** Who the holder may pass a delegation on to (sub-agents). */
+  readonly mayDelegateTo: readonly SpiffeId[];
+  /** The most actors a chain through this entry may have (1: no passing on). */
+  readonly maxDepth: number;
+}
 
 /** What an operator registers: who (SPIFFE ID), under which parent, for which selectors. */
 export interface EntryContent {
@@ -29,6 +46,8 @@ export interface EntryContent {
   readonly node: boolean;
   /** Its SVID may call the admin API. */
   readonly admin: boolean;
+  /** Undefined: the holder may not take part in delegation. */
+  readonly delegation: DelegationPolicy | undefined;
 }
 
 export interface RegistrationEntry extends EntryContent {
@@ -51,6 +70,7 @@ export interface NewEntry {
   readonly hint?: string;
   readonly node?: boolean;
   readonly admin?: boolean;
+  readonly delegation?: DelegationPolicy;
 }
 
 /** An update: the fields given replace the entry's; `revision` is the one the caller read. */
@@ -75,6 +95,7 @@ export function checkNewEntry(input: NewEntry): { id: string | undefined; conten
       hint: input.hint ?? "",
       node: input.node ?? false,
       admin: input.admin ?? false,
+      delegation: input.delegation,
     }),
   };
 }
@@ -90,6 +111,7 @@ export function checkEntryContent(content: EntryContent): EntryContent {
     hint: checkHint("entry hint", content.hint),
     node: checkBoolean("entry node", content.node),
     admin: checkBoolean("entry admin", content.admin),
+    delegation: checkDelegationPolicy("entry delegation", content.delegation),
   });
 }
 
@@ -107,5 +129,6 @@ export function applyUpdate(current: EntryContent, set: Partial<EntryContent>): 
     hint: has("hint") ? (set.hint as string) : current.hint,
     node: has("node") ? (set.node as boolean) : current.node,
     admin: has("admin") ? (set.admin as boolean) : current.admin,
+    delegation: has("delegation") ? set.delegation : current.delegation,
   });
 }

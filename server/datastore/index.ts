@@ -12,7 +12,7 @@ export type {
   RevisionFeed,
   SelectorFilter,
 } from "./datastore.js";
-export type { EntryContent, EntryUpdate, NewEntry, RegistrationEntry } from "./entry.js";
+export type { DelegationPolicy, EntryContent, EntryUpdate, NewEntry, RegistrationEntry } from "./entry.js";
 export type { AttestedNode, NodeAttestation } from "./node.js";
 export { DatastoreError, SchemaTooNewError, isDatastoreError, type DatastoreErrorCode } from "./errors.js";
 export { DatastoreKeyJournal, type DatastoreKeyJournalOptions } from "./key-journal.js";

@@ -8,11 +8,16 @@ import { SpiffeId } from "../../common/spiffe/index.js";
 import { errorMessage } from "../../common/errors.js";
 import { invalidRecord } from "./errors.js";
 import { canonicalSelectorSet, type Selector } from "../../common/selector.js";
+import type { DelegationPolicy } from "./entry.js";
 
 const ENTRY_ID = /^[A-Za-z0-9._-]{1,255}$/;
 const DNS_NAME = /^[A-Za-z0-9*]([A-Za-z0-9._*-]{0,252})$/;
 const MAX_DNS_NAMES = 100;
 const MAX_HINT_LENGTH = 1024;
+/** What a delegation policy's lists may hold: short printable ASCII without spaces. */
+const POLICY_TOKEN = /^[\x21-\x7e]{1,1024}$/;
+const MAX_POLICY_ITEMS = 256;
+const MAX_DELEGATION_DEPTH = 8;
 const EK_HASH = /^[0-9a-f]{64}$/;
 /** RFC 5280: a serial number is at most 20 octets. */
 const SERIAL = /^[0-9a-f]{1,40}$/;
@@ -64,6 +69,48 @@ export function checkHint(what: string, value: unknown): string {
 export function checkBoolean(what: string, value: unknown): boolean {
   if (typeof value !== "boolean") throw invalidRecord(what, "must be true or false");
   return value;
+}
+
+/** A delegation policy's shape, in canonical form; undefined stays undefined (no policy). */
+export function checkDelegationPolicy(what: string, value: unknown): DelegationPolicy | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "object" || value === null) throw invalidRecord(what, "must be an object or absent");
+  const policy = value as Partial<Record<keyof DelegationPolicy, unknown>>;
+  const tokens = (field: string, list: unknown): readonly string[] => {
+    if (!Array.isArray(list) || list.length > MAX_POLICY_ITEMS) {
+      throw invalidRecord(`${what} ${field}`, `must be an array of at most ${MAX_POLICY_ITEMS} strings`);
+    }
+    for (const item of list) {
+      if (typeof item !== "string" || !POLICY_TOKEN.test(item)) {
+        throw invalidRecord(
+          `${what} ${field}`,
+          `${JSON.stringify(item)} is not printable ASCII without spaces`,
+        );
+      }
+    }
+    return Object.freeze([...new Set(list as string[])].sort());
+  };
+  const delegates = policy.mayDelegateTo;
+  if (!Array.isArray(delegates) || delegates.length > MAX_POLICY_ITEMS) {
+    throw invalidRecord(`${what} mayDelegateTo`, `must be an array of at most ${MAX_POLICY_ITEMS} SpiffeIds`);
+  }
+  const byText = new Map<string, SpiffeId>();
+  for (const id of delegates)
+    byText.set(checkSpiffeId(`${what} mayDelegateTo`, id).toString(), id as SpiffeId);
+  const maxDepth = policy.maxDepth;
+  if (
+    !Number.isSafeInteger(maxDepth) ||
+    (maxDepth as number) < 1 ||
+    (maxDepth as number) > MAX_DELEGATION_DEPTH
+  ) {
+    throw invalidRecord(`${what} maxDepth`, `must be a whole number from 1 to ${MAX_DELEGATION_DEPTH}`);
+  }
+  return Object.freeze({
+    scopes: tokens("scopes", policy.scopes),
+    audiences: tokens("audiences", policy.audiences),
+    mayDelegateTo: Object.freeze([...byText.keys()].sort().map((text) => byText.get(text) as SpiffeId)),
+    maxDepth: maxDepth as number,
+  });
 }
 
 export function checkEntryId(value: unknown): string {

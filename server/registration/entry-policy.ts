@@ -8,6 +8,7 @@ import {
 import { SpiffeId, type TrustDomain } from "../../common/spiffe/index.js";
 import type { EntryContent, NewEntry } from "../datastore/index.js";
 import { RegistrationError } from "./registration-error.js";
+import { checkDelegation, type DelegationRequest } from "./delegation-policy.js";
 
 /** The path under which hallmark names its own identities (agents, the server): no entry may take one. */
 export const RESERVED_PATH_PREFIX = "/hallmark";
@@ -34,9 +35,10 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
  * An entry as an operator asks for it: the datastore's NewEntry with the IDs still text (the policy
  * parses them), TTLs in milliseconds (absent: the server's default), and no admin flag (not offered).
  */
-export type EntryRequest = Omit<NewEntry, "id" | "spiffeId" | "parentId" | "admin"> & {
+export type EntryRequest = Omit<NewEntry, "id" | "spiffeId" | "parentId" | "admin" | "delegation"> & {
   readonly spiffeId: string;
   readonly parentId: string;
+  readonly delegation?: DelegationRequest;
 };
 
 /** An entry that passed the policy: IDs parsed, selectors canonical. */
@@ -94,6 +96,12 @@ export class EntryPolicy {
       dnsNames: checkDnsNames(request.dnsNames ?? []),
       hint: checkHint(request.hint ?? ""),
       node,
+      delegation: checkDelegation(request.delegation, {
+        entryId: spiffeId,
+        node,
+        parseId: (field, text) => this.#spiffeId(field, text),
+        isReserved,
+      }),
     };
   }
 

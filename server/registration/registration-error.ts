@@ -19,6 +19,21 @@ export type RegistrationErrorCode =
   | "INVALID_DNS_NAME"
   | "INVALID_HINT"
   | "INVALID_ENTRY_ID"
+  /** A delegation policy on a node-alias entry, whose agents never act for users. */
+  | "DELEGATION_NOT_ALLOWED"
+  /** A delegation policy missing a list it needs, or with too many items. */
+  | "INVALID_DELEGATION_POLICY"
+  /** Not an RFC 6749 §3.3 scope token, or one given twice. */
+  | "INVALID_SCOPE"
+  /** Not an absolute URI (without fragment) nor a logical name, or one given twice. */
+  | "INVALID_AUDIENCE"
+  /** A may_delegate_to ID that names no workload, the entry itself, or one given twice. */
+  | "INVALID_DELEGATE"
+  | "MAX_DEPTH_OUT_OF_RANGE"
+  /** Fields that cannot hold together (sub-agents named with max_depth 1). */
+  | "CONTRADICTORY_DELEGATION"
+  /** An update that widens the policy of an entry another entry delegates to. */
+  | "DELEGATION_WIDENED"
   /** A batch with more items than one request may carry. */
   | "BATCH_TOO_LARGE";
 

@@ -9,6 +9,7 @@ import { SpiffeId, TrustDomain } from "../../common/spiffe/index.js";
 import { AuditError, AuditLog } from "../audit/audit-log.js";
 import { openSqliteDatastore, type Datastore } from "../datastore/index.js";
 import { EntryPolicy, type EntryRequest } from "./entry-policy.js";
+import { RegistrationError } from "./registration-error.js";
 import { RegistrationService } from "./registration-service.js";
 
 const logger = createLogger({ name: "test", level: "silent" });
@@ -154,5 +155,103 @@ describe("RegistrationService", () => {
       ),
       { code: "BATCH_TOO_LARGE" },
     );
+  });
+
+  it("audits the delegation policy on create and update", async () => {
+    const created = await service.createEntry(
+      {
+        ...entry("delegating"),
+        delegation: { scopes: ["read"], audiences: ["billing"], mayDelegateTo: [], maxDepth: 1 },
+      },
+      caller,
+    );
+    await service.updateEntry(
+      { id: created.id, changes: { delegation: { scopes: ["read", "write"] } } },
+      caller,
+    );
+    const lines = (await auditLines()).filter((l) => l.entryId === created.id);
+    assert.deepEqual(
+      lines.map((l) => [l.type, l.delegation]),
+      [
+        ["entry_created", { scopes: ["read"], audiences: ["billing"], mayDelegateTo: [], maxDepth: 1 }],
+        [
+          "entry_updated",
+          { scopes: ["read", "write"], audiences: ["billing"], mayDelegateTo: [], maxDepth: 1 },
+        ],
+      ],
+    );
+  });
+
+  it("an update changes only the delegation fields given, and null removes the policy", async () => {
+    const created = await service.createEntry(
+      {
+        ...entry("merging"),
+        delegation: { scopes: ["a"], audiences: ["x"], mayDelegateTo: [], maxDepth: 1 },
+      },
+      caller,
+    );
+    const deeper = await service.updateEntry(
+      {
+        id: created.id,
+        changes: { delegation: { mayDelegateTo: ["spiffe://example.org/sub"], maxDepth: 2 } },
+      },
+      caller,
+    );
+    assert.deepEqual(deeper.delegation?.scopes, ["a"]);
+    assert.deepEqual(deeper.delegation?.audiences, ["x"]);
+    assert.equal(deeper.delegation?.maxDepth, 2);
+    const cleared = await service.updateEntry({ id: created.id, changes: { delegation: null } }, caller);
+    assert.equal(cleared.delegation, undefined);
+  });
+
+  it("refuses to widen the policy of an entry another entry delegates to; narrowing passes", async () => {
+    const sub = await service.createEntry(
+      {
+        ...entry("sub-agent"),
+        delegation: { scopes: ["read"], audiences: ["billing"], mayDelegateTo: [], maxDepth: 1 },
+      },
+      caller,
+    );
+    // Not yet delegated to: the operator may widen it freely.
+    const widened = await service.updateEntry(
+      { id: sub.id, changes: { delegation: { scopes: ["read", "write"] } } },
+      caller,
+    );
+    const parent = await service.createEntry(
+      {
+        ...entry("lead-agent"),
+        delegation: {
+          scopes: ["read", "write"],
+          audiences: ["billing"],
+          mayDelegateTo: ["spiffe://example.org/sub-agent"],
+          maxDepth: 2,
+        },
+      },
+      caller,
+    );
+    await assert.rejects(
+      service.updateEntry(
+        { id: sub.id, changes: { delegation: { scopes: ["read", "write", "admin"] } } },
+        caller,
+      ),
+      (err: unknown) =>
+        err instanceof RegistrationError &&
+        err.code === "DELEGATION_WIDENED" &&
+        err.field === "delegation" &&
+        err.message.includes(parent.id),
+    );
+    await assert.rejects(
+      service.updateEntry(
+        { id: sub.id, changes: { delegation: { maxDepth: 2, mayDelegateTo: ["spiffe://example.org/x"] } } },
+        caller,
+      ),
+      { code: "DELEGATION_WIDENED" },
+    );
+    assert.deepEqual((await datastore.getEntry(sub.id))?.delegation?.scopes, widened.delegation?.scopes);
+    const narrowed = await service.updateEntry(
+      { id: sub.id, changes: { delegation: { scopes: ["read"] } } },
+      caller,
+    );
+    assert.deepEqual(narrowed.delegation?.scopes, ["read"]);
   });
 });

@@ -8,6 +8,7 @@ import type {
   AttestedNode,
   BatchResult,
   Datastore,
+  DelegationPolicy,
   EntryContent,
   EntryFilter,
   NodeFilter,
@@ -19,6 +20,8 @@ import { DatastoreError } from "../datastore/errors.js";
 import type { EntryPolicy } from "./entry-policy.js";
 import { type CheckedEntry, type EntryRequest } from "./entry-policy.js";
 import { RegistrationError } from "./registration-error.js";
+import { widens, type DelegationRequest } from "./delegation-policy.js";
+import { findDelegators } from "./delegators.js";
 
 /** The fields of an entry an update may change; absent ones keep the entry's value. */
 export interface EntryChanges {
@@ -29,6 +32,8 @@ export interface EntryChanges {
   readonly jwtSvidTtlMs?: number;
   readonly dnsNames?: readonly string[];
   readonly hint?: string;
+  /** The fields given replace the policy's; null removes the policy. */
+  readonly delegation?: Partial<DelegationRequest> | null;
 }
 
 export interface EntryUpdateRequest {
@@ -147,6 +152,8 @@ export class RegistrationService {
       try {
         const current = await this.#existingEntry(update.id);
         const entry = this.policy.check(merged(current, update.changes));
+        if (widens(current.delegation, entry.delegation))
+          await this.#refuseWideningOfDelegate(current, entry);
         pending.push({
           index: results.length,
           id: current.id,
@@ -244,6 +251,25 @@ export class RegistrationService {
     }
   }
 
+  /**
+   * hallmark's entries have no parent chain of policies (an entry's parent is an agent or node
+   * alias), so "widening" means: giving more to an entry that another entry already delegates to.
+   * That operator approved passing delegations on to the entry as it was; a wider sub-agent must be
+   * approved again, by removing it from the delegator's may_delegate_to first and naming it anew.
+   */
+  async #refuseWideningOfDelegate(current: RegistrationEntry, next: CheckedEntry): Promise<void> {
+    const delegators = await findDelegators(this.#datastore, [current.spiffeId, next.spiffeId]);
+    const others = delegators.filter((entry) => entry.id !== current.id);
+    if (others.length === 0) return;
+    throw new RegistrationError(
+      "DELEGATION_WIDENED",
+      "delegation",
+      `the update widens the policy of ${next.spiffeId.toString()}, which entry ${others
+        .map((e) => `${e.id} (${e.spiffeId.toString()})`)
+        .join(", ")} may delegate to: remove it from that may_delegate_to first, then name it again`,
+    );
+  }
+
   async #existingEntry(id: string): Promise<RegistrationEntry> {
     if (typeof id !== "string" || id === "") {
       throw new RegistrationError("INVALID_ENTRY_ID", "id", "give the entry's id");
@@ -328,6 +354,21 @@ function merged(current: RegistrationEntry, changes: EntryChanges): EntryRequest
     dnsNames: changes.dnsNames ?? current.dnsNames,
     hint: changes.hint ?? current.hint,
     node: current.node,
+    delegation: mergedDelegation(current.delegation, changes.delegation),
+  };
+}
+
+function mergedDelegation(
+  current: DelegationPolicy | undefined,
+  changes: Partial<DelegationRequest> | null | undefined,
+): DelegationRequest | undefined {
+  if (changes === null) return undefined;
+  if (changes === undefined && current === undefined) return undefined;
+  return {
+    scopes: changes?.scopes ?? current?.scopes ?? [],
+    audiences: changes?.audiences ?? current?.audiences ?? [],
+    mayDelegateTo: changes?.mayDelegateTo ?? current?.mayDelegateTo.map((id) => id.toString()) ?? [],
+    maxDepth: changes?.maxDepth ?? current?.maxDepth,
   };
 }
 
@@ -338,8 +379,25 @@ function entryContent(entry: CheckedEntry): Partial<EntryContent> {
 function entryEvent(
   type: "entry_created" | "entry_updated" | "entry_deleted",
   entryId: string,
-  entry: Pick<CheckedEntry, "spiffeId" | "parentId">,
+  entry: Pick<CheckedEntry, "spiffeId" | "parentId" | "delegation">,
   caller: AuditCaller,
 ): AuditEvent {
-  return { type, entryId, spiffeId: entry.spiffeId.toString(), parentId: entry.parentId.toString(), caller };
+  const policy = entry.delegation;
+  return {
+    type,
+    entryId,
+    spiffeId: entry.spiffeId.toString(),
+    parentId: entry.parentId.toString(),
+    ...(policy === undefined
+      ? {}
+      : {
+          delegation: {
+            scopes: policy.scopes,
+            audiences: policy.audiences,
+            mayDelegateTo: policy.mayDelegateTo.map((id) => id.toString()),
+            maxDepth: policy.maxDepth,
+          },
+        }),
+    caller,
+  };
 }

@@ -92,6 +92,7 @@ describe("hallmark-agent run (real server, swtpm, SoftHSM2)", () => {
         dnsNames: [],
         hint: "",
         node: false,
+        delegation: undefined,
       },
     });
     return entry.id;

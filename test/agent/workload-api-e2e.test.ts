@@ -75,6 +75,7 @@ describe("the Workload API of a running agent (go-spiffe, py-spiffe, hallmark-ag
         dnsNames: [],
         hint: "",
         node: false,
+        delegation: undefined,
       },
     });
     return entry.id;

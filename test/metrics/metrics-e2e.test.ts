@@ -102,6 +102,7 @@ describe("metrics of a running server and agent", () => {
         dnsNames: [],
         hint: "",
         node: false,
+        delegation: undefined,
       },
     });
     for (let i = 0; ; i++) {

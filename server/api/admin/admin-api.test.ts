@@ -12,7 +12,7 @@ import { openSqliteDatastore, type Datastore } from "../../datastore/index.js";
 import { EntryPolicy } from "../../registration/entry-policy.js";
 import { RegistrationService } from "../../registration/registration-service.js";
 import { AdminCallError, AdminApiClient } from "../../cli/admin-client.js";
-import { SelectorMatch } from "../../../proto/gen/admin.js";
+import { SelectorMatch, type EntryPatch } from "../../../proto/gen/admin.js";
 import { AdminApi, MAX_ADMIN_REQUEST_BYTES } from "./admin-api.js";
 
 const logger = createLogger({ name: "test", level: "silent" });
@@ -26,6 +26,20 @@ const ca = {
   bundlePem: () => "",
   health: (): CaHealth => ({ healthy: true, consecutiveFailures: 0 }),
 };
+
+/** An EntryPatch changing the delegation policy only. */
+function fullPatch(delegation: EntryPatch["delegation"]): EntryPatch {
+  return {
+    spiffeId: undefined,
+    parentId: undefined,
+    selectors: undefined,
+    x509SvidTtlSeconds: undefined,
+    jwtSvidTtlSeconds: undefined,
+    dnsNames: undefined,
+    hint: undefined,
+    delegation,
+  };
+}
 
 async function refusal(promise: Promise<unknown>): Promise<AdminCallError> {
   try {
@@ -147,6 +161,7 @@ describe("AdminApi", () => {
             dnsNames: [],
             hint: "",
             node: false,
+            delegation: undefined,
           },
         }),
         /^entry\.x509_svid_ttl_seconds: /,
@@ -159,6 +174,96 @@ describe("AdminApi", () => {
     }
     const health = await client.call("getHealth", {});
     assert.equal(health.healthy, true);
+  });
+
+  it("creates, reads, patches and clears an entry's delegation policy, and names a refused field", async () => {
+    const input = {
+      spiffeId: "spiffe://example.org/assistant",
+      parentId: AGENT,
+      selectors: [{ type: "unix", value: "uid:4242" }],
+      x509SvidTtlSeconds: 0,
+      jwtSvidTtlSeconds: 0,
+      dnsNames: [],
+      hint: "",
+      node: false,
+    };
+    const created = await client.call("createEntry", {
+      entry: {
+        ...input,
+        delegation: {
+          scopes: ["orders:write", "orders:read"],
+          audiences: ["https://orders.example.org"],
+          mayDelegateTo: [],
+          maxDepth: 0,
+        },
+      },
+    });
+    assert.deepEqual(created.delegation, {
+      scopes: ["orders:read", "orders:write"],
+      audiences: ["https://orders.example.org"],
+      mayDelegateTo: [],
+      maxDepth: 1,
+    });
+    assert.deepEqual((await client.call("getEntry", { id: created.id })).delegation, created.delegation);
+
+    const patch = (delegation: NonNullable<Parameters<typeof fullPatch>[0]>) => ({
+      id: created.id,
+      revision: 0,
+      patch: fullPatch(delegation),
+    });
+    const deeper = await client.call(
+      "updateEntry",
+      patch({
+        scopes: undefined,
+        audiences: undefined,
+        mayDelegateTo: { values: ["spiffe://example.org/summariser"] },
+        maxDepth: 2,
+        clear: false,
+      }),
+    );
+    assert.deepEqual(deeper.delegation?.scopes, ["orders:read", "orders:write"]);
+    assert.equal(deeper.delegation?.maxDepth, 2);
+
+    const contradictory = await refusal(
+      client.call(
+        "updateEntry",
+        patch({
+          scopes: undefined,
+          audiences: undefined,
+          mayDelegateTo: undefined,
+          maxDepth: 1,
+          clear: false,
+        }),
+      ),
+    );
+    assert.equal(contradictory.grpcStatus, GrpcStatus.INVALID_ARGUMENT);
+    assert.match(contradictory.message, /^delegation\.max_depth: /);
+
+    const clearWithMore = await refusal(
+      client.call(
+        "updateEntry",
+        patch({
+          scopes: { values: ["x"] },
+          audiences: undefined,
+          mayDelegateTo: undefined,
+          maxDepth: undefined,
+          clear: true,
+        }),
+      ),
+    );
+    assert.match(clearWithMore.message, /^patch\.delegation\.clear: /);
+
+    const cleared = await client.call(
+      "updateEntry",
+      patch({
+        scopes: undefined,
+        audiences: undefined,
+        mayDelegateTo: undefined,
+        maxDepth: undefined,
+        clear: true,
+      }),
+    );
+    assert.equal(cleared.delegation, undefined);
   });
 
   it("survives bytes that are no protobuf at all", async () => {
@@ -190,6 +295,7 @@ describe("AdminApi", () => {
           dnsNames: [],
           hint: "x".repeat(MAX_ADMIN_REQUEST_BYTES + 1),
           node: false,
+          delegation: undefined,
         },
       }),
     );
@@ -206,6 +312,7 @@ describe("AdminApi", () => {
       dnsNames: [],
       hint: "",
       node: false,
+      delegation: undefined,
     });
     const { results } = await client.call("batchCreateEntries", {
       entries: [input("one"), input("two", "nope"), input("one")],

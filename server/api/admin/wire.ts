@@ -4,7 +4,8 @@ import type { Selector, SelectorMatch } from "../../../common/selector.js";
 import { toGrpcError } from "../../../common/grpc/status.js";
 import { isHallmarkError } from "../../../common/errors.js";
 import * as pb from "../../../proto/gen/admin.js";
-import type { AttestedNode, RegistrationEntry } from "../../datastore/index.js";
+import type { AttestedNode, DelegationPolicy, RegistrationEntry } from "../../datastore/index.js";
+import type { DelegationRequest } from "../../registration/delegation-policy.js";
 import type { EntryRequest } from "../../registration/entry-policy.js";
 import type { EntryChanges, ItemResult } from "../../registration/registration-service.js";
 import { invalidRequest } from "./admin-error.js";
@@ -32,7 +33,48 @@ export function toEntryMessage(entry: RegistrationEntry): pb.Entry {
     revision: entry.revision,
     createdAtMs: entry.createdAtMs,
     updatedAtMs: entry.updatedAtMs,
+    delegation: entry.delegation === undefined ? undefined : toDelegationMessage(entry.delegation),
   };
+}
+
+function toDelegationMessage(policy: DelegationPolicy): pb.DelegationPolicy {
+  return {
+    scopes: [...policy.scopes],
+    audiences: [...policy.audiences],
+    mayDelegateTo: policy.mayDelegateTo.map((id) => id.toString()),
+    maxDepth: policy.maxDepth,
+  };
+}
+
+/** max_depth 0 on the wire: the policy's default (1). */
+function fromDelegationMessage(policy: pb.DelegationPolicy | undefined): DelegationRequest | undefined {
+  if (policy === undefined) return undefined;
+  return {
+    scopes: policy.scopes,
+    audiences: policy.audiences,
+    mayDelegateTo: policy.mayDelegateTo,
+    maxDepth: policy.maxDepth === 0 ? undefined : policy.maxDepth,
+  };
+}
+
+function fromDelegationPatch(
+  patch: pb.DelegationPatch | undefined,
+  field: string,
+): Partial<DelegationRequest> | null | undefined {
+  if (patch === undefined) return undefined;
+  const given = {
+    scopes: patch.scopes?.values,
+    audiences: patch.audiences?.values,
+    mayDelegateTo: patch.mayDelegateTo?.values,
+    maxDepth: patch.maxDepth,
+  };
+  if (patch.clear) {
+    if (Object.values(given).some((v) => v !== undefined)) {
+      throw invalidRequest(`${field}.clear`, "removes the policy: give no other delegation field with it");
+    }
+    return null;
+  }
+  return given;
 }
 
 export function toAgentMessage(node: AttestedNode): pb.Agent {
@@ -64,6 +106,7 @@ export function fromEntryInput(input: pb.EntryInput | undefined, field = "entry"
     dnsNames: input.dnsNames,
     hint: input.hint,
     node: input.node,
+    delegation: fromDelegationMessage(input.delegation),
   };
 }
 
@@ -79,6 +122,7 @@ export function fromEntryPatch(patch: pb.EntryPatch | undefined, field = "patch"
     jwtSvidTtlMs: ttl("jwt_svid_ttl_seconds", patch.jwtSvidTtlSeconds).ms,
     dnsNames: patch.dnsNames?.values,
     hint: patch.hint,
+    delegation: fromDelegationPatch(patch.delegation, `${field}.delegation`),
   };
 }
 

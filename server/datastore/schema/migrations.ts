@@ -98,5 +98,13 @@ const v1: Migration = {
   ],
 };
 
+const v2: Migration = {
+  version: 2,
+  name: "per-entry delegation policy",
+  // JSON ({scopes, audiences, may_delegate_to, max_depth}) or NULL: no policy. Nothing queries
+  // inside it (the token endpoint reads the entry it already holds), so one column is enough.
+  statements: (t) => [`ALTER TABLE registration_entries ADD COLUMN delegation ${t.text}`],
+};
+
 /** Every migration this code knows, oldest first; the last one's version is the code's schema version. */
-export const MIGRATIONS: readonly Migration[] = [v1];
+export const MIGRATIONS: readonly Migration[] = [v1, v2];

@@ -5,6 +5,7 @@
  */
 import { describe, before, after } from "node:test";
 import { changeLogTests } from "./change-log-tests.js";
+import { delegationTests } from "./delegation-tests.js";
 import { entryTests } from "./entry-tests.js";
 import { journalTests } from "./journal-tests.js";
 import { nodeTests } from "./node-tests.js";
@@ -28,6 +29,7 @@ export function describeDatastoreSuite(backend: DatastoreTestBackend): void {
     after(() => backend.tearDown());
     const context = suiteContext(backend);
     entryTests(context);
+    delegationTests(context);
     changeLogTests(context);
     nodeTests(context);
     journalTests(context);

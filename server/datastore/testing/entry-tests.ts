@@ -117,7 +117,7 @@ export function entryTests({ withDatastore }: SuiteContext): void {
         const copy =
           "INSERT INTO registration_entries SELECT 'copy-of-entry', spiffe_id, parent_id, selectors, selector_count, " +
           "selectors_key, identity_key, x509_svid_ttl_ms, jwt_svid_ttl_ms, dns_names, hint, node, admin, revision, " +
-          `created_at_ms, updated_at_ms FROM registration_entries WHERE id = '${entry.id}'`;
+          `created_at_ms, updated_at_ms, delegation FROM registration_entries WHERE id = '${entry.id}'`;
         await assert.rejects(db.rawSql(copy), /unique|UNIQUE/);
         assert.equal((await ds.listEntries()).items.length, 1);
       }));
