@@ -155,6 +155,70 @@ const tpmAttestor = z
     }
   });
 
+const delegationIssuer = z
+  .strictObject({
+    issuer: z
+      .url({ protocol: /^https$/, error: "must be an https URL" })
+      .describe("The users' token issuer, compared exactly with their tokens' `iss`."),
+    jwks_file: filePath.optional().describe("A file holding the issuer's JWK Set."),
+    jwks_url: z
+      .url({ protocol: /^https$/, error: "must be an https URL" })
+      .optional()
+      .describe("Where the issuer's JWK Set is fetched (https)."),
+    audience: z.string().min(1).describe("The audience users' tokens must carry to be exchanged here."),
+    scope_claim: z
+      .string()
+      .min(1)
+      .default("scope")
+      .describe("The claim of users' tokens that holds their scopes."),
+  })
+  .superRefine((v, ctx) => {
+    if ((v.jwks_file === undefined) === (v.jwks_url === undefined)) {
+      ctx.addIssue({ code: "custom", message: "give exactly one of jwks_file and jwks_url" });
+    }
+  });
+
+/** The delegation key is EC only (docs/delegation.md): every verifier needs exactly ES256 and ES384. */
+const delegationKeyType = z.enum(["ec-p256", "ec-p384"]);
+
+const delegation = z
+  .strictObject({
+    bind_address: z
+      .union([z.ipv4(), z.ipv6()], { error: "must be an IP address" })
+      .describe("IP address of the delegation endpoint (HTTPS); named on its certificate unless a wildcard."),
+    bind_port: port.min(1).describe("Port of the delegation endpoint."),
+    dns_names: z
+      .array(
+        z
+          .string()
+          .regex(
+            /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i,
+            "must be a DNS name",
+          ),
+      )
+      .min(1)
+      .describe("DNS names on the endpoint's certificate; the first is the issuer URL's host."),
+    max_ttl: duration({ min: "10s", max: "1h" }).prefault("5m").describe("No delegation token lives longer."),
+    key_type: delegationKeyType
+      .default("ec-p256")
+      .describe("The delegation signing key on the HSM: ec-p256 (ES256) or ec-p384 (ES384)."),
+    issuers: z
+      .array(delegationIssuer)
+      .min(1)
+      .describe(
+        "Where users' tokens come from: `issuer`, `jwks_file` or `jwks_url`, `audience`, `scope_claim`.",
+      ),
+  })
+  .superRefine((v, ctx) => {
+    const seen = new Set<string>();
+    v.issuers.forEach((entry, i) => {
+      if (seen.has(entry.issuer)) {
+        ctx.addIssue({ code: "custom", path: ["issuers", i, "issuer"], message: "is listed twice" });
+      }
+      seen.add(entry.issuer);
+    });
+  });
+
 export const serverConfigSchema = z
   .strictObject({
     trust_domain: trustDomain.describe("The trust domain this server is the authority of (`example.org`)."),
@@ -201,6 +265,9 @@ export const serverConfigSchema = z
       })
       .prefault({})
       .describe("Where security decisions are recorded."),
+    delegation: delegation
+      .optional()
+      .describe("The delegation endpoint (docs/delegation.md); off when absent."),
   })
   .superRefine((v, ctx) => {
     // An SVID must never outlive the CA key that signs it, with room for rotation at half-life.
@@ -208,6 +275,13 @@ export const serverConfigSchema = z
       if (v[key] > v.ca_ttl / 2) {
         ctx.addIssue({ code: "custom", path: [key], message: "must be at most half of ca_ttl" });
       }
+    }
+    if (v.delegation !== undefined && v.delegation.max_ttl > v.ca_ttl / 2) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["delegation", "max_ttl"],
+        message: "must be at most half of ca_ttl",
+      });
     }
   });
 

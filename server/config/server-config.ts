@@ -27,6 +27,27 @@ export interface TpmAttestorConfig {
   pcrPolicy: ReadonlyMap<number, readonly string[]> | undefined;
 }
 
+export type DelegationKeyType = NonNullable<ServerConfigFile["delegation"]>["key_type"];
+
+/** Where users' tokens come from, for the token exchange. */
+export interface DelegationIssuerConfig {
+  issuer: string;
+  jwks: { file: string } | { url: string };
+  audience: string;
+  scopeClaim: string;
+}
+
+/** The delegation endpoint (docs/delegation.md). */
+export interface DelegationConfig {
+  bindAddress: string;
+  bindPort: number;
+  /** At least one; the first is the issuer URL's host. */
+  dnsNames: readonly string[];
+  maxTtl: DurationMs;
+  keyType: DelegationKeyType;
+  issuers: readonly DelegationIssuerConfig[];
+}
+
 /** The server's configuration with defaults applied and relative paths resolved against the data dir. */
 export interface ServerConfig {
   trustDomain: TrustDomain;
@@ -49,6 +70,8 @@ export interface ServerConfig {
   /** Prometheus `GET /metrics`; undefined: off. */
   metrics: MetricsConfig;
   auditLogPath: string;
+  /** The delegation endpoint; undefined: off. */
+  delegation: DelegationConfig | undefined;
 }
 
 export async function loadServerConfig(path: string): Promise<ServerConfig> {
@@ -109,5 +132,23 @@ function toServerConfig(file: ServerConfigFile): ServerConfig {
     healthChecks: toHttpListenerConfig(file.health_checks),
     metrics: toHttpListenerConfig(file.metrics),
     auditLogPath: resolve(dataDir, file.audit_log.path ?? "audit.log"),
+    delegation: file.delegation === undefined ? undefined : toDelegationConfig(file.delegation),
+  };
+}
+
+function toDelegationConfig(file: NonNullable<ServerConfigFile["delegation"]>): DelegationConfig {
+  return {
+    bindAddress: file.bind_address,
+    bindPort: file.bind_port,
+    dnsNames: file.dns_names.map((name) => name.toLowerCase()),
+    maxTtl: file.max_ttl,
+    keyType: file.key_type,
+    issuers: file.issuers.map((entry) => ({
+      issuer: entry.issuer,
+      jwks:
+        entry.jwks_file !== undefined ? { file: resolve(entry.jwks_file) } : { url: entry.jwks_url ?? "" },
+      audience: entry.audience,
+      scopeClaim: entry.scope_claim,
+    })),
   };
 }
