@@ -13,6 +13,7 @@ export interface CaKeysContext extends SlotContext {
   logger: Logger;
   caKeyType: KeyType | undefined;
   jwtKeyType: KeyType | undefined;
+  delegationKeyType: KeyType | undefined;
   /** spiffe_refresh_hint: how long relying parties may take to fetch a new bundle. */
   refreshHintSeconds: number;
 }
@@ -200,7 +201,11 @@ export class CaKeys {
     try {
       await makeSlotKey(
         slot,
-        kind === "x509" ? this.#context.caKeyType : this.#context.jwtKeyType,
+        {
+          x509: this.#context.caKeyType,
+          jwt: this.#context.jwtKeyType,
+          delegation: this.#context.delegationKeyType,
+        }[kind],
         this.#context,
         options,
       );

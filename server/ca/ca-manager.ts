@@ -9,7 +9,8 @@ import { BundlePublisher } from "./bundle-publisher.js";
 import { CaError } from "./ca-error.js";
 import { RETRY_BASE_MS, RotationHealth, errorCode, retryDelayMs, type CaHealth } from "./ca-health.js";
 import { CaKeys } from "./ca-keys.js";
-import { loadSlot, type Slot } from "./ca-slot.js";
+import type { KeyObject } from "node:crypto";
+import { PUBLISHED, loadSlot, type Slot } from "./ca-slot.js";
 import type { UpstreamAuthority } from "./upstream-authority.js";
 import { DEFAULT_JWT_SVID_TTL_MS, type IssuedJwtSvid, type JwtSvidRequest } from "./jwt-signer.js";
 import type { JournalKey, KeyJournal, KeyKind } from "./key-journal.js";
@@ -37,6 +38,11 @@ export interface CaManagerOptions {
   /** Key types on the token (default: the key manager's configured keyType, else ec-p256). */
   caKeyType?: KeyType;
   jwtKeyType?: KeyType;
+  /**
+   * The delegation token key (docs/delegation.md), made and rotated like the JWT key when set; absent:
+   * the delegation endpoint is off and no such key is made (one left from an earlier run stays idle).
+   */
+  delegationKeyType?: DelegationKeyType;
   /** JWT-SVIDs from RSA keys as PS256 rather than RS256. */
   jwtRsaPss?: boolean;
   /** spiffe_refresh_hint in seconds (default 300). */
@@ -55,13 +61,35 @@ export interface CaManagerOptions {
 }
 
 type ResolvedOptions = Required<
-  Omit<CaManagerOptions, "jwtRsaPss" | "upstream" | "caKeyType" | "jwtKeyType">
+  Omit<CaManagerOptions, "jwtRsaPss" | "upstream" | "caKeyType" | "jwtKeyType" | "delegationKeyType">
 > & {
   caKeyType: KeyType | undefined;
   jwtKeyType: KeyType | undefined;
+  delegationKeyType: DelegationKeyType | undefined;
   jwtRsaPss: boolean;
   upstream: UpstreamAuthority | undefined;
 };
+
+/** The delegation key types: EC only, so that every verifier needs exactly ES256 and ES384. */
+export type DelegationKeyType = Extract<KeyType, "ec-p256" | "ec-p384">;
+
+/** A delegation key as the JWKS publishes it. */
+export interface PublishedDelegationKey {
+  keyId: string;
+  publicKey: KeyObject;
+  status: JournalKey["status"];
+}
+
+/** The delegation key about to sign. */
+export interface DelegationSigningKey {
+  keyId: string;
+  type: KeyType;
+  publicKey: KeyObject;
+  /** It must not sign tokens that outlive this instant. */
+  notAfterMs: number;
+}
+
+const ACTIVE_NAME: Record<KeyKind, string> = { x509: "X.509 CA", jwt: "JWT", delegation: "delegation" };
 
 /** Timers cannot wait past 2^31 ms, and an hourly look costs nothing. */
 const MAX_TIMER_MS = 3_600_000;
@@ -91,6 +119,11 @@ export class CaManager {
   #queue: Promise<void> = Promise.resolve();
   #stopped = false;
 
+  /** The kinds of key this server makes and rotates. */
+  get #kinds(): readonly KeyKind[] {
+    return this.#options.delegationKeyType === undefined ? ["x509", "jwt"] : ["x509", "jwt", "delegation"];
+  }
+
   private constructor(options: ResolvedOptions, sequence: number, slots: Slot[]) {
     this.#options = options;
     this.trustDomain = options.trustDomain;
@@ -115,6 +148,7 @@ export class CaManager {
       jwtSvidTtlMs: DEFAULT_JWT_SVID_TTL_MS,
       caKeyType: undefined,
       jwtKeyType: undefined,
+      delegationKeyType: undefined,
       refreshHintSeconds: 300,
       jwtRsaPss: false,
       upstream: undefined,
@@ -165,7 +199,7 @@ export class CaManager {
   /** What a health check reads: whether rotation works, the last failure, and when the next step runs. */
   health(): CaHealth {
     const now = this.#options.clock.nowMs();
-    const signing = (["x509", "jwt"] as const).every((kind) => {
+    const signing = this.#kinds.every((kind) => {
       const active = this.#keys.find(kind, "active");
       return active !== undefined && now < active.record.notAfterMs;
     });
@@ -181,6 +215,46 @@ export class CaManager {
       notBefore: new Date(record.notBeforeMs),
       notAfter: new Date(record.notAfterMs),
     }));
+  }
+
+  /**
+   * The delegation keys to publish (the JWKS): the one that signs, the next once prepared, and earlier
+   * ones until the last token they signed has expired. Empty when delegation is off.
+   */
+  delegationPublicKeys(): PublishedDelegationKey[] {
+    return this.#keys.slots
+      .filter(
+        (s) => s.record.kind === "delegation" && PUBLISHED.has(s.record.status) && s.publicKey !== undefined,
+      )
+      .sort((a, b) => a.record.notBeforeMs - b.record.notBeforeMs)
+      .map((s) => ({ keyId: s.record.keyId, publicKey: s.publicKey!, status: s.record.status }));
+  }
+
+  /**
+   * Signs `data` (a JWS signing input) with the active delegation key, for a token that expires at
+   * `expiresAtMs` (capped at the key's end by the caller: `key.notAfterMs`). `build` receives the key
+   * first, so the header can name it; the key is the one that signs, even across a rotation.
+   */
+  async signWithDelegationKey(
+    build: (key: DelegationSigningKey) => { data: Buffer; expiresAtMs: number },
+    options: KeyOperationOptions = {},
+  ): Promise<{ key: DelegationSigningKey; data: Buffer; signature: Buffer }> {
+    throwIfAborted(options.signal, "signing a delegation token");
+    const slot = this.#active("delegation");
+    const managed = slot.delegation;
+    if (managed === undefined || slot.publicKey === undefined)
+      throw new CaError("CA_NOT_READY", "no active delegation key", { category: "unavailable" });
+    const key: DelegationSigningKey = {
+      keyId: managed.id,
+      type: managed.type,
+      publicKey: slot.publicKey,
+      notAfterMs: slot.record.notAfterMs,
+    };
+    const { data, expiresAtMs } = build(key);
+    this.#noteExpiry(slot, expiresAtMs - this.#options.clock.nowMs(), slot.record.notAfterMs);
+    const scheme = managed.type === "ec-p384" ? "ecdsa-sha384" : "ecdsa-sha256";
+    const signature = await this.#options.keyManager.sign(managed, data, scheme, options);
+    return { key, data, signature };
   }
 
   /** `options.signal`: the caller's deadline, checked first and passed on to the key store. */
@@ -254,7 +328,7 @@ export class CaManager {
       throwIfAborted(options.signal, "a CA rotation step");
       if (this.#keys.unsaved) await this.#keys.save();
       await this.#keys.finishDeletions(options);
-      for (const kind of ["x509", "jwt"] as const) {
+      for (const kind of this.#kinds) {
         try {
           await this.#keys.rotate(kind, options);
         } catch (err) {
@@ -302,7 +376,7 @@ export class CaManager {
   #active(kind: KeyKind): Slot {
     const slot = this.#keys.find(kind, "active");
     if (slot === undefined)
-      throw new CaError("CA_NOT_READY", `no active ${kind === "x509" ? "X.509 CA" : "JWT"} key`, {
+      throw new CaError("CA_NOT_READY", `no active ${ACTIVE_NAME[kind]} key`, {
         category: "unavailable",
       });
     return slot;
@@ -311,7 +385,7 @@ export class CaManager {
   /** The next instant anything is due: a preparation, an activation, a removal, an expiry. */
   #schedule(): void {
     const now = this.#options.clock.nowMs();
-    const next = nextStepDueMs(this.#keys.records(), this.#keys.propagationMs);
+    const next = nextStepDueMs(this.#keys.records(), this.#keys.propagationMs, this.#kinds);
     if (next !== Infinity)
       this.#scheduleIn(Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(next - now))), Math.max(now, next));
   }

@@ -17,7 +17,9 @@ export interface Slot {
   record: JournalKey;
   x509?: X509Ca;
   jwt?: JwtSvidSigner;
-  /** The public key for the bundle (JWT keys). */
+  /** The delegation key on the token, while it can sign. */
+  delegation?: ManagedKey;
+  /** The public key for the bundle (JWT keys) or the JWKS (delegation keys). */
   publicKey?: KeyObject;
   /** Latest expiry of anything this key signed; how long a retired key must stay in the bundle. */
   lastExpiryMs: number;
@@ -35,8 +37,20 @@ export interface SlotContext {
 }
 
 /** Ids of the keys the CA makes; a key with such an id that no journal entry names is an orphan. */
-const KEY_ID_PREFIX: Record<JournalKey["kind"], string> = { x509: "hallmark-ca-", jwt: "hallmark-jwt-" };
-const OWN_KEY_ID = /^hallmark-(ca|jwt)-[0-9a-f]{16}$/;
+const KEY_ID_PREFIX: Record<JournalKey["kind"], string> = {
+  x509: "hallmark-ca-",
+  jwt: "hallmark-jwt-",
+  delegation: "hallmark-dlg-",
+};
+const OWN_KEY_ID = /^hallmark-(ca|jwt|dlg)-[0-9a-f]{16}$/;
+const KIND_OF_PREFIX: Record<string, JournalKey["kind"]> = { ca: "x509", jwt: "jwt", dlg: "delegation" };
+const KEY_LABEL: Record<JournalKey["kind"], string> = {
+  x509: "hallmark X.509 CA key",
+  jwt: "hallmark JWT-SVID key",
+  delegation: "hallmark delegation key",
+};
+/** How messages name each kind. */
+const KIND_NAME: Record<JournalKey["kind"], string> = { x509: "CA", jwt: "JWT", delegation: "delegation" };
 
 export function newKeyId(kind: JournalKey["kind"], random: RandomSource): string {
   return `${KEY_ID_PREFIX[kind]}${random.bytes(8).toString("hex")}`;
@@ -46,11 +60,10 @@ export function isOwnKeyId(id: string): boolean {
   return OWN_KEY_ID.test(id);
 }
 
-/** Which kind of key the CA made under `id` (x509: the CA key; jwt: the JWT-SVID key); undefined if not one of its own. */
+/** Which kind of key the CA made under `id`; undefined if not one of its own. */
 export function keyKindOfId(id: string): JournalKey["kind"] | undefined {
   const match = OWN_KEY_ID.exec(id);
-  if (match === null) return undefined;
-  return match[1] === "ca" ? "x509" : "jwt";
+  return match === null ? undefined : KIND_OF_PREFIX[match[1] ?? ""];
 }
 
 /** What the bundle publishes; pending keys are not made yet, deleting ones are on their way out. */
@@ -71,7 +84,7 @@ export async function makeSlotKey(
   const key = await keyManager.generateKey(
     {
       id: record.keyId,
-      label: `hallmark ${record.kind === "x509" ? "X.509 CA" : "JWT-SVID"} key`,
+      label: KEY_LABEL[record.kind],
       type,
     },
     options,
@@ -89,8 +102,9 @@ export async function makeSlotKey(
   } else {
     record.notAfterMs = record.notBeforeMs + caTtlMs;
     record.publicKey = key.spki.toString("base64");
-    slot.jwt = jwtSigner(record, key, context);
     slot.publicKey = key.publicKey;
+    if (record.kind === "jwt") slot.jwt = jwtSigner(record, key, context);
+    else slot.delegation = key;
   }
 }
 
@@ -105,9 +119,11 @@ export async function loadSlot(
   const slot: Slot = { record, lastExpiryMs: record.notAfterMs };
   // Not made yet, or on its way out: nothing to load, the next step deletes it from the token.
   if (!PUBLISHED.has(record.status)) return slot;
-  if (record.kind === "jwt") {
+  if (record.kind !== "x509") {
     if (record.publicKey === undefined)
-      throw journalCorrupt(`journal entry for JWT key "${record.keyId}" has no public key`);
+      throw journalCorrupt(
+        `journal entry for ${KIND_NAME[record.kind]} key "${record.keyId}" has no public key`,
+      );
     slot.publicKey = createPublicKey({
       key: Buffer.from(record.publicKey, "base64"),
       format: "der",
@@ -121,7 +137,7 @@ export async function loadSlot(
   if (key === undefined) {
     throw new CaError(
       "CA_KEY_MISSING",
-      `the key journal names ${record.status} ${record.kind === "x509" ? "CA" : "JWT"} key "${record.keyId}", but token "${keyManager.tokenLabel}" has no such key`,
+      `the key journal names ${record.status} ${KIND_NAME[record.kind]} key "${record.keyId}", but token "${keyManager.tokenLabel}" has no such key`,
       { category: "failed_precondition" },
     );
   }
@@ -135,11 +151,12 @@ export async function loadSlot(
     if (!key.publicKey.equals(slot.publicKey!)) {
       throw new IssuanceError(
         "CA_KEY_MISMATCH",
-        `token key "${record.keyId}" is not the JWT key the journal recorded`,
+        `token key "${record.keyId}" is not the ${KIND_NAME[record.kind]} key the journal recorded`,
         { category: "failed_precondition" },
       );
     }
-    slot.jwt = jwtSigner(record, key, context);
+    if (record.kind === "jwt") slot.jwt = jwtSigner(record, key, context);
+    else slot.delegation = key;
   }
   return slot;
 }

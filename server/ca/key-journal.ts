@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { z } from "zod";
 import { HallmarkError } from "../../common/errors.js";
 
-export type KeyKind = "x509" | "jwt";
+/** x509: the CA key; jwt: the JWT-SVID key; delegation: the delegation token key (docs/delegation.md). */
+export type KeyKind = "x509" | "jwt" | "delegation";
 /**
  * pending: about to be generated on the token (written first, so a crash never leaves an unknown key);
  * prepared: published, not yet signing; active: signing; retired: published until its last SVID expires;
@@ -15,13 +16,13 @@ export type KeyStatus = (typeof KEY_STATUSES)[number];
 
 const journalKeySchema = z.object({
   keyId: z.string().min(1),
-  kind: z.enum(["x509", "jwt"]),
+  kind: z.enum(["x509", "jwt", "delegation"]),
   status: z.enum(KEY_STATUSES),
   notBeforeMs: z.number().int(),
   notAfterMs: z.number().int(),
   /** x509: the CA certificate, base64 DER. */
   certificate: z.string().optional(),
-  /** jwt: the public key, base64 DER SPKI, so a retired key stays publishable without the token. */
+  /** jwt and delegation: the public key, base64 DER SPKI, so a retired key stays publishable without the token. */
   publicKey: z.string().optional(),
   /** retired: the key stays in the bundle until then (the last SVID it signed expires). */
   keepUntilMs: z.number().int().optional(),

@@ -133,12 +133,13 @@ export function rotationInputOf(
   };
 }
 
-/** The next instant anything is due for either kind, or Infinity. */
-export function nextStepDueMs(records: readonly JournalKey[], propagationMs: number): number {
-  return Math.min(
-    nextDueMs(rotationInputOf(records, "x509", propagationMs)),
-    nextDueMs(rotationInputOf(records, "jwt", propagationMs)),
-  );
+/** The next instant anything is due for any of `kinds` (the kinds being rotated), or Infinity. */
+export function nextStepDueMs(
+  records: readonly JournalKey[],
+  propagationMs: number,
+  kinds: readonly KeyKind[] = ["x509", "jwt"],
+): number {
+  return Math.min(...kinds.map((kind) => nextDueMs(rotationInputOf(records, kind, propagationMs))));
 }
 
 function prepareAtMs(active: PolicyKey): number {

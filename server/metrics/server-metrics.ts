@@ -16,7 +16,7 @@ export type SvidType = "x509" | "jwt";
 export type SvidSubject = "agent" | "workload";
 
 /** What the HSM signed: X.509 certificates (with the CA key) or JWT-SVIDs (with the JWT key). */
-export type HsmSignOperation = "x509" | "jwt" | "other";
+export type HsmSignOperation = "x509" | "jwt" | "delegation" | "other";
 
 export interface HsmMetrics {
   /** One signature by the key store took `seconds` (failed ones too: a slow failure is slow). */
