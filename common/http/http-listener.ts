@@ -1,5 +1,7 @@
 import { once } from "node:events";
 import { createServer, type RequestListener, type Server } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import type { SecureContextOptions } from "node:tls";
 import { errorMessage, HallmarkError } from "../errors.js";
 
 /** Where a small HTTP endpoint listens (`bind_address`, `bind_port` in the config). */
@@ -19,23 +21,26 @@ export type HttpListenErrorCode = "HTTP_ADDRESS_IN_USE" | "HTTP_LISTEN_FAILED";
 export class HttpListenError extends HallmarkError<HttpListenErrorCode> {}
 
 /**
- * A plain HTTP listener for the small read-only endpoints an operator's tools poll (health checks,
- * metrics): listening before `listen` resolves, so a taken port stops the start-up with an error
- * naming the config key, and closed together with its keep-alive connections.
+ * An HTTP listener for the small endpoints an operator's tools poll (health checks, metrics), or an
+ * HTTPS one when given a certificate (the delegation endpoint): listening before `listen` resolves, so
+ * a taken port stops the start-up with an error naming the config key, and closed together with its
+ * keep-alive connections.
  */
 export class HttpListener {
-  readonly #server: Server;
+  readonly #server: Server | HttpsServer;
 
-  private constructor(server: Server) {
+  private constructor(server: Server | HttpsServer) {
     this.#server = server;
   }
 
+  /** `tls`: serve HTTPS with this certificate chain and key (replaced later by `setSecureContext`). */
   static async listen(
     address: ListenAddress,
     purpose: ListenPurpose,
     handler: RequestListener,
+    tls?: Pick<SecureContextOptions, "cert" | "key">,
   ): Promise<HttpListener> {
-    const server = createServer(handler);
+    const server = tls === undefined ? createServer(handler) : createHttpsServer(tls, handler);
     server.listen(address.bindPort, address.bindAddress);
     try {
       await Promise.race([
@@ -52,6 +57,11 @@ export class HttpListener {
   get port(): number {
     const address = this.#server.address();
     return typeof address === "object" && address !== null ? address.port : 0;
+  }
+
+  /** A renewed certificate for new connections (HTTPS listeners only). */
+  setSecureContext(tls: Pick<SecureContextOptions, "cert" | "key">): void {
+    if ("setSecureContext" in this.#server) this.#server.setSecureContext(tls);
   }
 
   async close(): Promise<void> {

@@ -22,6 +22,7 @@ import {
 } from "../../common/der/der.js";
 import type { X509HsmSigner } from "./hsm-signer.js";
 import type { KeyOperationOptions } from "./key-manager.js";
+import { ipAddressBytes } from "../../common/net/ip-address.js";
 import type { UpstreamAuthority } from "./upstream-authority.js";
 import { IssuanceError, checkSvidRequest } from "./issuance-error.js";
 import { parseSvidSpki, type ParsedSpki, type SvidKeyType } from "./spki.js";
@@ -36,6 +37,8 @@ export type X509SvidRequest = {
   /** Lifetime; capped so the SVID never outlives the CA certificate. Default 1 h. */
   ttlMs?: number;
   dnsNames?: string[];
+  /** iPAddress SANs (IPv4 or IPv6 text), for a server that clients reach by address. */
+  ipAddresses?: string[];
 } & ({ csr: Buffer } | { publicKey: Buffer | KeyObject });
 
 export interface IssuedX509Svid {
@@ -258,6 +261,7 @@ export class X509Ca {
         });
       sans.push(tlv(0x82, Buffer.from(dns, "latin1")));
     }
+    for (const ip of request.ipAddresses ?? []) sans.push(tlv(0x87, ipAddressBytes(ip)));
     const serial = randomSerial(this.#random);
     const tbs = seq(
       VERSION_3,

@@ -110,6 +110,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       jwtSvidTtlMs: config.defaultJwtSvidTtl,
       caKeyType: config.caKeyType,
       jwtKeyType: config.jwtKeyType,
+      delegationKeyType: config.delegation?.keyType,
       logger: logger.child({ component: "ca" }),
     });
     stack.push("CA", () => ca.stop());

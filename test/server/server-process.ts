@@ -49,6 +49,8 @@ export interface ServerProcessOptions {
   readonly ekCaBundlePath?: string;
   /** Serve `GET /metrics` on 127.0.0.1 at this port (default: no metrics). */
   readonly metricsPort?: number;
+  /** More top-level YAML appended to the config (e.g. a `delegation` block). */
+  readonly extraYaml?: string;
 }
 
 export function serverConfig(
@@ -57,7 +59,7 @@ export function serverConfig(
   healthPort: number,
   options: ServerProcessOptions = {},
 ): string {
-  return configYaml(
+  const yaml = configYaml(
     serverConfigFile({
       trustDomain: TRUST_DOMAIN,
       dataDir: join(dir, "data"),
@@ -75,6 +77,7 @@ export function serverConfig(
       ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort }),
     }),
   );
+  return options.extraYaml === undefined ? yaml : `${yaml}\n${options.extraYaml}`;
 }
 
 /** One `hallmark-server run` process, started and waited for until its admin socket is there. */

@@ -12,6 +12,16 @@ const generateEcKeyPair = promisify(generateKeyPair);
 
 type Listener<T> = (update: T | null) => void;
 
+export interface ServerTlsIdentityOptions {
+  readonly ttlMs: number;
+  /** DNS names on the certificate, besides the SPIFFE ID (the delegation endpoint's `dns_names`). */
+  readonly dnsNames?: readonly string[];
+  /** IP addresses on the certificate. */
+  readonly ipAddresses?: readonly string[];
+  /** What the certificate serves, for log lines (default "node API"). */
+  readonly purpose?: string;
+}
+
 /** After a failed renewal, the next attempt (the current certificate is still good for half its life). */
 const RETRY_MS = 10_000;
 
@@ -21,7 +31,8 @@ const RETRY_MS = 10_000;
  * renewed at half-life. A grpc-js CertificateProvider, so a renewal reaches new connections without a
  * restart. It provides no CA: the server asks for no client certificate, since the agent's key sits
  * in its TPM where no TLS stack reaches it; agents prove themselves inside the connection instead
- * (server/node-auth/possession.ts).
+ * (server/node-auth/possession.ts). The delegation endpoint presents one too, with its DNS names and
+ * IP address added, through `current` and the identity listeners (server/delegation/).
  */
 export class ServerTlsIdentity implements experimental.CertificateProvider {
   readonly spiffeId: SpiffeId;
@@ -33,18 +44,24 @@ export class ServerTlsIdentity implements experimental.CertificateProvider {
 
   private constructor(
     private readonly deps: { caManager: CaManager; trustDomain: TrustDomain; clock: Clock; logger: Logger },
-    private readonly ttlMs: number,
+    private readonly options: ServerTlsIdentityOptions,
   ) {
     this.spiffeId = SpiffeId.fromSegments(deps.trustDomain, "hallmark", "server");
   }
 
   static async start(
     deps: { caManager: CaManager; trustDomain: TrustDomain; clock: Clock; logger: Logger },
-    options: { ttlMs: number },
+    options: ServerTlsIdentityOptions,
   ): Promise<ServerTlsIdentity> {
-    const identity = new ServerTlsIdentity(deps, options.ttlMs);
+    const identity = new ServerTlsIdentity(deps, options);
     await identity.#renew();
     return identity;
+  }
+
+  /** The current certificate chain and key (PEM), for a TLS server that is not grpc-js. */
+  get current(): experimental.IdentityCertificateUpdate {
+    // start() renews before it returns the identity: there is always one.
+    return this.#identity!;
   }
 
   /** The current certificate's expiry. */
@@ -81,7 +98,9 @@ export class ServerTlsIdentity implements experimental.CertificateProvider {
     const svid = await this.deps.caManager.issueX509Svid({
       spiffeId: this.spiffeId,
       publicKey,
-      ttlMs: this.ttlMs,
+      ttlMs: this.options.ttlMs,
+      ...(this.options.dnsNames === undefined ? {} : { dnsNames: [...this.options.dnsNames] }),
+      ...(this.options.ipAddresses === undefined ? {} : { ipAddresses: [...this.options.ipAddresses] }),
     });
     const chain = [svid.certificate, ...svid.intermediates].map((der) => derToPem(der, "CERTIFICATE"));
     this.#identity = {
@@ -102,7 +121,7 @@ export class ServerTlsIdentity implements experimental.CertificateProvider {
         this.#renew().catch((err: unknown) => {
           this.deps.logger.error(
             { err: errorMessage(err) },
-            "renewing the node API's TLS certificate failed",
+            `renewing the ${this.options.purpose ?? "node API"}'s TLS certificate failed`,
           );
           this.#schedule(RETRY_MS);
         });
