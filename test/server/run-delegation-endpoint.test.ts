@@ -2,62 +2,11 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createPublicKey } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
-import { request } from "node:https";
 import { join } from "node:path";
-import { setTimeout as delay } from "node:timers/promises";
-import { calculateJwkThumbprint, createRemoteJWKSet, customFetch, type FetchImplementation } from "jose";
+import { calculateJwkThumbprint, createRemoteJWKSet, customFetch } from "jose";
 import { freePort, run, runOk } from "../fixtures/processes.js";
 import { startServerProcess, type ServerProcess } from "./server-process.js";
-
-export interface HttpsAnswer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-/** One HTTPS request trusting only `ca` (the server's bundle), as an ordinary client would. */
-export function httpsRequest(url: string, ca: string, method = "GET"): Promise<HttpsAnswer> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, ca }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body: Buffer.concat(chunks).toString(),
-        }),
-      );
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-/** jose's fetch, through node:https with the bundle as the only trusted CA. */
-export function fetchTrusting(ca: string): FetchImplementation {
-  return async (url) => {
-    const answer = await httpsRequest(url, ca);
-    return new Response(answer.body, {
-      status: answer.status,
-      headers: { "content-type": "application/json" },
-    });
-  };
-}
-
-/** Polls until the endpoint answers (the admin socket comes up before the listeners that follow it). */
-export async function waitForEndpoint(url: string, ca: string): Promise<void> {
-  for (let i = 0; ; i++) {
-    try {
-      await httpsRequest(url, ca);
-      return;
-    } catch (err) {
-      if (i > 200) throw err;
-      await delay(50);
-    }
-  }
-}
+import { fetchTrusting, httpsRequest, waitForEndpoint } from "./https-client.js";
 
 describe("hallmark-server run with delegation: the HTTPS endpoint, its keys and discovery", () => {
   let server: ServerProcess;

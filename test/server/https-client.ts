@@ -1,0 +1,54 @@
+/** An ordinary HTTPS client for tests, trusting only the server's bundle. */
+import { request } from "node:https";
+import { setTimeout as delay } from "node:timers/promises";
+import type { FetchImplementation } from "jose";
+
+export interface HttpsAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** One HTTPS request trusting only `ca` (the server's bundle), as an ordinary client would. */
+export function httpsRequest(url: string, ca: string, method = "GET"): Promise<HttpsAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, ca }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks).toString(),
+        }),
+      );
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** jose's fetch, through node:https with the bundle as the only trusted CA. */
+export function fetchTrusting(ca: string): FetchImplementation {
+  return async (url) => {
+    const answer = await httpsRequest(url, ca);
+    return new Response(answer.body, {
+      status: answer.status,
+      headers: { "content-type": "application/json" },
+    });
+  };
+}
+
+/** Polls until the endpoint answers (the admin socket comes up before the listeners that follow it). */
+export async function waitForEndpoint(url: string, ca: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await httpsRequest(url, ca);
+      return;
+    } catch (err) {
+      if (i > 200) throw err;
+      await delay(50);
+    }
+  }
+}
