@@ -237,7 +237,12 @@ describe("hallmark-agent run (real server, swtpm, SoftHSM2)", () => {
 
   it("gives nothing of the first host to its data_dir and config copied to a second host", async () => {
     const stolen = join(dir, "stolen");
-    await cp(join(dir, "host1", "data"), join(stolen, "data"), { recursive: true });
+    // Copied while the agent runs, as a thief would: an atomic write's temp file (`.name.<hex>.tmp`)
+    // may vanish between the directory listing and its copy, and holds nothing the thief wants.
+    await cp(join(dir, "host1", "data"), join(stolen, "data"), {
+      recursive: true,
+      filter: (source) => !/\/\.[^/]*\.tmp$/.test(source),
+    });
     // Only what must differ on another machine: its TPM, and ports and paths not to collide here.
     const healthPort = await freePort();
     const config = agentConfigText({ ...settings("stolen", tpm2) }, healthPort);
