@@ -1,22 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { parseServerConfig } from "./server-config.js";
-import { configProblems } from "../../common/config/testdata/config-problems.js";
+import { MINIMAL_SERVER_YAML, serverConfigProblems } from "./testdata/minimal-server-config.js";
 
-const BASE = `
-trust_domain: example.org
-data_dir: /var/lib/hallmark
-key_manager:
-  pkcs11:
-    module: /usr/lib/softhsm/libsofthsm2.so
-    token_label: hallmark
-    pin_env: HALLMARK_HSM_PIN
-node_attestors:
-  tpm:
-    ek_ca_bundle_path: /etc/hallmark/tpm-ca.pem
-`;
-
-const DELEGATION = `${BASE}delegation:
+const DELEGATION = `${MINIMAL_SERVER_YAML}delegation:
   bind_address: 127.0.0.1
   bind_port: 8443
   dns_names: [Hallmark.Example.org, localhost]
@@ -30,13 +17,9 @@ const DELEGATION = `${BASE}delegation:
       scope_claim: scp
 `;
 
-function problems(yaml: string): readonly string[] {
-  return configProblems(() => parseServerConfig(yaml, "server.yaml"));
-}
-
 describe("server config: delegation", () => {
   it("is off when absent", () => {
-    assert.equal(parseServerConfig(BASE, "server.yaml").delegation, undefined);
+    assert.equal(parseServerConfig(MINIMAL_SERVER_YAML, "server.yaml").delegation, undefined);
   });
 
   it("applies the contract's defaults (max_ttl 5m, ec-p256, scope_claim scope)", () => {
@@ -131,7 +114,7 @@ describe("server config: delegation", () => {
     ],
     [
       "no issuers",
-      `${BASE}delegation:\n  bind_address: 127.0.0.1\n  bind_port: 1\n  dns_names: [a]\n  issuers: []\n`,
+      `${MINIMAL_SERVER_YAML}delegation:\n  bind_address: 127.0.0.1\n  bind_port: 1\n  dns_names: [a]\n  issuers: []\n`,
       /^delegation\.issuers: /,
     ],
     [
@@ -142,7 +125,7 @@ describe("server config: delegation", () => {
   ];
   for (const [what, yaml, expected] of refused) {
     it(`refuses ${what}`, () => {
-      const found = problems(yaml);
+      const found = serverConfigProblems(yaml);
       assert.ok(
         found.some((p) => expected.test(p)),
         `no problem matching ${String(expected)} in ${JSON.stringify(found)}`,

@@ -1,28 +1,11 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { parseServerConfig } from "./server-config.js";
-import { configProblems } from "../../common/config/testdata/config-problems.js";
-
-const MINIMAL = `
-trust_domain: example.org
-data_dir: /var/lib/hallmark
-key_manager:
-  pkcs11:
-    module: /usr/lib/softhsm/libsofthsm2.so
-    token_label: hallmark
-    pin_env: HALLMARK_HSM_PIN
-node_attestors:
-  tpm:
-    ek_ca_bundle_path: /etc/hallmark/tpm-ca.pem
-`;
-
-function problems(yaml: string): readonly string[] {
-  return configProblems(() => parseServerConfig(yaml, "server.yaml"));
-}
+import { MINIMAL_SERVER_YAML, serverConfigProblems } from "./testdata/minimal-server-config.js";
 
 describe("server config", () => {
   it("applies SPIRE's defaults and resolves paths under data_dir", () => {
-    const cfg = parseServerConfig(MINIMAL, "server.yaml");
+    const cfg = parseServerConfig(MINIMAL_SERVER_YAML, "server.yaml");
     assert.equal(cfg.trustDomain.name, "example.org");
     assert.equal(cfg.bindAddress, "0.0.0.0");
     assert.equal(cfg.bindPort, 8081);
@@ -47,12 +30,12 @@ describe("server config", () => {
   });
 
   it("reads metrics: 127.0.0.1:9988 by default, or the address and port given", () => {
-    assert.deepEqual(parseServerConfig(`${MINIMAL}metrics: {}\n`, "server.yaml").metrics, {
+    assert.deepEqual(parseServerConfig(`${MINIMAL_SERVER_YAML}metrics: {}\n`, "server.yaml").metrics, {
       bindAddress: "127.0.0.1",
       bindPort: 9988,
     });
     const cfg = parseServerConfig(
-      `${MINIMAL}metrics:\n  bind_address: 0.0.0.0\n  bind_port: 19000\n`,
+      `${MINIMAL_SERVER_YAML}metrics:\n  bind_address: 0.0.0.0\n  bind_port: 19000\n`,
       "server.yaml",
     );
     assert.deepEqual(cfg.metrics, { bindAddress: "0.0.0.0", bindPort: 19000 });
@@ -61,7 +44,7 @@ describe("server config", () => {
   it("reads PostgreSQL, PCR policy, health checks and TTLs", () => {
     const digest = "AB".repeat(32);
     const cfg = parseServerConfig(
-      `${MINIMAL}    pcrs: [7, 0, 7]
+      `${MINIMAL_SERVER_YAML}    pcrs: [7, 0, 7]
     pcr_policy:
       "7": ["${digest}"]
 datastore:
@@ -89,65 +72,81 @@ ca_ttl: 48h
   });
 
   const refused: [string, string, RegExp][] = [
-    ["an unknown key, by its path", `${MINIMAL}key_manager_typo: 1\n`, /^key_manager_typo: unknown key$/],
+    [
+      "an unknown key, by its path",
+      `${MINIMAL_SERVER_YAML}key_manager_typo: 1\n`,
+      /^key_manager_typo: unknown key$/,
+    ],
     [
       "a bad trust domain",
-      MINIMAL.replace("example.org", "Example.org:443"),
+      MINIMAL_SERVER_YAML.replace("example.org", "Example.org:443"),
       /^trust_domain: invalid trust domain/,
     ],
     [
       "a PIN given as a value",
-      MINIMAL.replace("pin_env: HALLMARK_HSM_PIN", "pin: '1234'"),
+      MINIMAL_SERVER_YAML.replace("pin_env: HALLMARK_HSM_PIN", "pin: '1234'"),
       /pkcs11.pin: unknown key/,
     ],
     [
       "both token_label and slot",
-      MINIMAL.replace("token_label: hallmark", "token_label: h\n    slot: 1"),
+      MINIMAL_SERVER_YAML.replace("token_label: hallmark", "token_label: h\n    slot: 1"),
       /exactly one of token_label and slot/,
     ],
-    ["a TTL without a unit", `${MINIMAL}default_x509_svid_ttl: 3600\n`, /^default_x509_svid_ttl: .*unit/],
+    [
+      "a TTL without a unit",
+      `${MINIMAL_SERVER_YAML}default_x509_svid_ttl: 3600\n`,
+      /^default_x509_svid_ttl: .*unit/,
+    ],
     [
       "an SVID TTL beyond half the CA TTL",
-      `${MINIMAL}default_x509_svid_ttl: 20h\n`,
+      `${MINIMAL_SERVER_YAML}default_x509_svid_ttl: 20h\n`,
       /^default_x509_svid_ttl: must be at most half of ca_ttl$/,
     ],
     [
       "a password in the connection string",
-      `${MINIMAL}datastore:\n  postgres:\n    connection_string: postgresql://u:hunter2@db/h\n`,
+      `${MINIMAL_SERVER_YAML}datastore:\n  postgres:\n    connection_string: postgresql://u:hunter2@db/h\n`,
       /^datastore.postgres.connection_string: must not contain a password/,
     ],
     [
       "both sqlite and postgres",
-      `${MINIMAL}datastore:\n  sqlite: {}\n  postgres:\n    connection_string: host=db\n`,
+      `${MINIMAL_SERVER_YAML}datastore:\n  sqlite: {}\n  postgres:\n    connection_string: host=db\n`,
       /one of sqlite and postgres/,
     ],
     [
       "a TPM attestor that trusts nothing",
-      MINIMAL.replace("    ek_ca_bundle_path: /etc/hallmark/tpm-ca.pem\n", "    pcrs: [0]\n"),
+      MINIMAL_SERVER_YAML.replace("    ek_ca_bundle_path: /etc/hallmark/tpm-ca.pem\n", "    pcrs: [0]\n"),
       /no host can attest/,
     ],
     [
       "a PCR policy on an unquoted PCR",
-      `${MINIMAL}    pcrs: [0]\n    pcr_policy:\n      "7": ["${"00".repeat(32)}"]\n`,
+      `${MINIMAL_SERVER_YAML}    pcrs: [0]\n    pcr_policy:\n      "7": ["${"00".repeat(32)}"]\n`,
       /^node_attestors.tpm.pcr_policy.7: is not among pcrs$/,
     ],
     [
       "a PCR digest of the wrong bank",
-      `${MINIMAL}    pcr_policy:\n      "7": ["${"00".repeat(20)}"]\n`,
+      `${MINIMAL_SERVER_YAML}    pcr_policy:\n      "7": ["${"00".repeat(20)}"]\n`,
       /pcr_policy\.7\[0\]: must be a sha256 digest/,
     ],
     [
       "an allow-list entry that is no SHA-256",
-      `${MINIMAL}    ek_hash_allowlist: ["abc"]\n`,
+      `${MINIMAL_SERVER_YAML}    ek_hash_allowlist: ["abc"]\n`,
       /ek_hash_allowlist\[0\]: must be a SHA-256/,
     ],
-    ["a missing data_dir", MINIMAL.replace("data_dir: /var/lib/hallmark\n", ""), /^data_dir: /],
-    ["an unknown metrics key", `${MINIMAL}metrics:\n  port: 9000\n`, /^metrics\.port: unknown key$/],
-    ["a metrics port out of range", `${MINIMAL}metrics:\n  bind_port: 70000\n`, /^metrics\.bind_port: /],
+    ["a missing data_dir", MINIMAL_SERVER_YAML.replace("data_dir: /var/lib/hallmark\n", ""), /^data_dir: /],
+    [
+      "an unknown metrics key",
+      `${MINIMAL_SERVER_YAML}metrics:\n  port: 9000\n`,
+      /^metrics\.port: unknown key$/,
+    ],
+    [
+      "a metrics port out of range",
+      `${MINIMAL_SERVER_YAML}metrics:\n  bind_port: 70000\n`,
+      /^metrics\.bind_port: /,
+    ],
   ];
   for (const [what, yaml, expected] of refused) {
     it(`refuses ${what}`, () => {
-      const found = problems(yaml);
+      const found = serverConfigProblems(yaml);
       assert.ok(
         found.some((p) => expected.test(p)),
         `no problem matching ${String(expected)} in ${JSON.stringify(found)}`,
@@ -156,8 +155,8 @@ ca_ttl: 48h
   }
 
   it("never echoes a refused password back in the error", () => {
-    const found = problems(
-      `${MINIMAL}datastore:\n  postgres:\n    connection_string: postgresql://u:hunter2@db/h\n`,
+    const found = serverConfigProblems(
+      `${MINIMAL_SERVER_YAML}datastore:\n  postgres:\n    connection_string: postgresql://u:hunter2@db/h\n`,
     );
     assert.ok(!found.join("\n").includes("hunter2"));
   });
