@@ -1,8 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { runOk } from "../../test/fixtures/processes.js";
 import { kernelHasPeerPidfd } from "../../native/peercred/testdata/helpers.js";
 import { testdataScript } from "./testdata/scripts.js";
+import { runInOwnPidNamespace } from "../../test/fixtures/node-script.js";
 
 interface Case {
   callerPid: number;
@@ -22,15 +22,7 @@ const arg = (value: string): unknown => [{ type: "arg", value: `arg:${value}` }]
 describe("CallerAttestation and PID reuse: a caller whose PID another process took gets nothing", () => {
   it("refuses the replaced caller before, during and after its attestation, and never hands it the newcomer's selectors", async (t) => {
     assert.ok(kernelHasPeerPidfd(), "this machine's kernel hands out SO_PEERPIDFD (Linux 6.5+)");
-    const { stdout } = await runOk("unshare", [
-      "--pid",
-      "--fork",
-      "--mount-proc",
-      "--kill-child=KILL",
-      "--",
-      process.execPath,
-      ...testdataScript("pid-reuse-scenario"),
-    ]);
+    const { stdout } = await runInOwnPidNamespace(testdataScript("pid-reuse-scenario"));
     const seen = JSON.parse(stdout) as Seen;
     t.diagnostic(JSON.stringify(seen));
     for (const [name, scenario] of Object.entries(seen) as [string, Case][]) {

@@ -1,8 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { runOk } from "../../test/fixtures/processes.js";
 import { kernelHasPeerPidfd } from "../../native/peercred/testdata/helpers.js";
 import { testdataScript } from "./testdata/scripts.js";
+import { runInOwnPidNamespace } from "../../test/fixtures/node-script.js";
 
 interface Seen {
   callerPid: number;
@@ -14,15 +14,7 @@ interface Seen {
 
 describe("workload attestors and PID reuse", () => {
   it("give PEER_GONE for a caller whose PID a newcomer of another user took, never the newcomer's selectors", async (t) => {
-    const { stdout } = await runOk("unshare", [
-      "--pid",
-      "--fork",
-      "--mount-proc",
-      "--kill-child=KILL",
-      "--",
-      process.execPath,
-      ...testdataScript("pid-reuse-attest"),
-    ]);
+    const { stdout } = await runInOwnPidNamespace(testdataScript("pid-reuse-attest"));
     const seen = JSON.parse(stdout) as Seen;
     assert.equal(seen.newcomerPid, seen.callerPid, "the newcomer took the caller's PID");
     // The control: read by PID alone, /proc/<pid> is the newcomer's (nobody, running sleep).

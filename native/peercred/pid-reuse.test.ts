@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { runOk } from "../../test/fixtures/processes.js";
 import { kernelHasPeerPidfd, testdataScript } from "./testdata/helpers.js";
+import { runInOwnPidNamespace } from "../../test/fixtures/node-script.js";
 
 interface Observation {
   pid?: number;
@@ -15,15 +15,7 @@ interface Observation {
 describe("PID reuse between connect and the caller's check", () => {
   it("a caller whose PID was taken by a newcomer is gone through SO_PEERPIDFD; pidfd_open pins the newcomer (its documented window)", async () => {
     // A PID namespace of its own: the scenario can hand the caller's PID to a newcomer at once.
-    const { stdout } = await runOk("unshare", [
-      "--pid",
-      "--fork",
-      "--mount-proc",
-      "--kill-child=KILL",
-      "--",
-      process.execPath,
-      ...testdataScript("pid-reuse-scenario"),
-    ]);
+    const { stdout } = await runInOwnPidNamespace(testdataScript("pid-reuse-scenario"));
     const seen = JSON.parse(stdout) as {
       callerPid: number;
       newcomerPid: number;

@@ -4,7 +4,6 @@ import { chmodSync, mkdtempSync, readdirSync, readlinkSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { release, tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { ChildProcess, SpawnOptions } from "node:child_process";
 import { spawnTied, trackTempDir } from "../../../test/fixtures/processes.js";
 import assert from "node:assert/strict";
@@ -16,6 +15,7 @@ import {
   type UnixSocketErrorCode,
 } from "../errors.js";
 import { linuxSyscalls, type PeerSyscalls } from "../syscalls.js";
+import { nodeScript } from "../../../test/fixtures/node-script.js";
 
 /** The UID/GID the other-user children run as. */
 export const NOBODY = 65534;
@@ -132,9 +132,7 @@ export async function endProcess(child: ChildProcess): Promise<void> {
 
 /** `node` arguments that run a script of testdata/ both from sources (tsx) and from dist/. */
 export function testdataScript(name: string): string[] {
-  const ts = import.meta.url.endsWith(".ts");
-  const path = fileURLToPath(new URL(`./${name}${ts ? ".ts" : ".js"}`, import.meta.url));
-  return ts ? ["--import", "tsx", path] : [path];
+  return nodeScript(import.meta.url, name);
 }
 
 /** pidfds open in this process right now. */
