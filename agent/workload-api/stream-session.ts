@@ -8,6 +8,9 @@ import { sameFingerprint, type StreamView } from "./stream-views.js";
 import type { Watcher } from "./watcher-index.js";
 import { noIdentityIssued } from "./workload-api-error.js";
 
+/** Why work for an ended stream stops (one object for every stream). */
+const STREAM_ENDED = new Error("the stream has ended");
+
 export interface StreamSessionDeps {
   readonly index: EntryIndex;
   readonly clock: Clock;
@@ -27,8 +30,11 @@ export interface StreamSessionDeps {
 export class StreamSession<Res> implements Watcher {
   readonly method: string;
   readonly #call: ServerWritableStream<unknown, Res>;
-  /** Aborted when the session ends: work for it (a new attestation) stops. */
-  readonly #ended$ = new AbortController();
+  /**
+   * Aborted when the session ends: work for it (a new attestation) stops. Made on first use: most
+   * streams are never attested again, and every client's stream would pay for one up front.
+   */
+  #ended$: AbortController | undefined;
   #caller: SelectorKeys;
   #attestations = 0;
   readonly #view: StreamView<Res>;
@@ -69,6 +75,10 @@ export class StreamSession<Res> implements Watcher {
 
   /** Fires when the session ends. */
   get signal(): AbortSignal {
+    if (this.#ended$ === undefined) {
+      this.#ended$ = new AbortController();
+      if (this.#ended) this.#ended$.abort(STREAM_ENDED);
+    }
     return this.#ended$.signal;
   }
 
@@ -156,7 +166,7 @@ export class StreamSession<Res> implements Watcher {
 
   #finish(code: GrpcStatus): void {
     this.#ended = true;
-    this.#ended$.abort(new Error("the stream has ended"));
+    this.#ended$?.abort(STREAM_ENDED);
     this.#cancelWait();
     this.#waiting = undefined;
     this.#deps.onEnd(this, code);
