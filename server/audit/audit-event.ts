@@ -22,6 +22,7 @@ export interface AuditDelegationPolicy {
 }
 
 export type AuditEvent =
+  | AuditDelegationEvent
   | {
       type: "attestation";
       result: "accepted" | "refused";
@@ -71,5 +72,52 @@ export type AuditEvent =
       agentId?: string;
       caller: AuditCaller;
     };
+
+/** Who a delegation is about: the user, the actors (current first), and what it holds. */
+export interface AuditDelegation {
+  subject?: string;
+  /** The actor chain, current actor first. */
+  actors?: readonly string[];
+  scopes?: readonly string[];
+  audiences?: readonly string[];
+  jti?: string;
+  chainId?: string;
+  depth?: number;
+}
+
+/** Delegation (issue 17): never the token itself, only what it says. */
+export type AuditDelegationEvent =
+  | ({ type: "delegation_issued"; expiresAt: string; elevationId?: string } & AuditDelegation)
+  | ({
+      type: "delegation_refused";
+      /** The RFC 6749 / 8693 error answered (invalid_grant, invalid_scope, ...). */
+      error: string;
+      /** hallmark's typed code for why. */
+      reason: string;
+      detail?: string;
+      caller?: AuditCaller;
+    } & AuditDelegation)
+  | ({
+      type: "elevation_requested" | "elevation_approved" | "elevation_denied";
+      requestId: string;
+      /** Approved: until when the approval holds. */
+      approvedUntil?: string;
+      note?: string;
+      caller?: AuditCaller;
+    } & AuditDelegation)
+  | {
+      type: "delegation_revoked";
+      kind: "jti" | "chain" | "agent" | "subject";
+      value: string;
+      revocationId: number;
+      expiresAt: string;
+      caller: AuditCaller;
+    }
+  | ({
+      /** A verification the server made (introspection) that refused a token. */
+      type: "delegation_verification_refused";
+      reason: string;
+      caller?: AuditCaller;
+    } & AuditDelegation);
 
 export type AuditEventType = AuditEvent["type"];
