@@ -59,9 +59,28 @@ function keyFunction(jwks: JSONWebKeySet | CompactVerifyGetKey): CompactVerifyGe
  * against the issuer's keys with ES256/ES384 only, then every claim, then revocation, then scope.
  * Nothing is read from the payload before the signature holds.
  */
-export async function verifyDelegationToken(
+export function verifyDelegationToken(
   token: string,
   options: VerifyDelegationOptions,
+): Promise<VerifiedDelegation> {
+  return verify(token, options, options.audience);
+}
+
+/**
+ * As verifyDelegationToken, but for any audience and without a required scope: for the issuer's own
+ * introspection (RFC 7662), whose caller checks `aud` and `scope` itself. Not exported to backends.
+ */
+export function verifyDelegationTokenForAnyAudience(
+  token: string,
+  options: Omit<VerifyDelegationOptions, "audience" | "requiredScope">,
+): Promise<VerifiedDelegation> {
+  return verify(token, options, undefined);
+}
+
+async function verify(
+  token: string,
+  options: Omit<VerifyDelegationOptions, "audience">,
+  expectedAudience: string | undefined,
 ): Promise<VerifiedDelegation> {
   const clock = options.clock ?? systemClock;
   const tolerance = options.clockToleranceSeconds ?? 30;
@@ -78,8 +97,8 @@ export async function verifyDelegationToken(
       `iss ${JSON.stringify(claims.iss)} is not ${options.issuer}`,
     );
   const audience = audienceOf(claims.aud);
-  if (!audience.includes(options.audience))
-    throw new DelegationVerifyError("AUDIENCE_MISMATCH", `aud does not contain ${options.audience}`);
+  if (expectedAudience !== undefined && !audience.includes(expectedAudience))
+    throw new DelegationVerifyError("AUDIENCE_MISMATCH", `aud does not contain ${expectedAudience}`);
 
   const now = clock.nowMs() / 1000;
   const exp = numericDate(claims.exp, "exp");

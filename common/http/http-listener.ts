@@ -4,6 +4,18 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from "n
 import type { SecureContextOptions } from "node:tls";
 import { errorMessage, HallmarkError } from "../errors.js";
 
+/** A listener's TLS: its certificate chain and key, and the CAs client certificates must chain to. */
+export type ListenerTls = Pick<SecureContextOptions, "cert" | "key" | "ca">;
+
+export interface HttpsOptions {
+  /**
+   * Mutual TLS: every client is asked for a certificate (checked against `ca`), but one without, or
+   * with one that does not verify, still connects (`socket.authorized` says which): the paths open to
+   * anyone stay open and those that need a client certificate decide for themselves.
+   */
+  readonly requestClientCertificate?: boolean;
+}
+
 /** Where a small HTTP endpoint listens (`bind_address`, `bind_port` in the config). */
 export interface ListenAddress {
   readonly bindAddress: string;
@@ -28,19 +40,33 @@ export class HttpListenError extends HallmarkError<HttpListenErrorCode> {}
  */
 export class HttpListener {
   readonly #server: Server | HttpsServer;
+  #tls: ListenerTls | undefined;
 
-  private constructor(server: Server | HttpsServer) {
+  private constructor(server: Server | HttpsServer, tls: ListenerTls | undefined) {
     this.#server = server;
+    this.#tls = tls;
   }
 
-  /** `tls`: serve HTTPS with this certificate chain and key (replaced later by `setSecureContext`). */
+  /**
+   * `tls`: serve HTTPS with this certificate chain and key (replaced later by `setSecureContext`);
+   * `https.requestClientCertificate`: ask clients for a certificate, checked against `tls.ca`.
+   */
   static async listen(
     address: ListenAddress,
     purpose: ListenPurpose,
     handler: RequestListener,
-    tls?: Pick<SecureContextOptions, "cert" | "key">,
+    tls?: ListenerTls,
+    https: HttpsOptions = {},
   ): Promise<HttpListener> {
-    const server = tls === undefined ? createServer(handler) : createHttpsServer(tls, handler);
+    const server =
+      tls === undefined
+        ? createServer(handler)
+        : createHttpsServer(
+            https.requestClientCertificate === true
+              ? { ...tls, requestCert: true, rejectUnauthorized: false }
+              : tls,
+            handler,
+          );
     server.listen(address.bindPort, address.bindAddress);
     try {
       await Promise.race([
@@ -50,7 +76,7 @@ export class HttpListener {
     } catch (err) {
       throw listenError(address, purpose, err);
     }
-    return new HttpListener(server);
+    return new HttpListener(server, tls);
   }
 
   /** The port bound (the configured one, or the one the OS chose for port 0). */
@@ -59,9 +85,14 @@ export class HttpListener {
     return typeof address === "object" && address !== null ? address.port : 0;
   }
 
-  /** A renewed certificate for new connections (HTTPS listeners only). */
-  setSecureContext(tls: Pick<SecureContextOptions, "cert" | "key">): void {
-    if ("setSecureContext" in this.#server) this.#server.setSecureContext(tls);
+  /**
+   * A renewed certificate, or new client CAs, for new connections (HTTPS listeners only); what is not
+   * given stays as it was.
+   */
+  setSecureContext(tls: Partial<ListenerTls>): void {
+    if (this.#tls === undefined || !("setSecureContext" in this.#server)) return;
+    this.#tls = { ...this.#tls, ...tls };
+    this.#server.setSecureContext(this.#tls);
   }
 
   async close(): Promise<void> {

@@ -109,7 +109,11 @@ export type AuditDelegationEvent =
       type: "delegation_revoked";
       kind: "jti" | "chain" | "agent" | "subject";
       value: string;
-      revocationId: number;
+      /**
+       * Absent: the line is written before the datastore commits (and so before it gives the id), so
+       * that a revocation the log cannot record is not made.
+       */
+      revocationId?: number;
       expiresAt: string;
       caller: AuditCaller;
     }
