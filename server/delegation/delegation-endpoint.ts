@@ -96,7 +96,7 @@ export class DelegationEndpoint {
         { requestClientCertificate: mutualTls },
       );
     } catch (err) {
-      streams?.close();
+      await streams?.close();
       identity.stop();
       throw err;
     }
@@ -151,7 +151,7 @@ export class DelegationEndpoint {
 
   /** Ends the revocation streams cleanly, then closes the listener. */
   async stop(): Promise<void> {
-    this.#streams?.close();
+    await this.#streams?.close();
     this.#bundleSubscription?.close();
     this.#identity.stop();
     await this.#listener.close();

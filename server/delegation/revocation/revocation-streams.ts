@@ -15,6 +15,9 @@ import {
   SYNCED_EVENT,
 } from "./revocation-events.js";
 
+/** How long stopping waits for slow clients to take the end of their streams. */
+const CLOSE_GRACE_MS = 1_000;
+
 /** What the streams need of the revocation service. */
 export interface RevocationSource {
   revocationsSince(afterId: number): Promise<RevocationsSince>;
@@ -107,13 +110,29 @@ export class RevocationStreams {
     });
   }
 
-  /** Ends every stream cleanly (the server is stopping); clients reconnect, to this server or another. */
-  close(): void {
+  /**
+   * Ends every stream cleanly (the server is stopping): each gets the end of its chunked answer, and
+   * this resolves once they have been handed to the network, or after `CLOSE_GRACE_MS` for a client
+   * that reads nothing. Clients reconnect, to this server or another.
+   */
+  async close(): Promise<void> {
     this.#closed = true;
     this.#heartbeat?.cancel();
     this.#unlisten();
-    for (const stream of this.#streams) stream.res.end();
+    const ended = [...this.#streams].map(
+      (stream) =>
+        new Promise<void>((resolve) => {
+          stream.res.once("finish", resolve).once("close", resolve);
+          stream.res.end();
+        }),
+    );
     this.#streams.clear();
+    let grace: TimerHandle | undefined;
+    await Promise.race([
+      Promise.all(ended),
+      new Promise<void>((resolve) => (grace = this.#options.clock.setTimer(resolve, CLOSE_GRACE_MS))),
+    ]);
+    grace?.cancel();
   }
 
   async #sendBacklog(stream: EventStream, afterId: number | undefined): Promise<void> {
