@@ -96,7 +96,7 @@ export class Introspection {
       });
     } catch (err) {
       if (!(err instanceof DelegationVerifyError)) throw err;
-      this.#auditRefusal(err, checked, caller);
+      this.#auditRefusal(err, checked, token, caller);
       return { status: 200, body: INACTIVE };
     }
     const claims = decodeJwt(token) as Record<string, unknown>;
@@ -108,6 +108,7 @@ export class Introspection {
   #auditRefusal(
     err: DelegationVerifyError,
     token: VerifiedDelegation | undefined,
+    rawToken: string,
     caller: AuditCaller,
   ): void {
     try {
@@ -116,7 +117,7 @@ export class Introspection {
         reason: err.code,
         caller,
         ...(token === undefined
-          ? {}
+          ? signedIdentifiers(err, rawToken)
           : {
               subject: token.user,
               actors: token.actors,
@@ -140,4 +141,24 @@ export class Introspection {
     if (this.#jwks?.json !== json) this.#jwks = { json, set: jwks as unknown as JSONWebKeySet };
     return this.#jwks.set;
   }
+}
+
+/** Refusals pep makes only after the signature held: the payload is then ours, and names the token. */
+const AFTER_SIGNATURE: ReadonlySet<string> = new Set([
+  "ISSUER_MISMATCH",
+  "EXPIRED",
+  "NOT_YET_VALID",
+  "DEPTH_INVALID",
+  "ACT_CHAIN_INVALID",
+]);
+const MAX_AUDITED_ID_LENGTH = 256;
+
+/** The `jti` and `sub` of a token refused after its signature held, for the audit line; else nothing. */
+function signedIdentifiers(err: DelegationVerifyError, token: string): { jti?: string; subject?: string } {
+  if (!AFTER_SIGNATURE.has(err.code)) return {};
+  const claims = decodeJwt(token);
+  const short = (v: unknown) => (typeof v === "string" && v.length <= MAX_AUDITED_ID_LENGTH ? v : undefined);
+  const jti = short(claims.jti);
+  const subject = short(claims.sub);
+  return { ...(jti === undefined ? {} : { jti }), ...(subject === undefined ? {} : { subject }) };
 }
