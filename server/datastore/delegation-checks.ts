@@ -68,20 +68,21 @@ export function checkIssuedToken(value: unknown): IssuedDelegationToken {
   if (!Number.isSafeInteger(depth) || (depth as number) < 1 || (depth as number) > MAX_DELEGATION_DEPTH) {
     throw invalidRecord(`${what} depth`, `must be a whole number from 1 to ${MAX_DELEGATION_DEPTH}`);
   }
+  const depthOf = depth as number;
   const actors = t.actors;
-  if (!Array.isArray(actors) || actors.length !== depth) {
-    throw invalidRecord(`${what} actors`, `must be an array of ${String(depth)} SpiffeIds (the depth)`);
+  if (!Array.isArray(actors) || actors.length !== depthOf) {
+    throw invalidRecord(`${what} actors`, `must be an array of ${depthOf} SpiffeIds (the depth)`);
   }
   const ancestors = t.ancestors;
-  if (!Array.isArray(ancestors) || ancestors.length !== (depth as number) - 1) {
-    throw invalidRecord(`${what} ancestors`, `must be an array of ${(depth as number) - 1} jtis (depth - 1)`);
+  if (!Array.isArray(ancestors) || ancestors.length !== depthOf - 1) {
+    throw invalidRecord(`${what} ancestors`, `must be an array of ${depthOf - 1} jtis (depth - 1)`);
   }
   const issuedAtMs = checkTimestamp(`${what} issuedAtMs`, t.issuedAtMs);
   return Object.freeze({
     jti,
     chainId: checkIdentifier(`${what} chainId`, t.chainId),
     ancestors: Object.freeze(ancestors.map((a: unknown) => checkIdentifier(`${what} ancestors`, a))),
-    depth: depth as number,
+    depth: depthOf,
     subject: checkName(`${what} subject`, t.subject),
     subjectIssuer: checkName(`${what} subjectIssuer`, t.subjectIssuer),
     actors: Object.freeze(actors.map((a: unknown) => checkSpiffeId(`${what} actors`, a))),
@@ -130,18 +131,14 @@ function checkRevocationValue(what: string, kind: RevocationKind, value: unknown
       return checkIdentifier(what, value);
     case "subject":
       return checkName(what, value);
-    case "agent": {
-      // Compared as text by every verifier: only the canonical form may be stored.
+    case "agent":
+      // Compared as text by every verifier: the parse refuses all but the one canonical form.
       if (typeof value !== "string") throw invalidRecord(what, "must be a SPIFFE ID");
-      let canonical: string;
       try {
-        canonical = SpiffeId.parse(value).toString();
+        return SpiffeId.parse(value).toString();
       } catch (err) {
         throw invalidRecord(what, `not a SPIFFE ID (${errorMessage(err)})`);
       }
-      if (canonical !== value) throw invalidRecord(what, `must be the SPIFFE ID as ${canonical}`);
-      return value;
-    }
   }
 }
 

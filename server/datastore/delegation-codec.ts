@@ -10,12 +10,7 @@ import {
   checkNewRevocation,
   ELEVATION_STATUSES,
 } from "./delegation-checks.js";
-import type {
-  ElevationRequest,
-  ElevationStatus,
-  IssuedDelegationToken,
-  Revocation,
-} from "./delegation.js";
+import type { ElevationRequest, ElevationStatus, IssuedDelegationToken, Revocation } from "./delegation.js";
 import { corrupt } from "./errors.js";
 import type { Row, SqlParam } from "./sql/program.js";
 import { checkIdentifier, checkRevision, checkTimestamp } from "./validate.js";

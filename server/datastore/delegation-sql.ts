@@ -65,10 +65,7 @@ export function* selectToken(jti: string): Program<IssuedDelegationToken | undef
   return rows[0] === undefined ? undefined : tokenFromRow(rows[0]);
 }
 
-export function* listTokens(
-  filter: DelegationTokenFilter,
-  limit: number,
-): Program<IssuedDelegationToken[]> {
+export function* listTokens(filter: DelegationTokenFilter, limit: number): Program<IssuedDelegationToken[]> {
   const conditions: Condition[] = [];
   if (filter.liveAtMs !== undefined) conditions.push({ sql: "expires_at_ms > ?", params: [filter.liveAtMs] });
   if (filter.chainId !== undefined) conditions.push({ sql: "chain_id = ?", params: [filter.chainId] });
@@ -86,10 +83,10 @@ export function* listTokens(
     });
   }
   const clause = where(conditions);
-  const rows = yield* sql(
-    `SELECT * FROM delegation_tokens${clause.sql} ORDER BY issued_at_ms, jti LIMIT ?`,
-    [...clause.params, limit],
-  );
+  const rows = yield* sql(`SELECT * FROM delegation_tokens${clause.sql} ORDER BY issued_at_ms, jti LIMIT ?`, [
+    ...clause.params,
+    limit,
+  ]);
   return rows.map(tokenFromRow);
 }
 
