@@ -35,16 +35,26 @@ function where(conditions: readonly Condition[]): { sql: string; params: SqlPara
   };
 }
 
+/** Inserts one row; `duplicate()` is thrown when its primary key is taken. */
+function* insertNew(
+  table: string,
+  columns: readonly string[],
+  params: readonly SqlParam[],
+  duplicate: () => DatastoreError,
+): Program<void> {
+  const inserted = yield* sql(
+    `INSERT INTO ${table} (${columns.join(", ")}) VALUES ${valuesPlaceholders(1, columns.length)} ` +
+      "ON CONFLICT DO NOTHING RETURNING 1 AS inserted",
+    params,
+  );
+  if (inserted.length === 0) throw duplicate();
+}
+
 /** ALREADY_EXISTS for a recorded jti; the primary key decides, so two servers cannot both record it. */
 export function* insertToken(token: IssuedDelegationToken): Program<void> {
-  const inserted = yield* sql(
-    `INSERT INTO delegation_tokens (${TOKEN_COLUMNS.join(", ")}) VALUES ${valuesPlaceholders(1, TOKEN_COLUMNS.length)} ` +
-      "ON CONFLICT DO NOTHING RETURNING jti",
-    tokenRowParams(token),
-  );
-  if (inserted.length === 0) {
-    throw new DatastoreError("ALREADY_EXISTS", `delegation token ${token.jti} is already recorded`);
-  }
+  yield* insertNew("delegation_tokens", TOKEN_COLUMNS, tokenRowParams(token), () => {
+    return new DatastoreError("ALREADY_EXISTS", `delegation token ${token.jti} is already recorded`);
+  });
   // An agent may appear twice in one chain (A asks B, B asks A): one row says it is named.
   const actors = [...new Set(token.actors.map((a) => a.toString()))];
   yield* sql(
@@ -128,14 +138,9 @@ export function* pruneRevocations(beforeMs: number): Program<{ removed: number }
 }
 
 export function* insertElevation(request: ElevationRequest): Program<ElevationRequest> {
-  const inserted = yield* sql(
-    `INSERT INTO elevation_requests (${ELEVATION_COLUMNS.join(", ")}) VALUES ${valuesPlaceholders(1, ELEVATION_COLUMNS.length)} ` +
-      "ON CONFLICT DO NOTHING RETURNING id",
-    elevationRowParams(request),
-  );
-  if (inserted.length === 0) {
-    throw new DatastoreError("ALREADY_EXISTS", `elevation request ${request.id} already exists`);
-  }
+  yield* insertNew("elevation_requests", ELEVATION_COLUMNS, elevationRowParams(request), () => {
+    return new DatastoreError("ALREADY_EXISTS", `elevation request ${request.id} already exists`);
+  });
   return request;
 }
 
