@@ -129,8 +129,8 @@ const v3: Migration = {
      )`,
     // Lists are oldest issued first: each filter's index ends with the order.
     `CREATE INDEX delegation_tokens_issued ON delegation_tokens (issued_at_ms, jti)`,
-    `CREATE INDEX delegation_tokens_chain ON delegation_tokens (chain_id, issued_at_ms)`,
-    `CREATE INDEX delegation_tokens_subject ON delegation_tokens (subject, issued_at_ms)`,
+    `CREATE INDEX delegation_tokens_chain ON delegation_tokens (chain_id, issued_at_ms, jti)`,
+    `CREATE INDEX delegation_tokens_subject ON delegation_tokens (subject, issued_at_ms, jti)`,
     `CREATE INDEX delegation_tokens_expires ON delegation_tokens (expires_at_ms)`,
     // Every actor of a token's chain, and every ancestor: "tokens naming this agent" and "this token
     // and everything derived from it" are index lookups, and pruning a token removes its rows.
@@ -178,9 +178,9 @@ const v3: Migration = {
      )`,
     // Lists are newest first: each filter's index ends with the order.
     `CREATE INDEX elevation_requests_created ON elevation_requests (created_at_ms, id)`,
-    `CREATE INDEX elevation_requests_status ON elevation_requests (status, created_at_ms)`,
-    `CREATE INDEX elevation_requests_subject ON elevation_requests (subject, created_at_ms)`,
-    `CREATE INDEX elevation_requests_actor ON elevation_requests (actor, created_at_ms)`,
+    `CREATE INDEX elevation_requests_status ON elevation_requests (status, created_at_ms, id)`,
+    `CREATE INDEX elevation_requests_subject ON elevation_requests (subject, created_at_ms, id)`,
+    `CREATE INDEX elevation_requests_actor ON elevation_requests (actor, created_at_ms, id)`,
   ],
 };
 
