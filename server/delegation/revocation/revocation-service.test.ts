@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { IssuedDelegationToken } from "../../datastore/delegation.js";
+import { openSqliteDatastore } from "../../datastore/sqlite.js";
 import type { RevocationSubject } from "../ports.js";
 import { REVOCATION_SKEW_MS } from "./revocation-service.js";
 import {
@@ -45,7 +49,7 @@ describe("RevocationService", () => {
     const fixture = await serviceFixture(t, { start: false });
     const now = fixture.clock.nowMs();
     const { root, middle } = chainOf(now);
-    await fixture.store.revokeDelegation({
+    const written = await fixture.datastore.revokeDelegation({
       kind: "jti",
       value: "middle-jti",
       revokedAtMs: now,
@@ -54,7 +58,7 @@ describe("RevocationService", () => {
     await fixture.service.start();
     assert.equal(fixture.service.isRevoked(middle), true);
     assert.equal(fixture.service.isRevoked(root), false);
-    assert.equal(fixture.service.lastId, 1);
+    assert.equal(fixture.service.lastId, written.id);
   });
 
   it("a jti revocation covers the token and its descendants, not its ancestors", async (t) => {
@@ -92,10 +96,10 @@ describe("RevocationService", () => {
   });
 
   it("works out expires_at: the covered tokens' latest exp for jti and chain, max_ttl when none is known", async (t) => {
-    const { service, store, clock } = await serviceFixture(t);
+    const { service, datastore, clock } = await serviceFixture(t);
     const now = clock.nowMs();
     const [root, middle, leaf] = threeHopChain(now);
-    for (const token of [root!, middle!, leaf!]) await store.recordDelegationToken(token);
+    for (const token of [root!, middle!, leaf!]) await datastore.recordDelegationToken(token);
     // The middle token and the leaf: the middle lives longer.
     assert.equal(
       (await service.revoke({ kind: "jti", value: "middle-jti" }, admin)).expiresAtMs,
@@ -139,30 +143,30 @@ describe("RevocationService", () => {
     const failingDisk = () => {
       throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
     };
-    const { service, store, clock } = await serviceFixture(t, { audit: { write: failingDisk } });
+    const { service, rows, clock } = await serviceFixture(t, { audit: { write: failingDisk } });
     await assert.rejects(service.revoke({ kind: "subject", value: "alice" }, admin), {
       code: "AUDIT_WRITE_FAILED",
     });
-    assert.deepEqual(store.revocations, []);
+    assert.deepEqual(await rows(), []);
     assert.equal(service.isRevoked({ ...chainOf(clock.nowMs()).root }), false);
   });
 
   it("audits a revocation the datastore then refused as admin_refused", async (t) => {
-    const { service, store, auditLines } = await serviceFixture(t);
-    store.failWrites = Object.assign(new Error("disk I/O error"), { code: "UNAVAILABLE" });
-    await assert.rejects(service.revoke({ kind: "subject", value: "alice" }, admin), /disk I\/O error/);
+    const { service, datastore, auditLines } = await serviceFixture(t);
+    await datastore.close();
+    await assert.rejects(service.revoke({ kind: "subject", value: "alice" }, admin), { code: "CLOSED" });
     const lines = await auditLines();
     assert.deepEqual(
       lines.map((l) => [l["type"], l["reason"]]),
       [
         ["delegation_revoked", undefined],
-        ["admin_refused", "INTERNAL"],
+        ["admin_refused", "CLOSED"],
       ],
     );
   });
 
   it("refuses targets no token can carry, before auditing or writing anything", async (t) => {
-    const { service, store, auditLines } = await serviceFixture(t);
+    const { service, rows, auditLines } = await serviceFixture(t);
     const refused = [
       { kind: "jti", value: "" },
       { kind: "jti", value: "has space" },
@@ -181,24 +185,27 @@ describe("RevocationService", () => {
         { code: "INVALID_REVOCATION_TARGET" },
         JSON.stringify(target),
       );
-    assert.deepEqual(store.revocations, []);
+    assert.deepEqual(await rows(), []);
     assert.deepEqual(await auditLines(), []);
   });
 
   it("counts a revocation another server wrote, once the datastore announces it", async (t) => {
-    const { service, store, clock } = await serviceFixture(t);
+    const { service, datastore, store, clock } = await serviceFixture(t);
     const { middle } = chainOf(clock.nowMs());
     let open = () => undefined as void;
     store.gate = new Promise<void>((resolve) => (open = resolve));
     const readsBefore = store.reads;
-    await store.revokeDelegation({
-      kind: "jti",
-      value: "middle-jti",
-      revokedAtMs: clock.nowMs(),
-      expiresAtMs: clock.nowMs() + 60_000,
-    });
-    store.otherChange();
-    store.otherChange();
+    // As another server on the same datastore: written there, announced on its revisions.
+    const other = (value: string) =>
+      datastore.revokeDelegation({
+        kind: "jti",
+        value,
+        revokedAtMs: clock.nowMs(),
+        expiresAtMs: clock.nowMs() + 60_000,
+      });
+    await other("middle-jti");
+    await other("another-jti");
+    await other("a-third-jti");
     assert.equal(store.inFlight, 1, "one read in flight; the revisions meanwhile wait for it");
     store.gate = undefined;
     open();
@@ -213,39 +220,50 @@ describe("RevocationService", () => {
   });
 
   it("forgets expired revocations after the skew, here and in the datastore", async (t) => {
-    const { service, store, clock } = await serviceFixture(t);
+    const { service, rows, clock } = await serviceFixture(t);
     const { root } = chainOf(clock.nowMs());
     await service.revoke({ kind: "subject", value: "alice" }, admin);
     clock.advance(MAX_TTL_MS);
     await service.prune();
     assert.equal(service.isRevoked(root), true, "within the skew a token may still be accepted somewhere");
-    assert.equal(store.revocations.length, 1);
+    assert.equal((await rows()).length, 1);
     clock.advance(REVOCATION_SKEW_MS + 1);
     await service.prune();
     assert.equal(service.isRevoked(root), false);
-    assert.deepEqual(store.revocations, []);
+    assert.deepEqual(await rows(), []);
   });
 
   it("prunes on its own, every minute of the injected clock", async (t) => {
-    const { service, store, clock } = await serviceFixture(t);
+    const { service, rows, clock } = await serviceFixture(t);
     await service.revoke({ kind: "subject", value: "alice" }, admin);
     // Each prune schedules the next when it is done: a minute at a time, as a real clock would pass.
     for (let elapsed = 0; elapsed <= MAX_TTL_MS + REVOCATION_SKEW_MS; elapsed += 60_000) {
       await waitFor(() => clock.pendingTimers === 1);
       clock.advance(60_000);
     }
-    await waitFor(() => store.revocations.length === 0);
+    while ((await rows()).length > 0) await new Promise((resolve) => setImmediate(resolve));
   });
 
   it("reads everything again when the datastore went back (restored), and tells its listeners", async (t) => {
-    const { service, store, clock } = await serviceFixture(t);
+    const { service, datastore, store, clock } = await serviceFixture(t);
     const { root } = chainOf(clock.nowMs());
     await service.revoke({ kind: "subject", value: "alice" }, admin);
     let resets = 0;
     service.listen({ revocations: () => undefined, reset: () => resets++ });
-    store.rewind();
-    // A revision announced while the datastore's sequence is behind the last id read.
-    store.revisions.publish(2);
+    const dir = await mkdtemp(join(tmpdir(), "hallmark-revocation-other-"));
+    const restored = await openSqliteDatastore({ path: join(dir, "restored.sqlite3"), clock });
+    t.after(async () => {
+      await restored.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+    // Reads now reach a datastore whose sequence is behind the last id read; a revision announces it.
+    store.target = restored;
+    await datastore.revokeDelegation({
+      kind: "subject",
+      value: "bob",
+      revokedAtMs: clock.nowMs(),
+      expiresAtMs: clock.nowMs() + 60_000,
+    });
     await waitFor(() => resets === 1);
     assert.equal(service.isRevoked(root), false, "the restored datastore no longer holds it");
     assert.equal(service.lastId, 0);

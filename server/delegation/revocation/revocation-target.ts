@@ -1,11 +1,12 @@
+import { errorMessage } from "../../../common/errors.js";
 import { SpiffeId, type TrustDomain } from "../../../common/spiffe/index.js";
 import type { RevocationTarget } from "../ports.js";
 import { RevocationError } from "./revocation-error.js";
 
-/** jti and chain ids are 128 random bits in base64url (22 characters); the bound leaves room, no more. */
-const MAX_ID_LENGTH = 256;
-/** A user's `sub` (OIDC: at most 255 ASCII characters); the bound keeps a revocation line readable. */
-const MAX_SUBJECT_LENGTH = 1024;
+/** jti and chain ids are 128 random bits in base64url (22 characters); the datastore keeps up to 255. */
+const MAX_ID_LENGTH = 255;
+/** A user's `sub` (OIDC: at most 255 ASCII characters); the datastore keeps up to 1024 bytes of UTF-8. */
+const MAX_SUBJECT_BYTES = 1024;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 // Control characters would let a value forge or split lines of the audit log and the event stream.
 // eslint-disable-next-line no-control-regex
@@ -31,9 +32,9 @@ export function checkRevocationTarget(target: RevocationTarget, trustDomain: Tru
     case "agent":
       return { kind, value: agentId(value, trustDomain) };
     case "subject":
-      if (value.length > MAX_SUBJECT_LENGTH || CONTROL.test(value))
+      if (Buffer.byteLength(value) > MAX_SUBJECT_BYTES || CONTROL.test(value))
         throw new RevocationError(
-          `a subject is at most ${MAX_SUBJECT_LENGTH} characters without control characters`,
+          `a subject is at most ${MAX_SUBJECT_BYTES} bytes of UTF-8 without control characters`,
         );
       return { kind, value };
     default:
@@ -48,7 +49,7 @@ function agentId(value: string, trustDomain: TrustDomain): string {
   try {
     id = SpiffeId.parse(value);
   } catch (err) {
-    throw new RevocationError(`an agent is a SPIFFE ID: ${err instanceof Error ? err.message : String(err)}`);
+    throw new RevocationError(`an agent is a SPIFFE ID: ${errorMessage(err)}`);
   }
   if (!id.memberOf(trustDomain))
     throw new RevocationError(`agent ${id.toString()} is not in trust domain ${trustDomain.toString()}`);

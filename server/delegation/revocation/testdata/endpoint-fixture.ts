@@ -16,8 +16,9 @@ import { testCaOptions } from "../../../ca/testdata/ca-options.js";
 import { DelegationEndpoint } from "../../delegation-endpoint.js";
 import { delegationJwks } from "../../delegation-jwks.js";
 import { signDelegationToken } from "../../delegation-signer.js";
+import type { Datastore } from "../../../datastore/datastore.js";
+import { openSqliteDatastore } from "../../../datastore/sqlite.js";
 import { RevocationService } from "../revocation-service.js";
-import { MemoryRevocationStore } from "./memory-store.js";
 import { MAX_TTL_MS, silentLogger, TRUST_DOMAIN } from "./service-fixture.js";
 import type { ClientTls } from "./sse-client.js";
 
@@ -39,7 +40,7 @@ export interface SignedToken {
  */
 export class EndpointFixture {
   readonly clock: ManualClock;
-  readonly store: MemoryRevocationStore;
+  readonly datastore: Datastore;
   readonly service: RevocationService;
   readonly ca: CaManager;
   readonly audit: AuditLog;
@@ -52,7 +53,7 @@ export class EndpointFixture {
 
   private constructor(parts: {
     clock: ManualClock;
-    store: MemoryRevocationStore;
+    datastore: Datastore;
     service: RevocationService;
     ca: CaManager;
     audit: AuditLog;
@@ -63,7 +64,7 @@ export class EndpointFixture {
     tokenCalls: string[];
   }) {
     this.clock = parts.clock;
-    this.store = parts.store;
+    this.datastore = parts.datastore;
     this.service = parts.service;
     this.ca = parts.ca;
     this.audit = parts.audit;
@@ -84,10 +85,10 @@ export class EndpointFixture {
     const ca = await CaManager.start(testCaOptions({ keyManager, clock, delegationKeyType: "ec-p256" }));
     const dir = await mkdtemp(join(tmpdir(), "hallmark-revocation-endpoint-"));
     const audit = AuditLog.open(join(dir, "audit.log"), { clock });
-    const store = new MemoryRevocationStore();
+    const datastore = await openSqliteDatastore({ path: join(dir, "datastore.sqlite3"), clock });
     const service = new RevocationService({
-      store,
-      revisions: store.revisions,
+      store: datastore,
+      revisions: datastore.revisions,
       audit,
       clock,
       trustDomain: TRUST_DOMAIN,
@@ -99,7 +100,7 @@ export class EndpointFixture {
     const endpoint = await startEndpoint(ca, clock, service, audit, tokenCalls, options.maxBufferedBytes);
     return new EndpointFixture({
       clock,
-      store,
+      datastore,
       service,
       ca,
       audit,
@@ -188,6 +189,7 @@ export class EndpointFixture {
   async stop(): Promise<void> {
     await this.endpoint.stop();
     this.service.stop();
+    await this.datastore.close();
     await this.ca.stop();
     this.audit.close();
     for (const key of await this.#keyManager.listKeys()) await this.#keyManager.deleteKey(key.id);

@@ -5,9 +5,11 @@ import { ManualClock } from "../../../../common/clock.js";
 import { createLogger } from "../../../../common/logging/logger.js";
 import { SpiffeId, TrustDomain } from "../../../../common/spiffe/index.js";
 import { AuditLog, type AuditLogOptions } from "../../../audit/audit-log.js";
-import type { IssuedDelegationToken } from "../../../datastore/delegation.js";
+import type { Datastore } from "../../../datastore/datastore.js";
+import type { IssuedDelegationToken, Revocation } from "../../../datastore/delegation.js";
+import { openSqliteDatastore } from "../../../datastore/sqlite.js";
 import { RevocationService } from "../revocation-service.js";
-import { MemoryRevocationStore } from "./memory-store.js";
+import { ObservedStore } from "./observed-store.js";
 
 export const TRUST_DOMAIN = TrustDomain.parse("example.org");
 export const MAX_TTL_MS = 300_000;
@@ -19,13 +21,18 @@ export const silentLogger = createLogger({ name: "test", level: "silent" });
 
 export interface ServiceFixture {
   clock: ManualClock;
-  store: MemoryRevocationStore;
+  /** A real SQLite datastore. */
+  datastore: Datastore;
+  /** The datastore as the service reads it. */
+  store: ObservedStore;
+  /** Every revocation row the datastore holds, expired or not. */
+  rows: () => Promise<readonly Revocation[]>;
   audit: AuditLog;
   service: RevocationService;
   auditLines: () => Promise<Record<string, unknown>[]>;
 }
 
-/** A RevocationService over an in-memory store, auditing to a real file; removed after the test. */
+/** A RevocationService over a real SQLite datastore, auditing to a real file; removed after the test. */
 export async function serviceFixture(
   t: { after: (fn: () => Promise<void>) => void },
   options: { clock?: ManualClock; audit?: AuditLogOptions; start?: boolean } = {},
@@ -34,10 +41,11 @@ export async function serviceFixture(
   const dir = await mkdtemp(join(tmpdir(), "hallmark-revocation-"));
   const auditPath = join(dir, "audit.log");
   const audit = AuditLog.open(auditPath, { clock, ...options.audit });
-  const store = new MemoryRevocationStore();
+  const datastore = await openSqliteDatastore({ path: join(dir, "datastore.sqlite3"), clock });
+  const store = new ObservedStore(datastore);
   const service = new RevocationService({
     store,
-    revisions: store.revisions,
+    revisions: datastore.revisions,
     audit,
     clock,
     trustDomain: TRUST_DOMAIN,
@@ -48,6 +56,7 @@ export async function serviceFixture(
   t.after(async () => {
     service.stop();
     audit.close();
+    await datastore.close();
     await rm(dir, { recursive: true, force: true });
   });
   const auditLines = async () =>
@@ -55,7 +64,11 @@ export async function serviceFixture(
       .split("\n")
       .filter(Boolean)
       .map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { clock, store, audit, service, auditLines };
+  const rows = async () => {
+    const all = await datastore.revocationsSince(0, 0);
+    return all.status === "revocations" ? all.revocations : [];
+  };
+  return { clock, datastore, store, rows, audit, service, auditLines };
 }
 
 /** The records of a three-hop chain (planner, then booker, then payer) for user alice, issued now. */
