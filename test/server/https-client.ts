@@ -9,10 +9,25 @@ export interface HttpsAnswer {
   body: string;
 }
 
+/** What else a request may carry: a client certificate and key (PEM), a body and its type. */
+export interface HttpsRequestOptions {
+  cert?: string;
+  key?: string;
+  body?: string;
+  contentType?: string;
+}
+
 /** One HTTPS request trusting only `ca` (the server's bundle), as an ordinary client would. */
-export function httpsRequest(url: string, ca: string, method = "GET"): Promise<HttpsAnswer> {
+export function httpsRequest(
+  url: string,
+  ca: string,
+  method = "GET",
+  options: HttpsRequestOptions = {},
+): Promise<HttpsAnswer> {
+  const { body, contentType, ...tls } = options;
+  const headers = contentType === undefined ? {} : { "content-type": contentType };
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, ca }, (res) => {
+    const req = request(url, { method, ca, headers, ...tls }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () =>
@@ -25,7 +40,7 @@ export function httpsRequest(url: string, ca: string, method = "GET"): Promise<H
       res.on("error", reject);
     });
     req.on("error", reject);
-    req.end();
+    req.end(body);
   });
 }
 

@@ -3,10 +3,9 @@ import { readFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import { EndpointFixture } from "../revocation/testdata/endpoint-fixture.js";
 import { httpsCall, introspect } from "../revocation/testdata/https-call.js";
+import { BOOKER, PLANNER } from "../revocation/testdata/service-fixture.js";
 import type { ClientTls } from "../revocation/testdata/sse-client.js";
 
-const PLANNER = "spiffe://example.org/agent/planner";
-const BOOKER = "spiffe://example.org/agent/booker";
 const VERIFIER = "spiffe://example.org/backend/legacy";
 
 describe("POST /introspect (RFC 7662) over mutual TLS", () => {
@@ -56,7 +55,7 @@ describe("POST /introspect (RFC 7662) over mutual TLS", () => {
           type: "delegation_verification_refused",
           reason: "REVOKED",
           subject: "alice",
-          actors: [BOOKER, PLANNER],
+          actors: [BOOKER.toString(), PLANNER.toString()],
           scopes: ["orders:read"],
           audiences: ["https://orders.example.org"],
           jti: child!.jti,

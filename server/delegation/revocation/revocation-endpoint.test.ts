@@ -8,12 +8,10 @@ import { selfSignedLocalhost } from "../../../pep/testdata/tls.js";
 import { verifyDelegationToken } from "../../../pep/verify-delegation-token.js";
 import { BACKEND, EndpointFixture } from "./testdata/endpoint-fixture.js";
 import { httpsCall } from "./testdata/https-call.js";
+import { BOOKER, PAYER, PLANNER } from "./testdata/service-fixture.js";
 import { SseClient, type ClientTls } from "./testdata/sse-client.js";
 
 const admin = { uid: 0 };
-const PLANNER = "spiffe://example.org/agent/planner";
-const BOOKER = "spiffe://example.org/agent/booker";
-const PAYER = "spiffe://example.org/agent/payer";
 
 describe("GET /revocations over mutual TLS", () => {
   let fixture: EndpointFixture;

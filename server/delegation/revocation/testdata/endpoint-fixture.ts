@@ -18,8 +18,8 @@ import { delegationJwks } from "../../delegation-jwks.js";
 import { signDelegationToken } from "../../delegation-signer.js";
 import type { Datastore } from "../../../datastore/datastore.js";
 import { openSqliteDatastore } from "../../../datastore/sqlite.js";
-import { RevocationService } from "../revocation-service.js";
-import { MAX_TTL_MS, silentLogger, TRUST_DOMAIN } from "./service-fixture.js";
+import type { RevocationService } from "../revocation-service.js";
+import { MAX_TTL_MS, silentLogger, testRevocationService, TRUST_DOMAIN } from "./service-fixture.js";
 import type { ClientTls } from "./sse-client.js";
 
 const generateEcKeyPair = promisify(generateKeyPair);
@@ -86,15 +86,7 @@ export class EndpointFixture {
     const dir = await mkdtemp(join(tmpdir(), "hallmark-revocation-endpoint-"));
     const audit = AuditLog.open(join(dir, "audit.log"), { clock });
     const datastore = await openSqliteDatastore({ path: join(dir, "datastore.sqlite3"), clock });
-    const service = new RevocationService({
-      store: datastore,
-      revisions: datastore.revisions,
-      audit,
-      clock,
-      trustDomain: TRUST_DOMAIN,
-      maxTtlMs: MAX_TTL_MS,
-      logger: silentLogger,
-    });
+    const service = testRevocationService(datastore, datastore, audit, clock);
     await service.start();
     const tokenCalls: string[] = [];
     const endpoint = await startEndpoint(ca, clock, service, audit, tokenCalls, options.maxBufferedBytes);
@@ -144,9 +136,10 @@ export class EndpointFixture {
    * agent the user delegated to): `hallmark_ancestors` and `act` as the contract says.
    */
   async chain(
-    actors: readonly string[],
+    agents: readonly SpiffeId[],
     options: { expOffsetSeconds?: number } = {},
   ): Promise<SignedToken[]> {
+    const actors = agents.map((agent) => agent.toString());
     const now = Math.floor(this.clock.nowMs() / 1000);
     const chainId = randomBytes(16).toString("base64url");
     const tokens: SignedToken[] = [];

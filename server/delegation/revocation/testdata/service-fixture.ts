@@ -8,7 +8,7 @@ import { AuditLog, type AuditLogOptions } from "../../../audit/audit-log.js";
 import type { Datastore } from "../../../datastore/datastore.js";
 import type { IssuedDelegationToken, Revocation } from "../../../datastore/delegation.js";
 import { openSqliteDatastore } from "../../../datastore/sqlite.js";
-import { RevocationService } from "../revocation-service.js";
+import { RevocationService, type RevocationStore } from "../revocation-service.js";
 import { ObservedStore } from "./observed-store.js";
 
 export const TRUST_DOMAIN = TrustDomain.parse("example.org");
@@ -32,6 +32,24 @@ export interface ServiceFixture {
   auditLines: () => Promise<Record<string, unknown>[]>;
 }
 
+/** The service as the tests run it: example.org, max_ttl 5 minutes, reading `store`, following `datastore`. */
+export function testRevocationService(
+  store: RevocationStore,
+  datastore: Datastore,
+  audit: AuditLog,
+  clock: ManualClock,
+): RevocationService {
+  return new RevocationService({
+    store,
+    revisions: datastore.revisions,
+    audit,
+    clock,
+    trustDomain: TRUST_DOMAIN,
+    maxTtlMs: MAX_TTL_MS,
+    logger: silentLogger,
+  });
+}
+
 /** A RevocationService over a real SQLite datastore, auditing to a real file; removed after the test. */
 export async function serviceFixture(
   t: { after: (fn: () => Promise<void>) => void },
@@ -43,15 +61,7 @@ export async function serviceFixture(
   const audit = AuditLog.open(auditPath, { clock, ...options.audit });
   const datastore = await openSqliteDatastore({ path: join(dir, "datastore.sqlite3"), clock });
   const store = new ObservedStore(datastore);
-  const service = new RevocationService({
-    store,
-    revisions: datastore.revisions,
-    audit,
-    clock,
-    trustDomain: TRUST_DOMAIN,
-    maxTtlMs: MAX_TTL_MS,
-    logger: silentLogger,
-  });
+  const service = testRevocationService(store, datastore, audit, clock);
   if (options.start !== false) await service.start();
   t.after(async () => {
     service.stop();
