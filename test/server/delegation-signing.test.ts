@@ -12,7 +12,7 @@ import { startServer, type RunningServer } from "../../server/run/start-server.j
 import { createSoftHsm, type SoftHsmFixture } from "../fixtures/softhsm.js";
 import { freePort, trackTempDir } from "../fixtures/processes.js";
 import { fetchTrusting, waitForEndpoint } from "./https-client.js";
-import { serverConfig } from "./server-process.js";
+import { delegationServerConfig } from "./server-process.js";
 
 const logger = createLogger({ name: "test", level: "silent" });
 
@@ -28,19 +28,7 @@ describe("delegation tokens signed in the HSM verify against the endpoint's JWKS
     const dir = await mkdtemp(join(tmpdir(), "hallmark-delegation-signing-"));
     trackTempDir(dir);
     const port = await freePort();
-    const text = [
-      serverConfig(dir, hsm, 0).replace(/health_checks:[\s\S]*$/, ""),
-      "delegation:",
-      "  bind_address: 127.0.0.1",
-      `  bind_port: ${port}`,
-      "  dns_names: [localhost]",
-      "  key_type: ec-p384",
-      "  issuers:",
-      "    - issuer: https://login.example.org",
-      "      jwks_file: /nonexistent/jwks.json",
-      "      audience: hallmark-delegation",
-      "",
-    ].join("\n");
+    const text = delegationServerConfig(dir, hsm, port, { keyType: "ec-p384" });
     await writeFile(join(dir, "server.yaml"), text);
     server = await startServer(parseServerConfig(text, "server.yaml"), {
       logger,

@@ -80,6 +80,31 @@ export function serverConfig(
   return options.extraYaml === undefined ? yaml : `${yaml}\n${options.extraYaml}`;
 }
 
+/**
+ * server.yaml for a server started in this process with the delegation endpoint on 127.0.0.1:`port`
+ * (`dns_names: [localhost]`), no health listener, and an issuer whose keys are never read.
+ */
+export function delegationServerConfig(
+  dir: string,
+  hsm: SoftHsmFixture,
+  port: number,
+  options: { keyType?: "ec-p256" | "ec-p384" } = {},
+): string {
+  return [
+    serverConfig(dir, hsm, 0).replace(/health_checks:[\s\S]*$/, ""),
+    "delegation:",
+    "  bind_address: 127.0.0.1",
+    `  bind_port: ${port}`,
+    "  dns_names: [localhost]",
+    ...(options.keyType === undefined ? [] : [`  key_type: ${options.keyType}`]),
+    "  issuers:",
+    "    - issuer: https://login.example.org",
+    "      jwks_file: /nonexistent/jwks.json",
+    "      audience: hallmark-delegation",
+    "",
+  ].join("\n");
+}
+
 /** One `hallmark-server run` process, started and waited for until its admin socket is there. */
 async function spawnServer(
   configPath: string,

@@ -9,7 +9,7 @@ import { derToPem } from "../../../common/spiffe/bundle.js";
 import { SpiffeId } from "../../../common/spiffe/index.js";
 import { createSoftHsm, type SoftHsmFixture } from "../../../test/fixtures/softhsm.js";
 import { freePort, trackTempDir } from "../../../test/fixtures/processes.js";
-import { serverConfig } from "../../../test/server/server-process.js";
+import { delegationServerConfig } from "../../../test/server/server-process.js";
 import { parseServerConfig } from "../../config/server-config.js";
 import { startServer, type RunningServer } from "../../run/start-server.js";
 import { delegationComponentWith, type DelegationParts } from "../component.js";
@@ -33,18 +33,7 @@ describe("the delegation component: revocations in hallmark-server", () => {
     const dir = await mkdtemp(join(tmpdir(), "hallmark-delegation-component-"));
     trackTempDir(dir);
     const port = await freePort();
-    const text = [
-      serverConfig(dir, hsm, 0).replace(/health_checks:[\s\S]*$/, ""),
-      "delegation:",
-      "  bind_address: 127.0.0.1",
-      `  bind_port: ${port}`,
-      "  dns_names: [localhost]",
-      "  issuers:",
-      "    - issuer: https://login.example.org",
-      "      jwks_file: /nonexistent/jwks.json",
-      "      audience: hallmark-delegation",
-      "",
-    ].join("\n");
+    const text = delegationServerConfig(dir, hsm, port);
     server = await startServer(parseServerConfig(text, "server.yaml"), {
       logger: silentLogger,
       env: { HALLMARK_TEST_HSM_PIN: hsm.pin },
