@@ -219,6 +219,29 @@ describe("RevocationService", () => {
     );
   });
 
+  it("keeps what it has when a read fails, and reads again a second later (injected clock)", async (t) => {
+    const { service, datastore, store, clock } = await serviceFixture(t);
+    const { middle } = chainOf(clock.nowMs());
+    store.readError = new Error("connection refused");
+    const readsBefore = store.reads;
+    await datastore.revokeDelegation({
+      kind: "jti",
+      value: "middle-jti",
+      revokedAtMs: clock.nowMs(),
+      expiresAtMs: clock.nowMs() + 60_000,
+    });
+    // The failed read has scheduled its retry: the prune timer and this one.
+    await waitFor(() => clock.pendingTimers === 2);
+    assert.equal(store.reads, readsBefore + 1);
+    assert.equal(service.isRevoked(middle), false, "not read yet");
+    assert.equal(service.loaded, true, "what was read before still counts");
+    store.readError = undefined;
+    clock.advance(999);
+    assert.equal(store.reads, readsBefore + 1);
+    clock.advance(1);
+    await waitFor(() => service.isRevoked(middle));
+  });
+
   it("forgets expired revocations after the skew, here and in the datastore", async (t) => {
     const { service, rows, clock } = await serviceFixture(t);
     const { root } = chainOf(clock.nowMs());

@@ -14,6 +14,8 @@ export class ObservedStore implements RevocationStore {
   maxInFlight = 0;
   /** While set, reads wait for it. */
   gate: Promise<void> | undefined;
+  /** While set, reads fail with it (the datastore unreachable). */
+  readError: Error | undefined;
 
   constructor(target: Datastore) {
     this.target = target;
@@ -32,6 +34,7 @@ export class ObservedStore implements RevocationStore {
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
       await this.gate;
+      if (this.readError !== undefined) throw this.readError;
       return await this.target.revocationsSince(afterId, nowMs);
     } finally {
       this.inFlight--;
