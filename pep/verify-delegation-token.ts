@@ -20,8 +20,12 @@ import type { RevocationCheck } from "./revocation-set.js";
 import { jwtClaimsObject } from "../common/crypto/jwt-claims.js";
 
 export interface VerifyDelegationOptions {
-  /** This backend's audience: the token's `aud` must contain it. */
-  audience: string;
+  /**
+   * This backend's audience: the token's `aud` must contain it. `null` only for the issuer itself,
+   * which checks a token it issued for some backend (a parent in a token exchange): `aud` must then
+   * still be a string or an array of strings, but may name anyone.
+   */
+  audience: string | null;
   /** The token endpoint's issuer URL, `https://<host>:<port>`, compared exactly. */
   issuer: string;
   /** Scope(s) the route needs (a string may list several, space-separated); all must be granted. */
@@ -78,7 +82,7 @@ export async function verifyDelegationToken(
       `iss ${JSON.stringify(claims.iss)} is not ${options.issuer}`,
     );
   const audience = audienceOf(claims.aud);
-  if (!audience.includes(options.audience))
+  if (options.audience !== null && !audience.includes(options.audience))
     throw new DelegationVerifyError("AUDIENCE_MISMATCH", `aud does not contain ${options.audience}`);
 
   const now = clock.nowMs() / 1000;
