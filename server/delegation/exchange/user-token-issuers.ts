@@ -159,6 +159,7 @@ const TOKEN_FAULTS = [
   joseErrors.JOSEAlgNotAllowed,
   joseErrors.JOSENotSupported,
   joseErrors.JWTClaimValidationFailed,
+  joseErrors.JWTExpired,
   joseErrors.JWTInvalid,
   joseErrors.JWSInvalid,
 ];
