@@ -1,29 +1,15 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { SpiffeId } from "../../../common/spiffe/index.js";
-import type { DelegationPolicy, RegistrationEntry } from "../../datastore/entry.js";
+import type { DelegationPolicy } from "../../datastore/entry.js";
 import { combinedPolicy } from "./combined-policy.js";
+import { registrationEntry } from "./testdata/registration-entry.js";
 
 const ID = SpiffeId.parse("spiffe://example.org/agent/planner");
 const A = SpiffeId.parse("spiffe://example.org/agent/a");
 const B = SpiffeId.parse("spiffe://example.org/agent/b");
 
-const entry = (id: string, delegation: DelegationPolicy | undefined): RegistrationEntry => ({
-  id,
-  spiffeId: ID,
-  parentId: SpiffeId.parse("spiffe://example.org/hallmark/agent/tpm/" + "0".repeat(64)),
-  selectors: [],
-  x509SvidTtlMs: undefined,
-  jwtSvidTtlMs: undefined,
-  dnsNames: [],
-  hint: "",
-  node: false,
-  admin: false,
-  delegation,
-  revision: 1,
-  createdAtMs: 0,
-  updatedAtMs: 0,
-});
+const entry = (id: string, delegation: DelegationPolicy | undefined) => registrationEntry(id, ID, delegation);
 
 describe("combinedPolicy", () => {
   it("one entry: its policy, its id", () => {

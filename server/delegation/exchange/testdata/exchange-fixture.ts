@@ -18,6 +18,7 @@ import { CaManager } from "../../../ca/ca-manager.js";
 import { captureLogger, type CapturedLogger } from "../../../ca/testdata/capture-logger.js";
 import { testCaOptions, TEST_TRUST_DOMAIN } from "../../../ca/testdata/ca-options.js";
 import type { DelegationPolicy, RegistrationEntry } from "../../../datastore/entry.js";
+import { registrationEntry } from "./registration-entry.js";
 import type { RevocationSubject } from "../../ports.js";
 import { TOKEN_EXCHANGE_GRANT_TYPE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT } from "../exchange-request.js";
 import { tokenExchangeHandler } from "../token-exchange-handler.js";
@@ -139,24 +140,7 @@ export class ExchangeFixture {
   entries(id: SpiffeId): RegistrationEntry[] {
     const delegation = POLICIES.get(id.toString());
     if (delegation === undefined) return [];
-    return [
-      {
-        id: `entry-${id.path.split("/").pop() ?? ""}`,
-        spiffeId: id,
-        parentId: SpiffeId.parse(`spiffe://example.org/hallmark/agent/tpm/${"a".repeat(64)}`),
-        selectors: [],
-        x509SvidTtlMs: undefined,
-        jwtSvidTtlMs: undefined,
-        dnsNames: [],
-        hint: "",
-        node: false,
-        admin: false,
-        delegation,
-        revision: 1,
-        createdAtMs: T0,
-        updatedAtMs: T0,
-      },
-    ];
+    return [registrationEntry(`entry-${id.path.split("/").pop() ?? ""}`, id, delegation)];
   }
 
   /** The agent's JWT-SVID, signed by the CA's JWT key, for the token endpoint unless told otherwise. */
