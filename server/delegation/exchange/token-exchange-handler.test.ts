@@ -5,6 +5,7 @@ import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT
 import { SpiffeId } from "../../../common/spiffe/index.js";
 import { verifyDelegationToken } from "../../../pep/index.js";
 import { delegationJwks } from "../delegation-jwks.js";
+import { signDelegationToken } from "../delegation-signer.js";
 import {
   BILLING,
   BOOKER,
@@ -111,7 +112,8 @@ describe("POST /token: the token exchange over HTTP, signing in SoftHSM2", () =>
       currentDate: f.clock.now(),
     });
 
-    const record = f.store.tokens.get(claims.jti ?? "");
+    const record = await f.store.getDelegationToken(claims.jti ?? "");
+    const [plannerEntry] = (await f.store.listEntries({ spiffeId: PLANNER })).items;
     assert.deepEqual(record && { ...record, actors: record.actors.map(String) }, {
       jti: claims.jti,
       chainId: claims.hallmark_chain,
@@ -120,7 +122,7 @@ describe("POST /token: the token exchange over HTTP, signing in SoftHSM2", () =>
       subject: "alice",
       subjectIssuer: "https://login.example.org",
       actors: [PLANNER.toString()],
-      entryId: "entry-planner",
+      entryId: plannerEntry?.id,
       audiences: [ORDERS],
       scopes: ["orders:read", "orders:write"],
       issuedAtMs: f.clock.nowMs(),
@@ -241,7 +243,10 @@ describe("POST /token: the token exchange over HTTP, signing in SoftHSM2", () =>
     assert.equal(child.sub, "alice");
     assert.equal(child.scope, "orders:read");
     assert.deepEqual((await verify(second)).actors, [BOOKER.toString(), PLANNER.toString()]);
-    assert.equal(f.store.tokens.get(child.jti ?? "")?.subjectIssuer, "https://login.example.org");
+    assert.equal(
+      (await f.store.getDelegationToken(child.jti ?? ""))?.subjectIssuer,
+      "https://login.example.org",
+    );
   });
 
   it("refuses a sub-agent not in the passing agent's may_delegate_to: unauthorized_client", async () => {
@@ -305,10 +310,11 @@ describe("POST /token: the token exchange over HTTP, signing in SoftHSM2", () =>
     refused(await f.exchange({ actor: PAYER, parent: second }), 400, "invalid_grant", "PARENT_REVOKED");
   });
 
-  it("refuses a parent this server never recorded (its record lost): invalid_grant", async () => {
+  it("refuses a parent signed with the server's key but never recorded as issued: invalid_grant", async () => {
     const first = await f.exchange({ actor: PLANNER });
-    const parent = first.body.access_token as string;
-    f.store.tokens.delete(decodeJwt(parent).jti ?? "");
+    const claims = decodeJwt(first.body.access_token as string);
+    const parent = await signDelegationToken(f.ca, { ...claims, exp: claims.exp ?? 0, jti: "never-issued" });
+    f.tokens.push(parent);
     refused(await f.exchange({ actor: BOOKER, parent }), 400, "invalid_grant", "PARENT_UNKNOWN");
   });
 
@@ -322,7 +328,7 @@ describe("POST /token: the token exchange over HTTP, signing in SoftHSM2", () =>
     const pending = await f.exchange(ask);
     refused(pending, 400, "authorization_pending", "ELEVATION_PENDING");
     const requestId = pending.body.hallmark_elevation_request as string;
-    const request = f.store.elevations.get(requestId);
+    const request = await f.store.getElevationRequest(requestId);
     assert.equal(request?.status, "pending");
     assert.deepEqual(request?.scopes, ["payments:send"]);
     assert.deepEqual(request?.audiences, [ORDERS]);
@@ -336,7 +342,7 @@ describe("POST /token: the token exchange over HTTP, signing in SoftHSM2", () =>
     const again = await f.exchange(ask);
     refused(again, 400, "authorization_pending", "ELEVATION_PENDING");
     assert.equal(again.body.hallmark_elevation_request, requestId);
-    assert.equal(f.store.elevations.size, 1);
+    assert.equal((await f.store.listElevationRequests({ actor: PLANNER })).length, 1);
 
     await f.store.decideElevationRequest({
       id: requestId,
@@ -351,7 +357,7 @@ describe("POST /token: the token exchange over HTTP, signing in SoftHSM2", () =>
     assert.equal(granted.body.scope, "orders:read payments:send");
     const claims = decodeJwt(granted.body.access_token as string);
     assert.equal(claims.exp, f.clock.nowMs() / 1000 + 3 * 60, "the token ends with the approval");
-    assert.equal(f.store.tokens.get(claims.jti ?? "")?.elevationId, requestId);
+    assert.equal((await f.store.getDelegationToken(claims.jti ?? ""))?.elevationId, requestId);
     assert.equal(f.events("delegation_issued").at(-1)?.elevationId, requestId);
 
     f.clock.advance(3 * MIN);
@@ -384,7 +390,7 @@ describe("POST /token: the token exchange over HTTP, signing in SoftHSM2", () =>
     const answers = await Promise.all([f.exchange(ask), f.exchange(ask), f.exchange(ask)]);
     const ids = new Set(answers.map((a) => a.body.hallmark_elevation_request));
     assert.equal(ids.size, 1);
-    assert.equal([...f.store.elevations.values()].filter((r) => r.actor.equals(PAYER)).length, 1);
+    assert.equal((await f.store.listElevationRequests({ actor: PAYER })).length, 1);
   });
 
   describe("the request", () => {

@@ -1,5 +1,6 @@
 // The token exchange served over real HTTP, signing in a real SoftHSM2 token through a real
-// CaManager; users' tokens come from a jose key published as a jwks_file.
+// CaManager, with a real SQLite datastore (entries and delegation records); users' tokens come from
+// a jose key published as a jwks_file.
 import { once } from "node:events";
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -17,13 +18,13 @@ import type { AuditEvent } from "../../../audit/audit-event.js";
 import { CaManager } from "../../../ca/ca-manager.js";
 import { captureLogger, type CapturedLogger } from "../../../ca/testdata/capture-logger.js";
 import { testCaOptions, TEST_TRUST_DOMAIN } from "../../../ca/testdata/ca-options.js";
-import type { DelegationPolicy, RegistrationEntry } from "../../../datastore/entry.js";
-import { registrationEntry } from "./registration-entry.js";
+import type { Datastore } from "../../../datastore/datastore.js";
+import type { DelegationPolicy } from "../../../datastore/entry.js";
+import { openDatastore } from "../../../datastore/open.js";
 import type { RevocationSubject } from "../../ports.js";
 import { TOKEN_EXCHANGE_GRANT_TYPE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT } from "../exchange-request.js";
 import { tokenExchangeHandler } from "../token-exchange-handler.js";
 import { UserTokenIssuers } from "../user-token-issuers.js";
-import { MemoryDelegationStore } from "./memory-delegation-store.js";
 
 export const ISSUER = "https://hallmark.test:8443";
 export const LOGIN = "https://login.example.org";
@@ -65,7 +66,6 @@ export interface Answer {
 
 export class ExchangeFixture {
   readonly clock = new ManualClock(T0);
-  readonly store = new MemoryDelegationStore();
   readonly audit: AuditEvent[] = [];
   readonly revoked = new Set<string>();
   readonly log: CapturedLogger = captureLogger();
@@ -73,6 +73,7 @@ export class ExchangeFixture {
   readonly tokens: string[] = [];
   readonly userKey = generateKeyPairSync("ec", { namedCurve: "P-256" });
   ca!: CaManager;
+  store!: Datastore;
   url!: string;
   #hsm!: SoftHsmFixture;
   #km!: Pkcs11KeyManager;
@@ -95,6 +96,18 @@ export class ExchangeFixture {
       testCaOptions({ keyManager: this.#km, clock: this.clock, delegationKeyType: "ec-p256" }),
     );
     this.#dir = await mkdtemp(join(tmpdir(), "hallmark-exchange-"));
+    this.store = await openDatastore(
+      { kind: "sqlite", path: join(this.#dir, "datastore.sqlite3") },
+      { clock: this.clock },
+    );
+    for (const [id, delegation] of POLICIES) {
+      await this.store.createEntry({
+        spiffeId: SpiffeId.parse(id),
+        parentId: SpiffeId.parse(`spiffe://example.org/hallmark/agent/tpm/${"a".repeat(64)}`),
+        selectors: [{ type: "unix", value: "uid:1001" }],
+        delegation,
+      });
+    }
     const jwksFile = join(this.#dir, "users-jwks.json");
     const jwk = await exportJWK(this.userKey.publicKey);
     await writeFile(
@@ -110,7 +123,7 @@ export class ExchangeFixture {
       bundle: () => this.ca.bundle,
       ca: this.ca,
       store: this.store,
-      entriesOf: (id) => Promise.resolve(this.entries(id)),
+      entriesOf: async (id) => (await this.store.listEntries({ spiffeId: id })).items,
       revocations: {
         isRevoked: (t: RevocationSubject) => [t.jti, ...t.ancestors].some((j) => this.revoked.has(j)),
       },
@@ -130,17 +143,11 @@ export class ExchangeFixture {
   async stop(): Promise<void> {
     this.#server.close();
     await this.ca.stop();
+    await this.store.close();
     for (const key of await this.#km.listKeys()) await this.#km.deleteKey(key.id);
     await this.#km.close();
     await this.#hsm.cleanup();
     await rm(this.#dir, { recursive: true, force: true });
-  }
-
-  /** One registration entry per ID in POLICIES. */
-  entries(id: SpiffeId): RegistrationEntry[] {
-    const delegation = POLICIES.get(id.toString());
-    if (delegation === undefined) return [];
-    return [registrationEntry(`entry-${id.path.split("/").pop() ?? ""}`, id, delegation)];
   }
 
   /** The agent's JWT-SVID, signed by the CA's JWT key, for the token endpoint unless told otherwise. */
