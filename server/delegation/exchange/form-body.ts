@@ -20,10 +20,18 @@ export async function readFormBody(
   if (declared > maxBytes) throw tooLarge(maxBytes);
   const chunks: Buffer[] = [];
   let length = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    length += chunk.length;
-    if (length > maxBytes) throw tooLarge(maxBytes);
-    chunks.push(chunk);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      length += chunk.length;
+      if (length > maxBytes) throw tooLarge(maxBytes);
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if (err instanceof TokenExchangeError) throw err;
+    // The client went away mid-body: its request, not a server failure.
+    throw new TokenExchangeError("EXCHANGE_BODY_MALFORMED", "the request body could not be read", {
+      cause: err,
+    });
   }
   let text: string;
   try {
