@@ -386,8 +386,16 @@ describe("POST /token: the token exchange over HTTP, signing in SoftHSM2", () =>
   });
 
   it("elevation: concurrent asks make one pending request", async () => {
-    const ask = { actor: PAYER, scope: "orders:read payments:send", elevation: true };
-    const answers = await Promise.all([f.exchange(ask), f.exchange(ask), f.exchange(ask)]);
+    // Tokens made first, so the five requests reach the server together.
+    const asks = await Promise.all(
+      [1, 2, 3, 4, 5].map(async () => ({
+        actor: await f.actorToken(PAYER),
+        subject: await f.userToken(),
+        scope: "orders:read payments:send",
+        elevation: true,
+      })),
+    );
+    const answers = await Promise.all(asks.map((ask) => f.exchange(ask)));
     const ids = new Set(answers.map((a) => a.body.hallmark_elevation_request));
     assert.equal(ids.size, 1);
     assert.equal((await f.store.listElevationRequests({ actor: PAYER })).length, 1);
