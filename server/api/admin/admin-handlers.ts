@@ -5,6 +5,7 @@ import type { Datastore } from "../../datastore/index.js";
 import { healthReport } from "../../health/health-report.js";
 import type { RegistrationService } from "../../registration/registration-service.js";
 import { invalidRequest } from "./admin-error.js";
+import { delegationMethods, type DelegationAdminDeps } from "./delegation-handlers.js";
 import {
   fromEntryInput,
   fromEntryPatch,
@@ -15,7 +16,7 @@ import {
   toEntryResult,
 } from "./wire.js";
 
-export interface AdminHandlerDeps {
+export interface AdminHandlerDeps extends DelegationAdminDeps {
   registration: RegistrationService;
   ca: Pick<CaManager, "bundle" | "bundleJson" | "bundlePem" | "health">;
   datastore: Pick<Datastore, "currentRevision">;
@@ -117,6 +118,7 @@ export function adminMethods(deps: AdminHandlerDeps) {
         datastoreError: report.datastore.error ?? "",
       };
     }) satisfies AdminMethod<pb.GetHealthRequest, pb.Health>,
+    ...delegationMethods(deps),
   };
 }
 
