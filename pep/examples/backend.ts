@@ -3,7 +3,10 @@
  * `GET /orders` needs scope `orders:read` and answers who asked for it.
  *
  *   PEP_ISSUER=https://hallmark.example:8443 PEP_AUDIENCE=https://orders.example \
- *   NODE_EXTRA_CA_CERTS=/etc/hallmark/bundle.pem node dist/pep/examples/backend.js
+ *   PEP_CA_FILE=/etc/hallmark/bundle.pem NODE_EXTRA_CA_CERTS=/etc/hallmark/bundle.pem \
+ *   PEP_CERT_FILE=svid.0.pem PEP_KEY_FILE=svid.0.key node dist/pep/examples/backend.js
+ *
+ * (the backend's X509-SVID, e.g. from `hallmark-agent api fetch x509 --write .`)
  */
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -67,6 +70,9 @@ function main(): void {
     url: `${issuer}/revocations`,
     set: revocations,
     ...(process.env["PEP_CA_FILE"] === undefined ? {} : { ca: readFileSync(process.env["PEP_CA_FILE"]) }),
+    // The stream names users and agents, so the server asks for the backend's X509-SVID.
+    cert: readFileSync(required("PEP_CERT_FILE")),
+    key: readFileSync(required("PEP_KEY_FILE")),
     onError: (err) => console.error(err.message),
   });
   stream.start();

@@ -288,7 +288,7 @@ export class RecordDecoder {
   }
 }
 
-function parseJson(value: unknown): unknown {
+export function parseJson(value: unknown): unknown {
   if (typeof value !== "string") throw new Error("a JSON column is not text");
   return JSON.parse(value) as unknown;
 }
@@ -323,7 +323,7 @@ function optionalInt(value: unknown, field: string): number | undefined {
   return value === null || value === undefined ? undefined : int(value, field);
 }
 
-function stringArray(value: unknown, field: string): string[] {
+export function stringArray(value: unknown, field: string): string[] {
   if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
     throw new Error(`${field} is not an array of strings`);
   }

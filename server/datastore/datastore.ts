@@ -2,20 +2,21 @@ import type { SpiffeId } from "../../common/spiffe/index.js";
 import type { Publisher } from "../../common/subscription.js";
 import type { KeyJournalState } from "../ca/key-journal.js";
 import type { EntryUpdate, NewEntry, RegistrationEntry } from "./entry.js";
+import type { DelegationStore } from "./delegation.js";
 import type { DatastoreError } from "./errors.js";
 import type { AttestedNode, NodeAttestation } from "./node.js";
 import type { Selector, SelectorMatch } from "../../common/selector.js";
 
 /**
  * Where the server keeps what must outlive it: registration entries, attested nodes, the CA key
- * journal, and the change log that every write to entries and nodes appends to in the same
- * transaction. One interface; SQLite (embedded, the default) and PostgreSQL (shared by several
+ * journal, the change log that every write to entries and nodes appends to in the same
+ * transaction, and the delegation endpoint's records (DelegationStore). One interface; SQLite (embedded, the default) and PostgreSQL (shared by several
  * servers) behave the same and pass one test suite.
  *
  * Every failure is a DatastoreError. Reads return what was committed; a record read is never half
  * of one write and half of another.
  */
-export interface Datastore {
+export interface Datastore extends DelegationStore {
   readonly backend: "sqlite" | "postgres";
   /** The schema version this datastore runs at (the newest its code knows). */
   readonly schemaVersion: number;

@@ -85,6 +85,33 @@ describe("PostgreSQL datastore shared by two servers", () => {
     }
   });
 
+  it("each announces the other's revocations, whose ids strictly increase across both", async () => {
+    const connectionString = await fixture.createDatabase();
+    const a = await openPostgresDatastore({ connectionString });
+    const b = await openPostgresDatastore({ connectionString });
+    const revocation = (value: string) => ({
+      kind: "jti" as const,
+      value,
+      revokedAtMs: Date.UTC(2026, 0, 1),
+      expiresAtMs: Date.UTC(2026, 0, 2),
+    });
+    try {
+      const fromA = await a.revokeDelegation(revocation("tok-a"));
+      await reaches(b.revisions, fromA.id);
+      const fromB = await b.revokeDelegation(revocation("tok-b"));
+      assert.ok(fromB.id > fromA.id);
+      await reaches(a.revisions, fromB.id);
+      const seen = await a.revocationsSince(fromA.id, Date.UTC(2026, 0, 1));
+      assert.ok(seen.status === "revocations");
+      assert.deepEqual(
+        seen.revocations.map((r) => [r.id, r.value]),
+        [[fromB.id, "tok-b"]],
+      );
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it("a reader following the log while two servers write sees every change, in order, none skipped", async () => {
     const connectionString = await fixture.createDatabase();
     const a = await openPostgresDatastore({ connectionString, poolSize: 4 });

@@ -13,6 +13,38 @@ import type {
   PageRequest,
   RevisionFeed,
 } from "./datastore.js";
+import type {
+  DelegationTokenFilter,
+  ElevationDecision,
+  ElevationFilter,
+  ElevationRequest,
+  IssuedDelegationToken,
+  NewElevationRequest,
+  NewRevocation,
+  Revocation,
+  RevocationsSince,
+} from "./delegation.js";
+import {
+  checkElevationDecision,
+  checkElevationFilter,
+  checkIssuedToken,
+  checkNewElevationRequest,
+  checkNewRevocation,
+  checkTokenFilter,
+} from "./delegation-checks.js";
+import {
+  decideElevation,
+  insertElevation,
+  insertRevocation,
+  insertToken,
+  listElevations,
+  listTokens,
+  pruneRevocations,
+  pruneTokens,
+  selectElevation,
+  selectRevocationsSince,
+  selectToken,
+} from "./delegation-sql.js";
 import { checkNewEntry, type EntryUpdate, type NewEntry, type RegistrationEntry } from "./entry.js";
 import { DatastoreError, invalidRecord, isDatastoreError } from "./errors.js";
 import { checkNodeAttestation, type AttestedNode, type NodeAttestation } from "./node.js";
@@ -43,6 +75,7 @@ import { selectKeyJournal, upsertKeyJournal } from "./key-journal-sql.js";
 import {
   checkBoolean,
   checkEntryId,
+  checkIdentifier,
   checkPageSize,
   checkRevision,
   checkSpiffeId,
@@ -58,6 +91,8 @@ export interface SqlDatastoreOptions {
 
 /** Changes returned by one changesSince call when the caller gives no limit. */
 const DEFAULT_CHANGES_LIMIT = 1_000;
+const DEFAULT_TOKENS_LIMIT = 10_000;
+const DEFAULT_ELEVATIONS_LIMIT = 1_000;
 
 /**
  * The Datastore over either database: the logic is written once as programs (sql/program.ts), and
@@ -235,6 +270,87 @@ export class SqlDatastore implements Datastore {
     });
   }
 
+  recordDelegationToken(token: IssuedDelegationToken): Promise<void> {
+    return this.#call(() => this.#driver.write(insertToken(checkIssuedToken(token))));
+  }
+
+  getDelegationToken(jti: string): Promise<IssuedDelegationToken | undefined> {
+    return this.#call(() => this.#driver.read(selectToken(checkIdentifier("delegation token jti", jti))));
+  }
+
+  listDelegationTokens(
+    filter: DelegationTokenFilter = {},
+    limit?: number,
+  ): Promise<readonly IssuedDelegationToken[]> {
+    return this.#call(() => {
+      const checked = checkTokenFilter(filter);
+      const max = checkPageSize(limit) ?? DEFAULT_TOKENS_LIMIT;
+      return this.#driver.read(listTokens(checked, max));
+    });
+  }
+
+  pruneDelegationTokens(beforeMs: number): Promise<{ removed: number }> {
+    return this.#call(() =>
+      this.#driver.write(pruneTokens(checkTimestamp("delegation token prune cutoff", beforeMs))),
+    );
+  }
+
+  revokeDelegation(revocation: NewRevocation): Promise<Revocation> {
+    return this.#call(() => {
+      const checked = checkNewRevocation(revocation);
+      return this.#write((tx) => insertRevocation(tx, checked));
+    });
+  }
+
+  revocationsSince(afterId: number, nowMs: number): Promise<RevocationsSince> {
+    return this.#call(() => {
+      const from = checkRevision("revocation id", afterId);
+      const now = checkTimestamp("now", nowMs);
+      return this.#driver.read(selectRevocationsSince(from, now));
+    });
+  }
+
+  pruneRevocations(beforeMs: number): Promise<{ removed: number }> {
+    return this.#call(() =>
+      this.#driver.write(pruneRevocations(checkTimestamp("revocation prune cutoff", beforeMs))),
+    );
+  }
+
+  createElevationRequest(request: NewElevationRequest): Promise<ElevationRequest> {
+    return this.#call(() => {
+      const checked = checkNewElevationRequest(request);
+      const created: ElevationRequest = Object.freeze({
+        ...checked,
+        id: this.#newUuid(),
+        status: "pending",
+        decidedAtMs: undefined,
+        decidedBy: undefined,
+        note: undefined,
+        approvedUntilMs: undefined,
+      });
+      return this.#driver.write(insertElevation(created));
+    });
+  }
+
+  getElevationRequest(id: string): Promise<ElevationRequest | undefined> {
+    return this.#call(() => this.#driver.read(selectElevation(checkIdentifier("elevation request id", id))));
+  }
+
+  listElevationRequests(filter: ElevationFilter = {}, limit?: number): Promise<readonly ElevationRequest[]> {
+    return this.#call(() => {
+      const checked = checkElevationFilter(filter);
+      const max = checkPageSize(limit) ?? DEFAULT_ELEVATIONS_LIMIT;
+      return this.#driver.read(listElevations(checked, this.#clock.nowMs(), max));
+    });
+  }
+
+  decideElevationRequest(decision: ElevationDecision): Promise<ElevationRequest> {
+    return this.#call(() => {
+      const checked = checkElevationDecision(decision);
+      return this.#write(() => decideElevation(checked));
+    });
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -247,7 +363,7 @@ export class SqlDatastore implements Datastore {
     const checked = checkArray("entries", entries).map((entry) =>
       attempt((): EntryToCreate => {
         const { id, content } = checkNewEntry(entry);
-        return { id: id ?? this.#newEntryId(), idChosen: id !== undefined, content };
+        return { id: id ?? this.#newUuid(), idChosen: id !== undefined, content };
       }),
     );
     const valid = checked.flatMap((c) => (c.ok ? [c.value] : []));
@@ -294,8 +410,8 @@ export class SqlDatastore implements Datastore {
     return running;
   }
 
-  /** A random (version 4) UUID. */
-  #newEntryId(): string {
+  /** A random (version 4) UUID: entry and elevation request IDs. */
+  #newUuid(): string {
     const b = this.#random.bytes(16);
     b[6] = ((b[6] ?? 0) & 0x0f) | 0x40;
     b[8] = ((b[8] ?? 0) & 0x3f) | 0x80;

@@ -17,7 +17,7 @@ const MAX_HINT_LENGTH = 1024;
 /** What a delegation policy's lists may hold: short printable ASCII without spaces. */
 const POLICY_TOKEN = /^[\x21-\x7e]{1,1024}$/;
 const MAX_POLICY_ITEMS = 256;
-const MAX_DELEGATION_DEPTH = 8;
+export const MAX_DELEGATION_DEPTH = 8;
 const EK_HASH = /^[0-9a-f]{64}$/;
 /** RFC 5280: a serial number is at most 20 octets. */
 const SERIAL = /^[0-9a-f]{1,40}$/;
@@ -60,10 +60,7 @@ export function checkDnsNames(what: string, value: unknown): readonly string[] {
 }
 
 export function checkHint(what: string, value: unknown): string {
-  if (typeof value !== "string") throw invalidRecord(what, "must be a string");
-  if (value.length > MAX_HINT_LENGTH) throw invalidRecord(what, `longer than ${MAX_HINT_LENGTH} characters`);
-  if (CONTROL_CHARACTERS.test(value)) throw invalidRecord(what, "contains a control character");
-  return value;
+  return checkFreeText(what, value, MAX_HINT_LENGTH);
 }
 
 export function checkBoolean(what: string, value: unknown): boolean {
@@ -76,20 +73,8 @@ export function checkDelegationPolicy(what: string, value: unknown): DelegationP
   if (value === undefined) return undefined;
   if (typeof value !== "object" || value === null) throw invalidRecord(what, "must be an object or absent");
   const policy = value as Partial<Record<keyof DelegationPolicy, unknown>>;
-  const tokens = (field: string, list: unknown): readonly string[] => {
-    if (!Array.isArray(list) || list.length > MAX_POLICY_ITEMS) {
-      throw invalidRecord(`${what} ${field}`, `must be an array of at most ${MAX_POLICY_ITEMS} strings`);
-    }
-    for (const item of list) {
-      if (typeof item !== "string" || !POLICY_TOKEN.test(item)) {
-        throw invalidRecord(
-          `${what} ${field}`,
-          `${JSON.stringify(item)} is not printable ASCII without spaces`,
-        );
-      }
-    }
-    return Object.freeze([...new Set(list as string[])].sort());
-  };
+  const tokens = (field: string, list: unknown): readonly string[] =>
+    Object.freeze([...new Set(checkTokenList(`${what} ${field}`, list))].sort());
   const delegates = policy.mayDelegateTo;
   if (!Array.isArray(delegates) || delegates.length > MAX_POLICY_ITEMS) {
     throw invalidRecord(`${what} mayDelegateTo`, `must be an array of at most ${MAX_POLICY_ITEMS} SpiffeIds`);
@@ -113,9 +98,35 @@ export function checkDelegationPolicy(what: string, value: unknown): DelegationP
   });
 }
 
+/** A list of scopes or audiences: at most 256 strings of printable ASCII without spaces. */
+export function checkTokenList(what: string, list: unknown): readonly string[] {
+  if (!Array.isArray(list) || list.length > MAX_POLICY_ITEMS) {
+    throw invalidRecord(what, `must be an array of at most ${MAX_POLICY_ITEMS} strings`);
+  }
+  for (const item of list) {
+    if (typeof item !== "string" || !POLICY_TOKEN.test(item)) {
+      throw invalidRecord(what, `${JSON.stringify(item)} is not printable ASCII without spaces`);
+    }
+  }
+  return list as readonly string[];
+}
+
+/** Free text a person reads (a hint, a reason): at most `maxLength` characters, no control characters. */
+export function checkFreeText(what: string, value: unknown, maxLength: number): string {
+  if (typeof value !== "string") throw invalidRecord(what, "must be a string");
+  if (value.length > maxLength) throw invalidRecord(what, `longer than ${maxLength} characters`);
+  if (CONTROL_CHARACTERS.test(value)) throw invalidRecord(what, "contains a control character");
+  return value;
+}
+
 export function checkEntryId(value: unknown): string {
+  return checkIdentifier("entry id", value);
+}
+
+/** An ID the datastore keys on (an entry ID, a jti, a UUID): 1 to 255 of A-Z, a-z, 0-9, '.', '_', '-'. */
+export function checkIdentifier(what: string, value: unknown): string {
   if (typeof value !== "string" || !ENTRY_ID.test(value)) {
-    throw invalidRecord("entry id", "must be 1 to 255 characters of A-Z, a-z, 0-9, '.', '_' and '-'");
+    throw invalidRecord(what, "must be 1 to 255 characters of A-Z, a-z, 0-9, '.', '_' and '-'");
   }
   return value;
 }

@@ -152,6 +152,26 @@ describe("AuthorizationView", () => {
     }
   });
 
+  // A revocation takes a revision without a change-log row; a view that only counted changes would
+  // never reach it, and waitFor (a Sync stream's delta reads through the current revision) would spin.
+  it("reaches a revision that left no change (a delegation revocation)", { timeout: 20_000 }, async () => {
+    const revoked = await store.revokeDelegation({
+      kind: "jti",
+      value: "tok-1",
+      revokedAtMs: Date.UTC(2026, 0, 1),
+      expiresAtMs: Date.UTC(2026, 0, 2),
+    });
+    await view.waitFor(await store.currentRevision());
+    assert.equal(view.revision, revoked.id);
+    const created = await store.createEntry({
+      spiffeId: id("/after-revocation"),
+      parentId: agent(2),
+      selectors: [parseSelector("unix:uid:9")],
+    });
+    await view.waitFor(created.revision);
+    assert.ok(spiffeIdsOf(view, agent(2)).includes("spiffe://example.org/after-revocation"));
+  });
+
   it("waitFor rejects with the datastore's error when the change log cannot be read", async () => {
     const path = join(dir, "closing.sqlite3");
     const closing = await openSqliteDatastore({ path });

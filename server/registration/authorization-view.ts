@@ -146,7 +146,12 @@ export class AuthorizationView {
       }
       for (const change of result.changes) this.#apply(change);
       if (result.changes.length > 0) this.#updates.publish(this.#revision);
-      if (!result.more) return;
+      if (!result.more) {
+        // Read in one transaction: nothing up to currentRevision was left out. A revision without a
+        // change (a delegation revocation takes one) is reached here, or waitFor would never end.
+        this.#revision = Math.max(this.#revision, result.currentRevision);
+        return;
+      }
     }
   }
 

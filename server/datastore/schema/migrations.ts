@@ -106,5 +106,83 @@ const v2: Migration = {
   statements: (t) => [`ALTER TABLE registration_entries ADD COLUMN delegation ${t.text}`],
 };
 
+const v3: Migration = {
+  version: 3,
+  name: "delegation tokens issued, revocations, elevation requests",
+  statements: (t) => [
+    // What the delegation endpoint issued (never the token itself). The list columns are JSON for
+    // reading a record back; what is queried inside them has a side table of its own.
+    `CREATE TABLE delegation_tokens (
+       jti ${t.key} PRIMARY KEY,
+       chain_id ${t.key} NOT NULL,
+       ancestors ${t.text} NOT NULL,
+       depth ${t.int} NOT NULL,
+       subject ${t.key} NOT NULL,
+       subject_issuer ${t.key} NOT NULL,
+       actors ${t.text} NOT NULL,
+       entry_id ${t.key} NOT NULL,
+       audiences ${t.text} NOT NULL,
+       scopes ${t.text} NOT NULL,
+       issued_at_ms ${t.bigint} NOT NULL,
+       expires_at_ms ${t.bigint} NOT NULL,
+       elevation_id ${t.key}
+     )`,
+    // Lists are oldest issued first: each filter's index ends with the order.
+    `CREATE INDEX delegation_tokens_issued ON delegation_tokens (issued_at_ms, jti)`,
+    `CREATE INDEX delegation_tokens_chain ON delegation_tokens (chain_id, issued_at_ms, jti)`,
+    `CREATE INDEX delegation_tokens_subject ON delegation_tokens (subject, issued_at_ms, jti)`,
+    `CREATE INDEX delegation_tokens_expires ON delegation_tokens (expires_at_ms)`,
+    // Every actor of a token's chain, and every ancestor: "tokens naming this agent" and "this token
+    // and everything derived from it" are index lookups, and pruning a token removes its rows.
+    `CREATE TABLE delegation_token_actors (
+       jti ${t.key} NOT NULL REFERENCES delegation_tokens (jti) ON DELETE CASCADE,
+       actor ${t.key} NOT NULL,
+       PRIMARY KEY (jti, actor)
+     )`,
+    `CREATE INDEX delegation_token_actors_actor ON delegation_token_actors (actor)`,
+    `CREATE TABLE delegation_token_ancestors (
+       jti ${t.key} NOT NULL REFERENCES delegation_tokens (jti) ON DELETE CASCADE,
+       ancestor ${t.key} NOT NULL,
+       PRIMARY KEY (jti, ancestor)
+     )`,
+    `CREATE INDEX delegation_token_ancestors_ancestor ON delegation_token_ancestors (ancestor)`,
+
+    // The id is a revision of datastore_state's sequence, taken in the serialised write
+    // transaction: ids increase in commit order, so a stream resuming after one skips none.
+    `CREATE TABLE delegation_revocations (
+       id ${t.bigint} PRIMARY KEY,
+       kind ${t.key} NOT NULL,
+       value ${t.key} NOT NULL,
+       revoked_at_ms ${t.bigint} NOT NULL,
+       expires_at_ms ${t.bigint} NOT NULL
+     )`,
+    `CREATE INDEX delegation_revocations_expires ON delegation_revocations (expires_at_ms)`,
+
+    `CREATE TABLE elevation_requests (
+       id ${t.key} PRIMARY KEY,
+       subject ${t.key} NOT NULL,
+       subject_issuer ${t.key} NOT NULL,
+       actor ${t.key} NOT NULL,
+       entry_id ${t.key} NOT NULL,
+       scopes ${t.text} NOT NULL,
+       audiences ${t.text} NOT NULL,
+       reason ${t.text} NOT NULL,
+       requested_ttl_ms ${t.bigint} NOT NULL,
+       created_at_ms ${t.bigint} NOT NULL,
+       expires_at_ms ${t.bigint} NOT NULL,
+       status ${t.key} NOT NULL,
+       decided_at_ms ${t.bigint},
+       decided_by ${t.key},
+       note ${t.text},
+       approved_until_ms ${t.bigint}
+     )`,
+    // Lists are newest first: each filter's index ends with the order.
+    `CREATE INDEX elevation_requests_created ON elevation_requests (created_at_ms, id)`,
+    `CREATE INDEX elevation_requests_status ON elevation_requests (status, created_at_ms, id)`,
+    `CREATE INDEX elevation_requests_subject ON elevation_requests (subject, created_at_ms, id)`,
+    `CREATE INDEX elevation_requests_actor ON elevation_requests (actor, created_at_ms, id)`,
+  ],
+};
+
 /** Every migration this code knows, oldest first; the last one's version is the code's schema version. */
-export const MIGRATIONS: readonly Migration[] = [v1, v2];
+export const MIGRATIONS: readonly Migration[] = [v1, v2, v3];

@@ -5,6 +5,7 @@
  */
 import { describe, before, after } from "node:test";
 import { changeLogTests } from "./change-log-tests.js";
+import { delegationRecordsTests } from "./delegation-records-tests.js";
 import { delegationTests } from "./delegation-tests.js";
 import { entryTests } from "./entry-tests.js";
 import { journalTests } from "./journal-tests.js";
@@ -30,6 +31,7 @@ export function describeDatastoreSuite(backend: DatastoreTestBackend): void {
     const context = suiteContext(backend);
     entryTests(context);
     delegationTests(context);
+    delegationRecordsTests(context);
     changeLogTests(context);
     nodeTests(context);
     journalTests(context);
