@@ -19,7 +19,7 @@ import {
 export interface AdminHandlerDeps extends DelegationAdminDeps {
   registration: RegistrationService;
   ca: Pick<CaManager, "bundle" | "bundleJson" | "bundlePem" | "health">;
-  datastore: Pick<Datastore, "currentRevision">;
+  datastore: Pick<Datastore, "currentRevision"> & DelegationAdminDeps["datastore"];
 }
 
 /** One method of the admin API: a checked request and the kernel-named caller in, the reply out. */

@@ -1,4 +1,7 @@
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import assert from "node:assert/strict";
 import { ManualClock } from "../../../common/clock.js";
 import { isHallmarkError } from "../../../common/errors.js";
@@ -19,7 +22,7 @@ import {
   type DelegationAdminDeps,
 } from "./delegation-handlers.js";
 import type { AdminMethod } from "./admin-handlers.js";
-import { MemoryDelegationStore } from "./testdata/memory-delegation-store.js";
+import { openSqliteDatastore, type Datastore } from "../../datastore/index.js";
 
 const logger = createLogger({ name: "test", level: "silent" });
 const ROOT: AuditCaller = { uid: 0, pid: 4242 };
@@ -28,17 +31,21 @@ const BOOKER = SpiffeId.parse("spiffe://example.org/agent/booker");
 const PAYER = SpiffeId.parse("spiffe://example.org/agent/payer");
 const MINUTE = 60_000;
 
-/** Records every event, and what the store had decided when each was recorded. */
+/** What happened, in order: audit lines and the datastore's decision writes. */
+type Step = string;
+
+/** Records every event into the shared step log; `fail` stands for a full disk. */
 class RecordingAudit implements AuditSink {
-  readonly events: { event: AuditEvent; decisionsBefore: number }[] = [];
+  readonly events: AuditEvent[] = [];
   fail = false;
-  constructor(private readonly store: MemoryDelegationStore) {}
+  constructor(private readonly steps: Step[]) {}
   record(event: AuditEvent): void {
     if (this.fail) throw new AuditError("AUDIT_WRITE_FAILED", "disk full");
-    this.events.push({ event, decisionsBefore: this.store.decisions.length });
+    this.events.push(event);
+    this.steps.push(`audit ${event.type}`);
   }
   types(): string[] {
-    return this.events.map((e) => e.event.type);
+    return this.events.map((e) => e.type);
   }
 }
 
@@ -58,19 +65,32 @@ type CalledMethods = {
     : never;
 };
 
-function setup(options: { revoker?: Revoker; noStore?: boolean } = {}) {
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const cleanup of cleanups) await cleanup();
+});
+
+/** The handlers on a real SQLite datastore of their own, on a manual clock. */
+async function setup(options: { revoker?: Revoker } = {}) {
   const clock = new ManualClock(Date.UTC(2026, 10, 30, 12));
-  const store = new MemoryDelegationStore();
-  const audit = new RecordingAudit(store);
-  const deps: DelegationAdminDeps = {
-    audit,
-    logger,
-    clock,
-    delegationStore: options.noStore ? undefined : store,
-    revoker: options.revoker,
+  const dir = await mkdtemp(join(tmpdir(), "delegation-handlers-"));
+  const store: Datastore = await openSqliteDatastore({ path: join(dir, "ds.sqlite3"), clock });
+  cleanups.push(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const steps: Step[] = [];
+  const decide = store.decideElevationRequest.bind(store);
+  // Every decision written, in the one step log with the audit lines.
+  store.decideElevationRequest = async (decision: ElevationDecision) => {
+    const decided = await decide(decision);
+    steps.push(`write ${decided.status}`);
+    return decided;
   };
+  const audit = new RecordingAudit(steps);
+  const deps: DelegationAdminDeps = { audit, logger, clock, datastore: store, revoker: options.revoker };
   const methods: CalledMethods = delegationMethods(deps);
-  return { clock, store, audit, methods };
+  return { clock, store, audit, steps, decide, methods };
 }
 
 function elevation(clock: ManualClock, overrides: Partial<NewElevationRequest> = {}): NewElevationRequest {
@@ -125,7 +145,7 @@ async function refusal(promise: Promise<unknown>, code: string, message?: RegExp
 
 describe("admin delegation handlers: elevation requests", () => {
   it("lists pending requests by default, leaving out decided and expired ones; --status all shows every state", async () => {
-    const { clock, store, methods } = setup();
+    const { clock, store, methods } = await setup();
     const pending = await store.createElevationRequest(elevation(clock));
     const late = await store.createElevationRequest(
       elevation(clock, { createdAtMs: clock.nowMs() - 20 * MINUTE, expiresAtMs: clock.nowMs() - MINUTE }),
@@ -161,7 +181,7 @@ describe("admin delegation handlers: elevation requests", () => {
   });
 
   it("bounds a list: limit caps the answer and says it was truncated; a bad status or limit names its field", async () => {
-    const { clock, store, methods } = setup();
+    const { clock, store, methods } = await setup();
     for (let i = 0; i < 3; i++) {
       await store.createElevationRequest(elevation(clock, { createdAtMs: clock.nowMs() + i }));
     }
@@ -188,7 +208,7 @@ describe("admin delegation handlers: elevation requests", () => {
   });
 
   it("approve: holds until now + ttl, names the caller, and is audited before it is written", async () => {
-    const { clock, store, audit, methods } = setup();
+    const { clock, store, audit, steps, methods } = await setup();
     const request = await store.createElevationRequest(elevation(clock));
     const approved = await methods.approveElevation(
       { id: request.id, ttlSeconds: 900, note: "ok for today" },
@@ -199,48 +219,41 @@ describe("admin delegation handlers: elevation requests", () => {
     assert.equal(approved.approvedUntilMs, clock.nowMs() + 900_000);
     assert.equal(approved.decidedBy, "uid:0");
     assert.equal(approved.note, "ok for today");
-    assert.deepEqual(store.decisions, [
-      {
-        id: request.id,
-        decision: "approved",
-        decidedAtMs: clock.nowMs(),
-        decidedBy: "uid:0",
-        note: "ok for today",
-        approvedUntilMs: clock.nowMs() + 900_000,
-      } satisfies ElevationDecision,
-    ]);
+    const stored = await store.getElevationRequest(request.id);
+    assert.equal(stored?.status, "approved");
+    assert.equal(stored?.decidedAtMs, clock.nowMs());
+    assert.equal(stored?.decidedBy, "uid:0");
+    assert.equal(stored?.note, "ok for today");
+    assert.equal(stored?.approvedUntilMs, clock.nowMs() + 900_000);
+    assert.deepEqual(steps, ["audit elevation_approved", "write approved"]);
     assert.deepEqual(audit.events, [
       {
-        decisionsBefore: 0,
-        event: {
-          type: "elevation_approved",
-          requestId: request.id,
-          approvedUntil: new Date(clock.nowMs() + 900_000).toISOString(),
-          note: "ok for today",
-          caller: ROOT,
-          subject: "alice",
-          actors: [PLANNER.toString()],
-          scopes: ["orders:write"],
-          audiences: ["https://orders.example.org"],
-        },
+        type: "elevation_approved",
+        requestId: request.id,
+        approvedUntil: new Date(clock.nowMs() + 900_000).toISOString(),
+        note: "ok for today",
+        caller: ROOT,
+        subject: "alice",
+        actors: [PLANNER.toString()],
+        scopes: ["orders:write"],
+        audiences: ["https://orders.example.org"],
       },
     ]);
   });
 
   it("deny: recorded with its note and audited as elevation_denied before it is written", async () => {
-    const { clock, store, audit, methods } = setup();
+    const { clock, store, audit, steps, methods } = await setup();
     const request = await store.createElevationRequest(elevation(clock));
     const denied = await methods.denyElevation({ id: request.id, note: "not for payments" }, ROOT);
     assert.equal(denied.status, "denied");
     assert.equal(denied.approvedUntilMs, 0);
-    assert.equal(store.decisions[0]?.approvedUntilMs, undefined);
-    assert.deepEqual(audit.types(), ["elevation_denied"]);
-    assert.equal(audit.events[0]?.decisionsBefore, 0);
-    assert.equal((audit.events[0]?.event as { note?: string }).note, "not for payments");
+    assert.equal((await store.getElevationRequest(request.id))?.approvedUntilMs, undefined);
+    assert.deepEqual(steps, ["audit elevation_denied", "write denied"]);
+    assert.equal((audit.events[0] as { note?: string }).note, "not for payments");
   });
 
   it("refuses an approval TTL that is not 1 s to 24 h, naming ttl_seconds; nothing is audited or written", async () => {
-    const { clock, store, audit, methods } = setup();
+    const { clock, store, steps, methods } = await setup();
     const request = await store.createElevationRequest(elevation(clock));
     for (const ttlSeconds of [0, -5, MAX_APPROVAL_TTL_SECONDS + 1, 1.5]) {
       await refusal(
@@ -259,8 +272,7 @@ describe("admin delegation handlers: elevation requests", () => {
       "INVALID_REQUEST",
       /^note: at most 1000 characters/,
     );
-    assert.deepEqual(audit.events, []);
-    assert.deepEqual(store.decisions, []);
+    assert.deepEqual(steps, []);
     const ok = await methods.approveElevation(
       { id: request.id, ttlSeconds: MAX_APPROVAL_TTL_SECONDS, note: "" },
       ROOT,
@@ -269,7 +281,7 @@ describe("admin delegation handlers: elevation requests", () => {
   });
 
   it("a decided request cannot be decided again: ELEVATION_ALREADY_DECIDED says how it was decided", async () => {
-    const { clock, store, audit, methods } = setup();
+    const { clock, store, audit, methods } = await setup();
     const a = await store.createElevationRequest(elevation(clock));
     const b = await store.createElevationRequest(elevation(clock));
     await methods.approveElevation({ id: a.id, ttlSeconds: 60, note: "" }, ROOT);
@@ -288,7 +300,7 @@ describe("admin delegation handlers: elevation requests", () => {
   });
 
   it("an expired request cannot be approved (ELEVATION_EXPIRED); an unknown id is NOT_FOUND", async () => {
-    const { clock, store, audit, methods } = setup();
+    const { clock, store, audit, methods } = await setup();
     const request = await store.createElevationRequest(elevation(clock));
     clock.advance(10 * MINUTE);
     await refusal(
@@ -302,22 +314,21 @@ describe("admin delegation handlers: elevation requests", () => {
   });
 
   it("fails closed: a decision that cannot be audited is refused and not written", async () => {
-    const { clock, store, audit, methods } = setup();
+    const { clock, store, audit, steps, methods } = await setup();
     const request = await store.createElevationRequest(elevation(clock));
     audit.fail = true;
     await refusal(
       methods.approveElevation({ id: request.id, ttlSeconds: 60, note: "" }, ROOT),
       "AUDIT_WRITE_FAILED",
     );
-    assert.deepEqual(store.decisions, []);
-    assert.equal(store.requests.get(request.id)?.status, "pending");
+    assert.deepEqual(steps, []);
+    assert.equal((await store.getElevationRequest(request.id))?.status, "pending");
   });
 
   it("another operator deciding first: the datastore's CONFLICT is audited as admin_refused and answered ALREADY_DECIDED", async () => {
-    const { clock, store, audit, methods } = setup();
+    const { clock, store, audit, decide, methods } = await setup();
     const request = await store.createElevationRequest(elevation(clock));
-    const decide = store.decideElevationRequest.bind(store);
-    store.decideElevationRequest = async (decision) => {
+    store.decideElevationRequest = async (decision: ElevationDecision) => {
       await decide({ ...decision, decision: "denied", decidedBy: "uid:1000", approvedUntilMs: undefined });
       return decide(decision);
     };
@@ -326,43 +337,24 @@ describe("admin delegation handlers: elevation requests", () => {
       "ELEVATION_ALREADY_DECIDED",
       /already denied by uid:1000/,
     );
-    assert.deepEqual(
-      audit.events.map((e) => e.event),
-      [
-        audit.events[0]?.event,
-        {
-          type: "admin_refused",
-          method: "ApproveElevation",
-          reason: "CONFLICT",
-          requestId: request.id,
-          caller: ROOT,
-        },
-      ],
-    );
-    assert.equal(audit.events[0]?.event.type, "elevation_approved");
-  });
-
-  it("without delegation records every call answers DELEGATION_NOT_CONFIGURED", async () => {
-    const { methods } = setup({ noStore: true });
-    await refusal(methods.listElevationRequests({ status: "", limit: 0 }, ROOT), "DELEGATION_NOT_CONFIGURED");
-    await refusal(
-      methods.approveElevation({ id: "x", ttlSeconds: 60, note: "" }, ROOT),
-      "DELEGATION_NOT_CONFIGURED",
-    );
-    await refusal(
-      methods.listDelegationTokens(
-        { bySubject: "", byAgent: "", byChainId: "", includeExpired: false, limit: 0 },
-        ROOT,
-      ),
-      "DELEGATION_NOT_CONFIGURED",
-    );
+    assert.deepEqual(audit.events, [
+      audit.events[0],
+      {
+        type: "admin_refused",
+        method: "ApproveElevation",
+        reason: "CONFLICT",
+        requestId: request.id,
+        caller: ROOT,
+      },
+    ]);
+    assert.equal(audit.events[0]?.type, "elevation_approved");
   });
 });
 
 describe("admin delegation handlers: tokens and revocation", () => {
   /** A three-hop chain planner -> booker -> payer for alice, and a second chain for bob. */
   async function chain() {
-    const context = setup();
+    const context = await setup();
     const { clock, store } = context;
     const t0 = clock.nowMs();
     await store.recordDelegationToken(token("root", [], [PLANNER], t0));
@@ -490,23 +482,23 @@ describe("admin delegation handlers: tokens and revocation", () => {
       ["leaf"],
     );
     assert.deepEqual(middle.missingAncestors, []);
-    store.tokens.splice(
-      store.tokens.findIndex((t) => t.jti === "root"),
-      1,
+    // A chain whose first token the datastore no longer holds (pruned).
+    await store.recordDelegationToken(
+      token("orphan", ["gone", "middle"], [PAYER, BOOKER, PLANNER], middle.token?.issuedAtMs ?? 0),
     );
-    const leaf = await methods.getDelegationToken({ jti: "leaf" }, ROOT);
+    const orphan = await methods.getDelegationToken({ jti: "orphan" }, ROOT);
     assert.deepEqual(
-      leaf.ancestors.map((t) => t.jti),
+      orphan.ancestors.map((t) => t.jti),
       ["middle"],
     );
-    assert.deepEqual(leaf.missingAncestors, ["root"]);
+    assert.deepEqual(orphan.missingAncestors, ["gone"]);
     await refusal(methods.getDelegationToken({ jti: "nope" }, ROOT), "NOT_FOUND", /"nope"/);
     await refusal(methods.getDelegationToken({ jti: "" }, ROOT), "INVALID_REQUEST", /^jti: required$/);
   });
 
   it("revoke: hands the target and the admin caller to the Revoker and answers its revocation", async () => {
     const revoker = new RecordingRevoker();
-    const { methods } = setup({ revoker });
+    const { methods } = await setup({ revoker });
     const answer = await methods.revokeDelegation({ kind: "chain", value: "chain-1" }, ROOT);
     assert.deepEqual(answer, {
       id: 41,
@@ -524,7 +516,7 @@ describe("admin delegation handlers: tokens and revocation", () => {
 
   it("revoke: a bad kind or value names its field and reaches no Revoker", async () => {
     const revoker = new RecordingRevoker();
-    const { methods } = setup({ revoker });
+    const { methods } = await setup({ revoker });
     await refusal(
       methods.revokeDelegation({ kind: "user", value: "alice" }, ROOT),
       "INVALID_REQUEST",
@@ -549,7 +541,7 @@ describe("admin delegation handlers: tokens and revocation", () => {
   });
 
   it("revoke without a delegation endpoint answers DELEGATION_NOT_CONFIGURED", async () => {
-    const { methods } = setup();
+    const { methods } = await setup();
     await refusal(
       methods.revokeDelegation({ kind: "jti", value: "root" }, ROOT),
       "DELEGATION_NOT_CONFIGURED",

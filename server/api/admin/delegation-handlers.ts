@@ -44,8 +44,8 @@ export interface DelegationAdminDeps {
   audit: AuditSink;
   logger: Logger;
   clock?: Clock;
-  /** The datastore's delegation records; absent: every delegation call answers DELEGATION_NOT_CONFIGURED. */
-  delegationStore?: DelegationStore;
+  /** The datastore's delegation records: requests, issued tokens, revocations. */
+  datastore: DelegationStore;
   /** The revocation service; absent (no `delegation` block): RevokeDelegation answers DELEGATION_NOT_CONFIGURED. */
   revoker?: Revoker;
 }
@@ -53,27 +53,25 @@ export interface DelegationAdminDeps {
 /** The operator's side of delegation (docs/delegation.md "Operating delegation"). */
 export function delegationMethods(deps: DelegationAdminDeps) {
   const clock = deps.clock ?? systemClock;
-  const store = (): DelegationStore => {
-    if (deps.delegationStore === undefined) {
-      throw new DelegationAdminError(
-        "DELEGATION_NOT_CONFIGURED",
-        "this server keeps no delegation records: delegation is not configured",
-      );
-    }
-    return deps.delegationStore;
-  };
+  const store = deps.datastore;
   const revocationsInForce = async (nowMs: number): Promise<readonly Revocation[]> => {
-    const since = await store().revocationsSince(0, nowMs);
+    const since = await store.revocationsSince(0, nowMs);
     // From 0 a datastore cannot be behind the caller; a reset would mean an empty view, never fewer marks.
     return since.status === "revocations" ? since.revocations : [];
   };
-  const decide = async (id: string, verdict: ElevationVerdict, note: string, caller: AuditCaller) =>
+  const decide = async (
+    id: string,
+    verdict: ElevationVerdict,
+    note: string,
+    nowMs: number,
+    caller: AuditCaller,
+  ) =>
     toElevationRequestMessage(
       await decideElevation(
-        { store: store(), audit: deps.audit, logger: deps.logger },
-        { id, verdict, note: note === "" ? undefined : note, nowMs: clock.nowMs(), caller },
+        { store, audit: deps.audit, logger: deps.logger },
+        { id, verdict, note: note === "" ? undefined : note, nowMs, caller },
       ),
-      clock.nowMs(),
+      nowMs,
     );
 
   return {
@@ -81,9 +79,9 @@ export function delegationMethods(deps: DelegationAdminDeps) {
       const status = requestStatusOf(req.status);
       const limit = limitOf(req.limit, DEFAULT_REQUEST_LIST_LIMIT, MAX_REQUEST_LIST_LIMIT);
       const nowMs = clock.nowMs();
-      const filter: ElevationFilter =
-        status === "all" ? {} : { status: status === "expired" ? "pending" : status };
-      const found = await store().listElevationRequests(filter, limit + 1);
+      // The datastore lists no expired request as pending, and has no filter for expired ones.
+      const filter: ElevationFilter = status === "all" || status === "expired" ? {} : { status };
+      const found = await store.listElevationRequests(filter, limit + 1);
       const shown = found
         .slice(0, limit)
         .filter((r) => status === "all" || elevationStateOf(r, nowMs) === status);
@@ -95,7 +93,7 @@ export function delegationMethods(deps: DelegationAdminDeps) {
     }) satisfies AdminMethod<pb.ListElevationRequestsRequest, pb.ListElevationRequestsResponse>,
     getElevationRequest: (async (req) => {
       const id = textOf("id", req.id);
-      const request = await store().getElevationRequest(id);
+      const request = await store.getElevationRequest(id);
       if (request === undefined) throw noElevationRequest(id);
       return toElevationRequestMessage(request, clock.nowMs());
     }) satisfies AdminMethod<pb.GetElevationRequestRequest, pb.ElevationRequest>,
@@ -103,18 +101,18 @@ export function delegationMethods(deps: DelegationAdminDeps) {
       const id = textOf("id", req.id);
       const ttlSeconds = approvalTtlOf(req.ttlSeconds);
       const note = noteOf(req.note);
-      return decide(
-        id,
-        { decision: "approved", approvedUntilMs: clock.nowMs() + ttlSeconds * 1000 },
-        note,
-        caller,
-      );
+      const nowMs = clock.nowMs();
+      const verdict = { decision: "approved", approvedUntilMs: nowMs + ttlSeconds * 1000 } as const;
+      return decide(id, verdict, note, nowMs, caller);
     }) satisfies AdminMethod<pb.ApproveElevationRequest, pb.ElevationRequest>,
     denyElevation: (async (req, caller) =>
-      decide(textOf("id", req.id), { decision: "denied" }, noteOf(req.note), caller)) satisfies AdminMethod<
-      pb.DenyElevationRequest,
-      pb.ElevationRequest
-    >,
+      decide(
+        textOf("id", req.id),
+        { decision: "denied" },
+        noteOf(req.note),
+        clock.nowMs(),
+        caller,
+      )) satisfies AdminMethod<pb.DenyElevationRequest, pb.ElevationRequest>,
     listDelegationTokens: (async (req) => {
       const limit = limitOf(req.limit, DEFAULT_TOKEN_LIST_LIMIT, MAX_TOKEN_LIST_LIMIT);
       const filter = {
@@ -123,7 +121,7 @@ export function delegationMethods(deps: DelegationAdminDeps) {
         chainId: optionalTextOf("by_chain_id", req.byChainId),
       };
       const nowMs = clock.nowMs();
-      const found = await store().listDelegationTokens(
+      const found = await store.listDelegationTokens(
         { ...filter, ...(req.includeExpired ? {} : { liveAtMs: nowMs }) },
         limit + 1,
       );
@@ -136,19 +134,18 @@ export function delegationMethods(deps: DelegationAdminDeps) {
     }) satisfies AdminMethod<pb.ListDelegationTokensRequest, pb.ListDelegationTokensResponse>,
     getDelegationToken: (async (req) => {
       const jti = textOf("jti", req.jti);
-      const records = store();
-      const token = await records.getDelegationToken(jti);
+      const token = await store.getDelegationToken(jti);
       if (token === undefined) {
         throw new DatastoreError("NOT_FOUND", `no delegation token has the jti ${JSON.stringify(jti)}`);
       }
       const ancestors: IssuedDelegationToken[] = [];
       const missingAncestors: string[] = [];
       for (const ancestorJti of token.ancestors) {
-        const ancestor = await records.getDelegationToken(ancestorJti);
+        const ancestor = await store.getDelegationToken(ancestorJti);
         if (ancestor === undefined) missingAncestors.push(ancestorJti);
         else ancestors.push(ancestor);
       }
-      const lineage = await records.listDelegationTokens({ lineageOf: jti }, MAX_TOKEN_LIST_LIMIT + 1);
+      const lineage = await store.listDelegationTokens({ lineageOf: jti }, MAX_TOKEN_LIST_LIMIT + 1);
       const nowMs = clock.nowMs();
       const revocations = await revocationsInForce(nowMs);
       const message = (t: IssuedDelegationToken) => toDelegationTokenMessage(t, revocations);
