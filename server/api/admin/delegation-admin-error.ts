@@ -1,7 +1,7 @@
 import { HallmarkError, type ErrorCategory } from "../../../common/errors.js";
 
 export type DelegationAdminErrorCode =
-  /** The server runs without the delegation endpoint (or its records): nothing to decide or revoke. */
+  /** The server runs without the delegation endpoint (no `delegation` block): nothing to revoke. */
   | "DELEGATION_NOT_CONFIGURED"
   /** An elevation request was approved or denied already; a decision is never changed. */
   | "ELEVATION_ALREADY_DECIDED"

@@ -10,6 +10,7 @@ import type {
   IssuedDelegationToken,
   Revocation,
 } from "../../datastore/delegation.js";
+import { REVOCATION_KINDS } from "../../datastore/delegation-checks.js";
 import { DatastoreError } from "../../datastore/errors.js";
 import type { Revoker } from "../../delegation/ports.js";
 import { invalidRequest } from "./admin-error.js";
@@ -18,12 +19,11 @@ import { DelegationAdminError } from "./delegation-admin-error.js";
 import {
   elevationStateOf,
   isRevocationKind,
-  REVOCATION_KINDS,
   toDelegationTokenMessage,
   toElevationRequestMessage,
   toRevocationMessage,
 } from "./delegation-wire.js";
-import { decideElevation, type ElevationVerdict } from "./elevation-decision.js";
+import { decideElevation, noElevationRequest, type ElevationVerdict } from "./elevation-decision.js";
 
 /** An approval holds at most this long: a person re-approves daily, never "for good". */
 export const MAX_APPROVAL_TTL_SECONDS = 24 * 3600;
@@ -33,8 +33,9 @@ export const MAX_REQUEST_LIST_LIMIT = 1000;
 /** Delegation tokens one list (or a token's descendants) answers: the default and the most. */
 export const DEFAULT_TOKEN_LIST_LIMIT = 1000;
 export const MAX_TOKEN_LIST_LIMIT = 10_000;
-/** Ids, jtis, users and SPIFFE IDs are at most this long; notes at most MAX_NOTE_LENGTH. */
-const MAX_VALUE_LENGTH = 2048;
+/** Ids, jtis, users and SPIFFE IDs: at most this many bytes (UTF-8), as the datastore keeps them. */
+const MAX_VALUE_BYTES = 1024;
+/** Notes: at most this many characters (the datastore keeps up to 1024). */
 const MAX_NOTE_LENGTH = 1000;
 
 const REQUEST_STATUSES = ["pending", "approved", "denied", "expired", "all"] as const;
@@ -56,8 +57,11 @@ export function delegationMethods(deps: DelegationAdminDeps) {
   const store = deps.datastore;
   const revocationsInForce = async (nowMs: number): Promise<readonly Revocation[]> => {
     const since = await store.revocationsSince(0, nowMs);
-    // From 0 a datastore cannot be behind the caller; a reset would mean an empty view, never fewer marks.
-    return since.status === "revocations" ? since.revocations : [];
+    // Nothing is ahead of 0: a reset here is a datastore fault, and an empty view would hide revocations.
+    if (since.status === "reset") {
+      throw new DatastoreError("QUERY_FAILED", "the datastore answered a reset to revocations since 0");
+    }
+    return since.revocations;
   };
   const decide = async (
     id: string,
@@ -181,10 +185,6 @@ export function delegationMethods(deps: DelegationAdminDeps) {
   };
 }
 
-function noElevationRequest(id: string): DatastoreError {
-  return new DatastoreError("NOT_FOUND", `no elevation request has the id ${JSON.stringify(id)}`);
-}
-
 function requestStatusOf(status: string): RequestStatusFilter {
   if (status === "") return "pending";
   if (!(REQUEST_STATUSES as readonly string[]).includes(status)) {
@@ -213,19 +213,23 @@ function approvalTtlOf(seconds: number): number {
 
 function textOf(field: string, value: string): string {
   if (value === "") throw invalidRequest(field, "required");
-  return boundedText(field, value, MAX_VALUE_LENGTH);
+  return boundedText(field, value, MAX_VALUE_BYTES);
 }
 
 function optionalTextOf(field: string, value: string): string | undefined {
-  return value === "" ? undefined : boundedText(field, value, MAX_VALUE_LENGTH);
+  return value === "" ? undefined : boundedText(field, value, MAX_VALUE_BYTES);
 }
 
 function noteOf(note: string): string {
-  return boundedText("note", note, MAX_NOTE_LENGTH);
+  if (note.length > MAX_NOTE_LENGTH) {
+    throw invalidRequest("note", `at most ${MAX_NOTE_LENGTH} characters (got ${note.length})`);
+  }
+  return boundedText("note", note, 4 * MAX_NOTE_LENGTH);
 }
 
-function boundedText(field: string, value: string, max: number): string {
-  if (value.length > max) throw invalidRequest(field, `at most ${max} characters (got ${value.length})`);
+function boundedText(field: string, value: string, maxBytes: number): string {
+  const bytes = Buffer.byteLength(value);
+  if (bytes > maxBytes) throw invalidRequest(field, `at most ${maxBytes} bytes (got ${bytes})`);
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(value)) throw invalidRequest(field, "control characters are not allowed");
   return value;

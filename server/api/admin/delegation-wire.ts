@@ -6,6 +6,7 @@ import type {
   Revocation,
   RevocationKind,
 } from "../../datastore/delegation.js";
+import { REVOCATION_KINDS } from "../../datastore/delegation-checks.js";
 import { revocationsCovering } from "./revocation-coverage.js";
 
 /** `expired`: still pending in the datastore, but past its deadline, so no longer decidable. */
@@ -68,8 +69,6 @@ export function toDelegationTokenMessage(
     revokedBy: revocationsCovering(token, revocations).map(toRevocationMessage),
   };
 }
-
-export const REVOCATION_KINDS: readonly RevocationKind[] = ["jti", "chain", "agent", "subject"];
 
 export function isRevocationKind(kind: string): kind is RevocationKind {
   return (REVOCATION_KINDS as readonly string[]).includes(kind);

@@ -41,9 +41,7 @@ export async function decideElevation(
 ): Promise<ElevationRequest> {
   const method = input.verdict.decision === "approved" ? "ApproveElevation" : "DenyElevation";
   const request = await deps.store.getElevationRequest(input.id);
-  if (request === undefined) {
-    throw new DatastoreError("NOT_FOUND", `no elevation request has the id ${JSON.stringify(input.id)}`);
-  }
+  if (request === undefined) throw noElevationRequest(input.id);
   assertDecidable(request, input.nowMs);
   const approvedUntilMs = input.verdict.decision === "approved" ? input.verdict.approvedUntilMs : undefined;
   deps.audit.record({
@@ -74,6 +72,10 @@ export async function decideElevation(
     }
     throw err;
   }
+}
+
+export function noElevationRequest(id: string): DatastoreError {
+  return new DatastoreError("NOT_FOUND", `no elevation request has the id ${JSON.stringify(id)}`);
 }
 
 function assertDecidable(request: ElevationRequest, nowMs: number): void {
