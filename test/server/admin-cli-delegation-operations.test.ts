@@ -9,9 +9,9 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createLogger } from "../../common/logging/logger.js";
 import { SpiffeId, TrustDomain } from "../../common/spiffe/index.js";
 import type * as pb from "../../proto/gen/admin.js";
@@ -255,6 +255,25 @@ describe("hallmark-server delegation commands against a real hallmark-server run
     assert.match(show.stdout, /^Ancestors \(1\), the chain's first first:\n {2}root-jti /m);
     const missing = await server.cli(["delegation", "show", "--jti", "nope"]);
     assert.match(missing.stderr, /^Error \[NOT_FOUND\]: no delegation token has the jti "nope"/);
+  });
+
+  it("another UID is refused (CALLER_NOT_ALLOWED) and audited as admin_refused, as for every admin call", async () => {
+    // The socket is 0600 in a 0700 directory; loosen both, so the UID check itself is what refuses.
+    await chmod(dirname(server.socketPath), 0o755);
+    await chmod(server.socketPath, 0o666);
+    const result = await server.cli(["delegation", "approve", "--id", seeded.other.id, "--ttl", "5m"], {
+      asNobody: true,
+    });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^Error \[CALLER_NOT_ALLOWED\]: UID 65534 may not use the admin API/);
+    const lines = auditLines(await readFile(server.auditLogPath, "utf8"));
+    assert.ok(
+      lines.some(
+        (l) =>
+          l.type === "admin_refused" && l.method === "ApproveElevation" && l.reason === "CALLER_NOT_ALLOWED",
+      ),
+    );
+    assert.notEqual((await records.getElevationRequest(seeded.other.id))?.status, "approved");
   });
 
   it("revoke without a delegation endpoint configured: DELEGATION_NOT_CONFIGURED, said plainly", async () => {
