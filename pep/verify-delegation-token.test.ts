@@ -193,6 +193,20 @@ describe("verifyDelegationToken", () => {
       assert.equal(code, "AUDIENCE_MISMATCH");
     });
 
+    it("audience null (the issuer checking its own token): any aud, but aud must still be well formed", async () => {
+      const { options, first, issuer } = await setup();
+      const anyAudience = { ...options, audience: null };
+      assert.deepEqual((await verifyDelegationToken(first.token, anyAudience)).audience, [BACKEND]);
+      const bad = await issuer.issue({
+        user: "alice",
+        actor: PLANNER,
+        scope: "s",
+        audience: BACKEND,
+        override: { aud: 7 },
+      });
+      assert.equal(await refusalCode(verifyDelegationToken(bad.token, anyAudience)), "AUDIENCE_MISMATCH");
+    });
+
     it("EXPIRED: past exp by more than the tolerance, accepted within it", async () => {
       const { clock, options, first } = await setup();
       clock.set((first.claims.exp + 29) * 1000);

@@ -20,8 +20,12 @@ import type { RevocationCheck } from "./revocation-set.js";
 import { jwtClaimsObject } from "../common/crypto/jwt-claims.js";
 
 export interface VerifyDelegationOptions {
-  /** This backend's audience: the token's `aud` must contain it. */
-  audience: string;
+  /**
+   * This backend's audience: the token's `aud` must contain it. `null` only for the issuer itself,
+   * which checks a token it issued for some backend (a parent in a token exchange): `aud` must then
+   * still be a string or an array of strings, but may name anyone.
+   */
+  audience: string | null;
   /** The token endpoint's issuer URL, `https://<host>:<port>`, compared exactly. */
   issuer: string;
   /** Scope(s) the route needs (a string may list several, space-separated); all must be granted. */
@@ -59,28 +63,9 @@ function keyFunction(jwks: JSONWebKeySet | CompactVerifyGetKey): CompactVerifyGe
  * against the issuer's keys with ES256/ES384 only, then every claim, then revocation, then scope.
  * Nothing is read from the payload before the signature holds.
  */
-export function verifyDelegationToken(
+export async function verifyDelegationToken(
   token: string,
   options: VerifyDelegationOptions,
-): Promise<VerifiedDelegation> {
-  return verify(token, options, options.audience);
-}
-
-/**
- * As verifyDelegationToken, but for any audience and without a required scope: for the issuer's own
- * introspection (RFC 7662), whose caller checks `aud` and `scope` itself. Not exported to backends.
- */
-export function verifyDelegationTokenForAnyAudience(
-  token: string,
-  options: Omit<VerifyDelegationOptions, "audience" | "requiredScope">,
-): Promise<VerifiedDelegation> {
-  return verify(token, options, undefined);
-}
-
-async function verify(
-  token: string,
-  options: Omit<VerifyDelegationOptions, "audience">,
-  expectedAudience: string | undefined,
 ): Promise<VerifiedDelegation> {
   const clock = options.clock ?? systemClock;
   const tolerance = options.clockToleranceSeconds ?? 30;
@@ -97,8 +82,8 @@ async function verify(
       `iss ${JSON.stringify(claims.iss)} is not ${options.issuer}`,
     );
   const audience = audienceOf(claims.aud);
-  if (expectedAudience !== undefined && !audience.includes(expectedAudience))
-    throw new DelegationVerifyError("AUDIENCE_MISMATCH", `aud does not contain ${expectedAudience}`);
+  if (options.audience !== null && !audience.includes(options.audience))
+    throw new DelegationVerifyError("AUDIENCE_MISMATCH", `aud does not contain ${options.audience}`);
 
   const now = clock.nowMs() / 1000;
   const exp = numericDate(claims.exp, "exp");

@@ -28,7 +28,7 @@ import { NO_AGENT_METRICS, type WorkloadApiMetrics } from "../metrics/agent-metr
 import { acceptingEncoded } from "./encoded-message.js";
 import { EntryIndex } from "./entry-index.js";
 import { checkJwtSvidRequest, fetchJwtSvids, type JwtSvidSource } from "./jwt-svid-fetch.js";
-import { validateJwtSvid } from "./jwt-svid-validation.js";
+import { validateJwtSvid } from "../../common/spiffe/jwt-svid-validation.js";
 import { protoDirectory } from "./proto-files.js";
 import { addReflection } from "./reflection.js";
 import { requireSecurityHeader } from "./security-header.js";

@@ -17,3 +17,10 @@ export {
   InvalidX509SvidError,
   InvalidBundleError,
 } from "./errors.js";
+export { JwtSvidError, type JwtSvidErrorCode } from "./jwt-svid-error.js";
+export {
+  validateJwtSvid,
+  JWT_SVID_ALGORITHMS,
+  type JwtSvidTrust,
+  type ValidatedJwtSvid,
+} from "./jwt-svid-validation.js";

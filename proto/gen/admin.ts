@@ -24,7 +24,8 @@ export const protobufPackage = "hallmark.admin.v1";
 export const protobufFileName = "admin.proto";
 
 /**
- * hallmark's admin API: registration entries, attested agents, the trust bundle and health.
+ * hallmark's admin API: registration entries, attested agents, the trust bundle, health, and the
+ * operator's side of delegation (elevation requests, issued delegation tokens, revocation).
  * Served over the unix socket `socket_path` to the server's own UID and root only.
  */
 
@@ -232,6 +233,142 @@ export interface Health {
   caLastError: string;
   datastoreReachable: boolean;
   datastoreError: string;
+}
+
+/** An agent's ask for scope beyond its entry's ceiling, for one user (docs/delegation.md). */
+export interface ElevationRequest {
+  id: string;
+  /** The user. */
+  subject: string;
+  subjectIssuer: string;
+  /** The agent that asked (its SPIFFE ID). */
+  actor: string;
+  entryId: string;
+  /** The scopes asked for beyond the ceiling. */
+  scopes: string[];
+  audiences: string[];
+  /** Why, in the agent's words. */
+  reason: string;
+  requestedTtlSeconds: number;
+  /** Milliseconds since the epoch. */
+  createdAtMs: number;
+  /** Undecided by then, it can no longer be approved. */
+  expiresAtMs: number;
+  /** pending, approved, denied, or expired (pending past expires_at_ms). */
+  status: string;
+  /** 0: not decided. */
+  decidedAtMs: number;
+  /** Who decided, as the audit log names the caller (uid:0). */
+  decidedBy: string;
+  note: string;
+  /** An approval holds until then; 0 otherwise. */
+  approvedUntilMs: number;
+}
+
+export interface ListElevationRequestsRequest {
+  /** pending (also ""), approved, denied, or all. */
+  status: string;
+  /** At most this many, newest first; 0: 100; at most 1000. */
+  limit: number;
+}
+
+export interface ListElevationRequestsResponse {
+  requests: ElevationRequest[];
+  /** More matched than the limit. */
+  truncated: boolean;
+  /** The server's time, for ages. */
+  nowMs: number;
+}
+
+export interface GetElevationRequestRequest {
+  id: string;
+}
+
+export interface ApproveElevationRequest {
+  id: string;
+  /** The approval holds for this long from now: 1 to 86400 (24 h). */
+  ttlSeconds: number;
+  note: string;
+}
+
+export interface DenyElevationRequest {
+  id: string;
+  note: string;
+}
+
+/** A revocation in force (docs/delegation.md, "What each kind covers"). */
+export interface Revocation {
+  /** The datastore's revision: the revocation stream's event id. */
+  id: number;
+  /** jti, chain, agent or subject. */
+  kind: string;
+  value: string;
+  revokedAtMs: number;
+  expiresAtMs: number;
+}
+
+/** One issued delegation token, as its claims say (never the token itself). */
+export interface DelegationToken {
+  jti: string;
+  chainId: string;
+  /** Every earlier token's jti, the chain's first first. */
+  ancestors: string[];
+  depth: number;
+  /** The user. */
+  subject: string;
+  subjectIssuer: string;
+  /** The actor chain, current actor first. */
+  actors: string[];
+  entryId: string;
+  audiences: string[];
+  scopes: string[];
+  issuedAtMs: number;
+  expiresAtMs: number;
+  /** The approved elevation request it used, if any. */
+  elevationId: string;
+  /** The revocations in force that cover it; empty: not revoked. */
+  revokedBy: Revocation[];
+}
+
+export interface ListDelegationTokensRequest {
+  bySubject: string;
+  /** Tokens naming this SPIFFE ID anywhere in their actor chain. */
+  byAgent: string;
+  byChainId: string;
+  /** Expired tokens too (those the datastore still holds). */
+  includeExpired: boolean;
+  /** At most this many, oldest issued first; 0: 1000; at most 10000. */
+  limit: number;
+}
+
+export interface ListDelegationTokensResponse {
+  tokens: DelegationToken[];
+  truncated: boolean;
+  nowMs: number;
+}
+
+export interface GetDelegationTokenRequest {
+  jti: string;
+}
+
+export interface DelegationTokenDetail {
+  token: DelegationToken | undefined;
+  /**
+   * The tokens it was exchanged from, the chain's first first; a jti the datastore no longer holds
+   * (pruned) is in missing_ancestors instead.
+   */
+  ancestors: DelegationToken[];
+  missingAncestors: string[];
+  /** Every token exchanged from it, directly or not, oldest first (at most 10000). */
+  descendants: DelegationToken[];
+  nowMs: number;
+}
+
+export interface RevokeDelegationRequest {
+  /** jti, chain, agent or subject. */
+  kind: string;
+  /** The jti, chain id, agent SPIFFE ID or user. */
+  value: string;
 }
 
 function createBaseSelector(): Selector {
@@ -2305,6 +2442,1175 @@ export const Health: MessageFns<Health> = {
   },
 };
 
+function createBaseElevationRequest(): ElevationRequest {
+  return {
+    id: "",
+    subject: "",
+    subjectIssuer: "",
+    actor: "",
+    entryId: "",
+    scopes: [],
+    audiences: [],
+    reason: "",
+    requestedTtlSeconds: 0,
+    createdAtMs: 0,
+    expiresAtMs: 0,
+    status: "",
+    decidedAtMs: 0,
+    decidedBy: "",
+    note: "",
+    approvedUntilMs: 0,
+  };
+}
+
+export const ElevationRequest: MessageFns<ElevationRequest> = {
+  encode(message: ElevationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.subject !== "") {
+      writer.uint32(18).string(message.subject);
+    }
+    if (message.subjectIssuer !== "") {
+      writer.uint32(26).string(message.subjectIssuer);
+    }
+    if (message.actor !== "") {
+      writer.uint32(34).string(message.actor);
+    }
+    if (message.entryId !== "") {
+      writer.uint32(42).string(message.entryId);
+    }
+    for (const v of message.scopes) {
+      writer.uint32(50).string(v!);
+    }
+    for (const v of message.audiences) {
+      writer.uint32(58).string(v!);
+    }
+    if (message.reason !== "") {
+      writer.uint32(66).string(message.reason);
+    }
+    if (message.requestedTtlSeconds !== 0) {
+      writer.uint32(72).int64(message.requestedTtlSeconds);
+    }
+    if (message.createdAtMs !== 0) {
+      writer.uint32(80).int64(message.createdAtMs);
+    }
+    if (message.expiresAtMs !== 0) {
+      writer.uint32(88).int64(message.expiresAtMs);
+    }
+    if (message.status !== "") {
+      writer.uint32(98).string(message.status);
+    }
+    if (message.decidedAtMs !== 0) {
+      writer.uint32(104).int64(message.decidedAtMs);
+    }
+    if (message.decidedBy !== "") {
+      writer.uint32(114).string(message.decidedBy);
+    }
+    if (message.note !== "") {
+      writer.uint32(122).string(message.note);
+    }
+    if (message.approvedUntilMs !== 0) {
+      writer.uint32(128).int64(message.approvedUntilMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ElevationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseElevationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.subject = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.subjectIssuer = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.actor = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.entryId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.scopes.push(reader.string());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.audiences.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.requestedTtlSeconds = longToNumber(reader.int64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.createdAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.expiresAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.decidedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.decidedBy = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.note = reader.string();
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.approvedUntilMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseListElevationRequestsRequest(): ListElevationRequestsRequest {
+  return { status: "", limit: 0 };
+}
+
+export const ListElevationRequestsRequest: MessageFns<ListElevationRequestsRequest> = {
+  encode(message: ListElevationRequestsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== "") {
+      writer.uint32(10).string(message.status);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(16).int32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListElevationRequestsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListElevationRequestsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.limit = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseListElevationRequestsResponse(): ListElevationRequestsResponse {
+  return { requests: [], truncated: false, nowMs: 0 };
+}
+
+export const ListElevationRequestsResponse: MessageFns<ListElevationRequestsResponse> = {
+  encode(message: ListElevationRequestsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.requests) {
+      ElevationRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.truncated !== false) {
+      writer.uint32(16).bool(message.truncated);
+    }
+    if (message.nowMs !== 0) {
+      writer.uint32(24).int64(message.nowMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListElevationRequestsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListElevationRequestsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requests.push(ElevationRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.truncated = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.nowMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseGetElevationRequestRequest(): GetElevationRequestRequest {
+  return { id: "" };
+}
+
+export const GetElevationRequestRequest: MessageFns<GetElevationRequestRequest> = {
+  encode(message: GetElevationRequestRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetElevationRequestRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetElevationRequestRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseApproveElevationRequest(): ApproveElevationRequest {
+  return { id: "", ttlSeconds: 0, note: "" };
+}
+
+export const ApproveElevationRequest: MessageFns<ApproveElevationRequest> = {
+  encode(message: ApproveElevationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(16).int64(message.ttlSeconds);
+    }
+    if (message.note !== "") {
+      writer.uint32(26).string(message.note);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApproveElevationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApproveElevationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ttlSeconds = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.note = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseDenyElevationRequest(): DenyElevationRequest {
+  return { id: "", note: "" };
+}
+
+export const DenyElevationRequest: MessageFns<DenyElevationRequest> = {
+  encode(message: DenyElevationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.note !== "") {
+      writer.uint32(18).string(message.note);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DenyElevationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDenyElevationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.note = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseRevocation(): Revocation {
+  return { id: 0, kind: "", value: "", revokedAtMs: 0, expiresAtMs: 0 };
+}
+
+export const Revocation: MessageFns<Revocation> = {
+  encode(message: Revocation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).int64(message.id);
+    }
+    if (message.kind !== "") {
+      writer.uint32(18).string(message.kind);
+    }
+    if (message.value !== "") {
+      writer.uint32(26).string(message.value);
+    }
+    if (message.revokedAtMs !== 0) {
+      writer.uint32(32).int64(message.revokedAtMs);
+    }
+    if (message.expiresAtMs !== 0) {
+      writer.uint32(40).int64(message.expiresAtMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Revocation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevocation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.revokedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.expiresAtMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseDelegationToken(): DelegationToken {
+  return {
+    jti: "",
+    chainId: "",
+    ancestors: [],
+    depth: 0,
+    subject: "",
+    subjectIssuer: "",
+    actors: [],
+    entryId: "",
+    audiences: [],
+    scopes: [],
+    issuedAtMs: 0,
+    expiresAtMs: 0,
+    elevationId: "",
+    revokedBy: [],
+  };
+}
+
+export const DelegationToken: MessageFns<DelegationToken> = {
+  encode(message: DelegationToken, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jti !== "") {
+      writer.uint32(10).string(message.jti);
+    }
+    if (message.chainId !== "") {
+      writer.uint32(18).string(message.chainId);
+    }
+    for (const v of message.ancestors) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.depth !== 0) {
+      writer.uint32(32).int32(message.depth);
+    }
+    if (message.subject !== "") {
+      writer.uint32(42).string(message.subject);
+    }
+    if (message.subjectIssuer !== "") {
+      writer.uint32(50).string(message.subjectIssuer);
+    }
+    for (const v of message.actors) {
+      writer.uint32(58).string(v!);
+    }
+    if (message.entryId !== "") {
+      writer.uint32(66).string(message.entryId);
+    }
+    for (const v of message.audiences) {
+      writer.uint32(74).string(v!);
+    }
+    for (const v of message.scopes) {
+      writer.uint32(82).string(v!);
+    }
+    if (message.issuedAtMs !== 0) {
+      writer.uint32(88).int64(message.issuedAtMs);
+    }
+    if (message.expiresAtMs !== 0) {
+      writer.uint32(96).int64(message.expiresAtMs);
+    }
+    if (message.elevationId !== "") {
+      writer.uint32(106).string(message.elevationId);
+    }
+    for (const v of message.revokedBy) {
+      Revocation.encode(v!, writer.uint32(114).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DelegationToken {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDelegationToken();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jti = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.chainId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ancestors.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.depth = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.subject = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.subjectIssuer = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.actors.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.entryId = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.audiences.push(reader.string());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.scopes.push(reader.string());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.issuedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.expiresAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.elevationId = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.revokedBy.push(Revocation.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseListDelegationTokensRequest(): ListDelegationTokensRequest {
+  return { bySubject: "", byAgent: "", byChainId: "", includeExpired: false, limit: 0 };
+}
+
+export const ListDelegationTokensRequest: MessageFns<ListDelegationTokensRequest> = {
+  encode(message: ListDelegationTokensRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.bySubject !== "") {
+      writer.uint32(10).string(message.bySubject);
+    }
+    if (message.byAgent !== "") {
+      writer.uint32(18).string(message.byAgent);
+    }
+    if (message.byChainId !== "") {
+      writer.uint32(26).string(message.byChainId);
+    }
+    if (message.includeExpired !== false) {
+      writer.uint32(32).bool(message.includeExpired);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(40).int32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListDelegationTokensRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListDelegationTokensRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.bySubject = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.byAgent = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.byChainId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.includeExpired = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.limit = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseListDelegationTokensResponse(): ListDelegationTokensResponse {
+  return { tokens: [], truncated: false, nowMs: 0 };
+}
+
+export const ListDelegationTokensResponse: MessageFns<ListDelegationTokensResponse> = {
+  encode(message: ListDelegationTokensResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.tokens) {
+      DelegationToken.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.truncated !== false) {
+      writer.uint32(16).bool(message.truncated);
+    }
+    if (message.nowMs !== 0) {
+      writer.uint32(24).int64(message.nowMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListDelegationTokensResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListDelegationTokensResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tokens.push(DelegationToken.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.truncated = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.nowMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseGetDelegationTokenRequest(): GetDelegationTokenRequest {
+  return { jti: "" };
+}
+
+export const GetDelegationTokenRequest: MessageFns<GetDelegationTokenRequest> = {
+  encode(message: GetDelegationTokenRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jti !== "") {
+      writer.uint32(10).string(message.jti);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDelegationTokenRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDelegationTokenRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jti = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseDelegationTokenDetail(): DelegationTokenDetail {
+  return { token: undefined, ancestors: [], missingAncestors: [], descendants: [], nowMs: 0 };
+}
+
+export const DelegationTokenDetail: MessageFns<DelegationTokenDetail> = {
+  encode(message: DelegationTokenDetail, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.token !== undefined) {
+      DelegationToken.encode(message.token, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.ancestors) {
+      DelegationToken.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.missingAncestors) {
+      writer.uint32(26).string(v!);
+    }
+    for (const v of message.descendants) {
+      DelegationToken.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.nowMs !== 0) {
+      writer.uint32(40).int64(message.nowMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DelegationTokenDetail {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDelegationTokenDetail();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.token = DelegationToken.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ancestors.push(DelegationToken.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.missingAncestors.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.descendants.push(DelegationToken.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.nowMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseRevokeDelegationRequest(): RevokeDelegationRequest {
+  return { kind: "", value: "" };
+}
+
+export const RevokeDelegationRequest: MessageFns<RevokeDelegationRequest> = {
+  encode(message: RevokeDelegationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeDelegationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeDelegationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
 export type AdminService = typeof AdminService;
 export const AdminService = {
   createEntry: {
@@ -2457,6 +3763,88 @@ export const AdminService = {
     responseSerialize: (value: Health): Buffer => Buffer.from(Health.encode(value).finish()),
     responseDeserialize: (value: Buffer): Health => Health.decode(value),
   },
+  listElevationRequests: {
+    path: "/hallmark.admin.v1.Admin/ListElevationRequests" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListElevationRequestsRequest): Buffer =>
+      Buffer.from(ListElevationRequestsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListElevationRequestsRequest =>
+      ListElevationRequestsRequest.decode(value),
+    responseSerialize: (value: ListElevationRequestsResponse): Buffer =>
+      Buffer.from(ListElevationRequestsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListElevationRequestsResponse =>
+      ListElevationRequestsResponse.decode(value),
+  },
+  getElevationRequest: {
+    path: "/hallmark.admin.v1.Admin/GetElevationRequest" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetElevationRequestRequest): Buffer =>
+      Buffer.from(GetElevationRequestRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetElevationRequestRequest =>
+      GetElevationRequestRequest.decode(value),
+    responseSerialize: (value: ElevationRequest): Buffer =>
+      Buffer.from(ElevationRequest.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ElevationRequest => ElevationRequest.decode(value),
+  },
+  approveElevation: {
+    path: "/hallmark.admin.v1.Admin/ApproveElevation" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ApproveElevationRequest): Buffer =>
+      Buffer.from(ApproveElevationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ApproveElevationRequest => ApproveElevationRequest.decode(value),
+    responseSerialize: (value: ElevationRequest): Buffer =>
+      Buffer.from(ElevationRequest.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ElevationRequest => ElevationRequest.decode(value),
+  },
+  denyElevation: {
+    path: "/hallmark.admin.v1.Admin/DenyElevation" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DenyElevationRequest): Buffer =>
+      Buffer.from(DenyElevationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DenyElevationRequest => DenyElevationRequest.decode(value),
+    responseSerialize: (value: ElevationRequest): Buffer =>
+      Buffer.from(ElevationRequest.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ElevationRequest => ElevationRequest.decode(value),
+  },
+  listDelegationTokens: {
+    path: "/hallmark.admin.v1.Admin/ListDelegationTokens" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListDelegationTokensRequest): Buffer =>
+      Buffer.from(ListDelegationTokensRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListDelegationTokensRequest =>
+      ListDelegationTokensRequest.decode(value),
+    responseSerialize: (value: ListDelegationTokensResponse): Buffer =>
+      Buffer.from(ListDelegationTokensResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListDelegationTokensResponse =>
+      ListDelegationTokensResponse.decode(value),
+  },
+  getDelegationToken: {
+    path: "/hallmark.admin.v1.Admin/GetDelegationToken" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetDelegationTokenRequest): Buffer =>
+      Buffer.from(GetDelegationTokenRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetDelegationTokenRequest => GetDelegationTokenRequest.decode(value),
+    responseSerialize: (value: DelegationTokenDetail): Buffer =>
+      Buffer.from(DelegationTokenDetail.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DelegationTokenDetail => DelegationTokenDetail.decode(value),
+  },
+  /** FAILED_PRECONDITION (DELEGATION_NOT_CONFIGURED) when the server has no delegation endpoint. */
+  revokeDelegation: {
+    path: "/hallmark.admin.v1.Admin/RevokeDelegation" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RevokeDelegationRequest): Buffer =>
+      Buffer.from(RevokeDelegationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RevokeDelegationRequest => RevokeDelegationRequest.decode(value),
+    responseSerialize: (value: Revocation): Buffer => Buffer.from(Revocation.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Revocation => Revocation.decode(value),
+  },
 } as const;
 
 export interface AdminServer extends UntypedServiceImplementation {
@@ -2475,6 +3863,14 @@ export interface AdminServer extends UntypedServiceImplementation {
   evictAgent: handleUnaryCall<AgentRequest, Agent>;
   getBundle: handleUnaryCall<GetBundleRequest, Bundle>;
   getHealth: handleUnaryCall<GetHealthRequest, Health>;
+  listElevationRequests: handleUnaryCall<ListElevationRequestsRequest, ListElevationRequestsResponse>;
+  getElevationRequest: handleUnaryCall<GetElevationRequestRequest, ElevationRequest>;
+  approveElevation: handleUnaryCall<ApproveElevationRequest, ElevationRequest>;
+  denyElevation: handleUnaryCall<DenyElevationRequest, ElevationRequest>;
+  listDelegationTokens: handleUnaryCall<ListDelegationTokensRequest, ListDelegationTokensResponse>;
+  getDelegationToken: handleUnaryCall<GetDelegationTokenRequest, DelegationTokenDetail>;
+  /** FAILED_PRECONDITION (DELEGATION_NOT_CONFIGURED) when the server has no delegation endpoint. */
+  revokeDelegation: handleUnaryCall<RevokeDelegationRequest, Revocation>;
 }
 
 export interface AdminClient extends Client {
@@ -2702,6 +4098,112 @@ export interface AdminClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Health) => void,
+  ): ClientUnaryCall;
+  listElevationRequests(
+    request: ListElevationRequestsRequest,
+    callback: (error: ServiceError | null, response: ListElevationRequestsResponse) => void,
+  ): ClientUnaryCall;
+  listElevationRequests(
+    request: ListElevationRequestsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListElevationRequestsResponse) => void,
+  ): ClientUnaryCall;
+  listElevationRequests(
+    request: ListElevationRequestsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListElevationRequestsResponse) => void,
+  ): ClientUnaryCall;
+  getElevationRequest(
+    request: GetElevationRequestRequest,
+    callback: (error: ServiceError | null, response: ElevationRequest) => void,
+  ): ClientUnaryCall;
+  getElevationRequest(
+    request: GetElevationRequestRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ElevationRequest) => void,
+  ): ClientUnaryCall;
+  getElevationRequest(
+    request: GetElevationRequestRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ElevationRequest) => void,
+  ): ClientUnaryCall;
+  approveElevation(
+    request: ApproveElevationRequest,
+    callback: (error: ServiceError | null, response: ElevationRequest) => void,
+  ): ClientUnaryCall;
+  approveElevation(
+    request: ApproveElevationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ElevationRequest) => void,
+  ): ClientUnaryCall;
+  approveElevation(
+    request: ApproveElevationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ElevationRequest) => void,
+  ): ClientUnaryCall;
+  denyElevation(
+    request: DenyElevationRequest,
+    callback: (error: ServiceError | null, response: ElevationRequest) => void,
+  ): ClientUnaryCall;
+  denyElevation(
+    request: DenyElevationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ElevationRequest) => void,
+  ): ClientUnaryCall;
+  denyElevation(
+    request: DenyElevationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ElevationRequest) => void,
+  ): ClientUnaryCall;
+  listDelegationTokens(
+    request: ListDelegationTokensRequest,
+    callback: (error: ServiceError | null, response: ListDelegationTokensResponse) => void,
+  ): ClientUnaryCall;
+  listDelegationTokens(
+    request: ListDelegationTokensRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListDelegationTokensResponse) => void,
+  ): ClientUnaryCall;
+  listDelegationTokens(
+    request: ListDelegationTokensRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListDelegationTokensResponse) => void,
+  ): ClientUnaryCall;
+  getDelegationToken(
+    request: GetDelegationTokenRequest,
+    callback: (error: ServiceError | null, response: DelegationTokenDetail) => void,
+  ): ClientUnaryCall;
+  getDelegationToken(
+    request: GetDelegationTokenRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DelegationTokenDetail) => void,
+  ): ClientUnaryCall;
+  getDelegationToken(
+    request: GetDelegationTokenRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DelegationTokenDetail) => void,
+  ): ClientUnaryCall;
+  /** FAILED_PRECONDITION (DELEGATION_NOT_CONFIGURED) when the server has no delegation endpoint. */
+  revokeDelegation(
+    request: RevokeDelegationRequest,
+    callback: (error: ServiceError | null, response: Revocation) => void,
+  ): ClientUnaryCall;
+  revokeDelegation(
+    request: RevokeDelegationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Revocation) => void,
+  ): ClientUnaryCall;
+  revokeDelegation(
+    request: RevokeDelegationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Revocation) => void,
   ): ClientUnaryCall;
 }
 

@@ -62,14 +62,16 @@ export type AuditEvent =
   | {
       /**
        * An admin call refused: the caller is not allowed (reason CALLER_NOT_ALLOWED), or a write
-       * already audited as entry_* / agent_* that the datastore then refused (reason: its code, with
-       * the same entryId or agentId): that change did not happen.
+       * already audited as entry_* / agent_* / elevation_* that the datastore then refused (reason: its
+       * code, with the same entryId, agentId or requestId): that change did not happen.
        */
       type: "admin_refused";
       method: string;
       reason: string;
       entryId?: string;
       agentId?: string;
+      /** An elevation decision (approve/deny) the datastore refused after it was audited. */
+      requestId?: string;
       caller: AuditCaller;
     };
 

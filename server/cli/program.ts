@@ -3,10 +3,11 @@ import { createProgram } from "../../common/cli/program.js";
 import type { ComponentStarter } from "../run/start-server.js";
 import { agentCommand } from "./agent-commands.js";
 import { bundleCommand, healthcheckCommand } from "./bundle-health-commands.js";
+import { delegationCommand } from "./delegation-commands.js";
 import { entryCommand } from "./entry-commands.js";
 import { runCommand } from "./run-command.js";
 
-/** `hallmark-server`: run, and the admin commands (entry, agent, bundle, healthcheck) on its socket. */
+/** `hallmark-server`: run, and the admin commands (entry, agent, delegation, bundle, healthcheck) on its socket. */
 export function buildServerCli(components: readonly ComponentStarter[] = []): Command {
   return createProgram(
     "hallmark-server",
@@ -15,6 +16,7 @@ export function buildServerCli(components: readonly ComponentStarter[] = []): Co
     .addCommand(runCommand(components))
     .addCommand(entryCommand())
     .addCommand(agentCommand())
+    .addCommand(delegationCommand())
     .addCommand(bundleCommand())
     .addCommand(healthcheckCommand());
 }

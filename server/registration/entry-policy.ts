@@ -215,7 +215,8 @@ export class EntryPolicy {
   }
 }
 
-function isReserved(id: SpiffeId): boolean {
+/** Whether `id` is under hallmark's own path (an agent's or the server's ID), which no workload may hold. */
+export function isReserved(id: SpiffeId): boolean {
   return id.path === RESERVED_PATH_PREFIX || id.path.startsWith(`${RESERVED_PATH_PREFIX}/`);
 }
 

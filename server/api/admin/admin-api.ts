@@ -5,7 +5,6 @@ import type { Logger } from "../../../common/logging/logger.js";
 import { UnixGrpcServer } from "../../../native/peercred/index.js";
 import { AdminService, type AdminServer } from "../../../proto/gen/admin.js";
 import type { AuditCaller } from "../../audit/audit-event.js";
-import type { AuditSink } from "../../audit/audit-log.js";
 import { AdminError } from "./admin-error.js";
 import { adminMethods, type AdminHandlerDeps, type AdminMethod } from "./admin-handlers.js";
 
@@ -14,8 +13,6 @@ export const MAX_ADMIN_REQUEST_BYTES = 4 * 1024 * 1024;
 
 export interface AdminApiOptions extends AdminHandlerDeps {
   socketPath: string;
-  audit: AuditSink;
-  logger: Logger;
   /** UIDs allowed to call (default: this process's UID and root). */
   allowedUids?: readonly number[];
 }

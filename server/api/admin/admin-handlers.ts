@@ -5,6 +5,7 @@ import type { Datastore } from "../../datastore/index.js";
 import { healthReport } from "../../health/health-report.js";
 import type { RegistrationService } from "../../registration/registration-service.js";
 import { invalidRequest } from "./admin-error.js";
+import { delegationMethods, type DelegationAdminDeps } from "./delegation-handlers.js";
 import {
   fromEntryInput,
   fromEntryPatch,
@@ -15,10 +16,10 @@ import {
   toEntryResult,
 } from "./wire.js";
 
-export interface AdminHandlerDeps {
+export interface AdminHandlerDeps extends DelegationAdminDeps {
   registration: RegistrationService;
   ca: Pick<CaManager, "bundle" | "bundleJson" | "bundlePem" | "health">;
-  datastore: Pick<Datastore, "currentRevision">;
+  datastore: Pick<Datastore, "currentRevision"> & DelegationAdminDeps["datastore"];
 }
 
 /** One method of the admin API: a checked request and the kernel-named caller in, the reply out. */
@@ -117,6 +118,7 @@ export function adminMethods(deps: AdminHandlerDeps) {
         datastoreError: report.datastore.error ?? "",
       };
     }) satisfies AdminMethod<pb.GetHealthRequest, pb.Health>,
+    ...delegationMethods(deps),
   };
 }
 

@@ -7,7 +7,7 @@ import type { SpiffeId } from "../../../common/spiffe/index.js";
 import type { VerifiedDelegation } from "../../../pep/delegation-token.js";
 import { DelegationVerifyError } from "../../../pep/errors.js";
 import type { RevocationCheck } from "../../../pep/revocation-set.js";
-import { verifyDelegationTokenForAnyAudience } from "../../../pep/verify-delegation-token.js";
+import { verifyDelegationToken } from "../../../pep/verify-delegation-token.js";
 import type { AuditCaller } from "../../audit/audit-event.js";
 import type { AuditSink } from "../../audit/audit-log.js";
 import type { PublishedDelegationKey } from "../../ca/ca-manager.js";
@@ -83,7 +83,9 @@ export class Introspection {
     // The token as the revocation check saw it: its signature held by then, so what it says can be audited.
     let checked: VerifiedDelegation | undefined;
     try {
-      await verifyDelegationTokenForAnyAudience(token, {
+      // Any audience: the caller checks `aud` (and `scope`) itself (docs/delegation.md).
+      await verifyDelegationToken(token, {
+        audience: null,
         issuer: this.#deps.issuer,
         jwks: this.#keySet(),
         clock: this.#deps.clock,

@@ -1,9 +1,9 @@
 import { compactVerify, decodeJwt, decodeProtectedHeader } from "jose";
-import { errorMessage } from "../../common/errors.js";
-import type { SpiffeBundle } from "../../common/spiffe/bundle.js";
-import { SpiffeId, type TrustDomain } from "../../common/spiffe/spiffe-id.js";
+import { errorMessage } from "../errors.js";
+import type { SpiffeBundle } from "./bundle.js";
+import { SpiffeId, type TrustDomain } from "./spiffe-id.js";
 import { JwtSvidError } from "./jwt-svid-error.js";
-import { jwtClaimsObject } from "../../common/crypto/jwt-claims.js";
+import { jwtClaimsObject } from "../crypto/jwt-claims.js";
 
 /** JWT-SVID spec 3.1: the algorithms a JWT-SVID may be signed with. `none` and HMAC never verify one. */
 export const JWT_SVID_ALGORITHMS: readonly string[] = [
@@ -36,7 +36,7 @@ export interface ValidatedJwtSvid {
  * Validates a JWT-SVID as the JWT-SVID specification (section 4) asks: the header's `alg` is one of
  * the allowed asymmetric algorithms and `kid` names a JWT authority in the bundle of the subject's
  * trust domain; the signature verifies with that key for that `alg`; `exp` is present and not
- * passed (no leeway: the agent's clock decides), `nbf` if present has passed, and `aud` contains the
+ * passed (no leeway: the validator's clock decides), `nbf` if present has passed, and `aud` contains the
  * audience. Everything read before the signature is checked (`alg`, `kid`, `sub` to pick the
  * bundle) only chooses the key; the result is read from the verified payload.
  */
@@ -62,7 +62,7 @@ export async function validateJwtSvid(
     const foreign = claimedSubject.trustDomain.id.toString();
     throw new JwtSvidError(
       "JWT_FOREIGN_TRUST_DOMAIN",
-      `its subject is in trust domain ${foreign}, and this agent holds no bundle for it (only ${trust.trustDomain.id.toString()}; federation is not supported)`,
+      `its subject is in trust domain ${foreign}, and this validator holds no bundle for it (only ${trust.trustDomain.id.toString()}; federation is not supported)`,
     );
   }
   const authority = trust.bundle.jwtAuthorities.find((a) => a.keyId === kid);

@@ -1,4 +1,4 @@
-import { HallmarkError } from "../../common/errors.js";
+import { HallmarkError } from "../errors.js";
 
 /** Why a JWT-SVID is not valid (JWT-SVID specification, section 4; every one is INVALID_ARGUMENT, as in SPIRE). */
 export type JwtSvidErrorCode =
@@ -12,7 +12,7 @@ export type JwtSvidErrorCode =
   | "JWT_KEY_ID_MISSING"
   /** `sub` is missing or not a workload's SPIFFE ID. */
   | "JWT_SUBJECT_INVALID"
-  /** `sub` is in another trust domain, for which the agent holds no bundle (no federation). */
+  /** `sub` is in another trust domain, for which the validator holds no bundle (no federation). */
   | "JWT_FOREIGN_TRUST_DOMAIN"
   /** `kid` names no JWT authority of the trust domain's bundle. */
   | "JWT_KEY_NOT_FOUND"

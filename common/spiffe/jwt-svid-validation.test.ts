@@ -2,8 +2,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { SignJWT, type JWTPayload } from "jose";
-import type { SpiffeBundle } from "../../common/spiffe/bundle.js";
-import { TrustDomain } from "../../common/spiffe/spiffe-id.js";
+import type { SpiffeBundle } from "./bundle.js";
+import { TrustDomain } from "./spiffe-id.js";
 import { JwtSvidError, type JwtSvidErrorCode } from "./jwt-svid-error.js";
 import { validateJwtSvid, type JwtSvidTrust } from "./jwt-svid-validation.js";
 
