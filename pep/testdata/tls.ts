@@ -8,7 +8,15 @@ import { promisify } from "node:util";
  * A self-signed P-256 certificate for 127.0.0.1 made by openssl: the test endpoint's certificate
  * and, as its own CA, the "bundle" the client trusts.
  */
-export async function selfSignedLocalhost(): Promise<{ cert: string; key: string }> {
+export function selfSignedLocalhost(): Promise<{ cert: string; key: string }> {
+  return selfSigned("pep-test", ["subjectAltName=IP:127.0.0.1"]);
+}
+
+/** A self-signed P-256 certificate made by openssl, for a day, with these `-addext` extensions. */
+export async function selfSigned(
+  commonName: string,
+  extensions: readonly string[],
+): Promise<{ cert: string; key: string }> {
   const dir = await mkdtemp(join(tmpdir(), "pep-tls-"));
   try {
     const certPath = join(dir, "cert.pem");
@@ -22,9 +30,8 @@ export async function selfSignedLocalhost(): Promise<{ cert: string; key: string
       "ec_paramgen_curve:P-256",
       "-nodes",
       "-subj",
-      "/CN=pep-test",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
+      `/CN=${commonName}`,
+      ...extensions.flatMap((extension) => ["-addext", extension]),
       "-days",
       "1",
       "-keyout",
