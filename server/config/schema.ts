@@ -165,6 +165,11 @@ const delegationIssuer = z
       .url({ protocol: /^https$/, error: "must be an https URL" })
       .optional()
       .describe("Where the issuer's JWK Set is fetched (https)."),
+    jwks_ca_file: filePath
+      .optional()
+      .describe(
+        "PEM CA certificates trusted for `jwks_url` instead of the system's (an issuer under a private CA).",
+      ),
     audience: z.string().min(1).describe("The audience users' tokens must carry to be exchanged here."),
     scope_claim: z
       .string()
@@ -175,6 +180,9 @@ const delegationIssuer = z
   .superRefine((v, ctx) => {
     if ((v.jwks_file === undefined) === (v.jwks_url === undefined)) {
       ctx.addIssue({ code: "custom", message: "give exactly one of jwks_file and jwks_url" });
+    }
+    if (v.jwks_ca_file !== undefined && v.jwks_url === undefined) {
+      ctx.addIssue({ code: "custom", path: ["jwks_ca_file"], message: "is only for jwks_url" });
     }
   });
 

@@ -32,7 +32,8 @@ export type DelegationKeyType = NonNullable<ServerConfigFile["delegation"]>["key
 /** Where users' tokens come from, for the token exchange. */
 export interface DelegationIssuerConfig {
   issuer: string;
-  jwks: { file: string } | { url: string };
+  /** `caFile`: the CAs trusted for the URL instead of the system's. */
+  jwks: { file: string } | { url: string; caFile?: string };
   audience: string;
   scopeClaim: string;
 }
@@ -146,7 +147,12 @@ function toDelegationConfig(file: NonNullable<ServerConfigFile["delegation"]>): 
     issuers: file.issuers.map((entry) => ({
       issuer: entry.issuer,
       jwks:
-        entry.jwks_file !== undefined ? { file: resolve(entry.jwks_file) } : { url: entry.jwks_url ?? "" },
+        entry.jwks_file !== undefined
+          ? { file: resolve(entry.jwks_file) }
+          : {
+              url: entry.jwks_url ?? "",
+              ...(entry.jwks_ca_file === undefined ? {} : { caFile: resolve(entry.jwks_ca_file) }),
+            },
       audience: entry.audience,
       scopeClaim: entry.scope_claim,
     })),

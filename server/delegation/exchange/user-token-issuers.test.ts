@@ -12,12 +12,15 @@ import { UserTokenIssuers } from "./user-token-issuers.js";
 describe("UserTokenIssuers", () => {
   let idp: OidcIssuer;
   let dir: string;
+  let caFile: string;
   before(async () => {
     idp = await startOidcIssuer({
       audience: "https://delegation.hallmark.test",
       scopes: ["orders:read", "mail:send"],
     });
     dir = await mkdtemp(join(tmpdir(), "hallmark-user-issuers-"));
+    caFile = join(dir, "idp-ca.pem");
+    await writeFile(caFile, idp.caPem);
   });
   after(async () => {
     await idp.close();
@@ -25,9 +28,9 @@ describe("UserTokenIssuers", () => {
   });
 
   const fromUrl = (url = idp.jwksUrl, audience = idp.audience) =>
-    UserTokenIssuers.load([{ issuer: idp.issuer, jwks: { url }, audience, scopeClaim: "scope" }]);
+    UserTokenIssuers.load([{ issuer: idp.issuer, jwks: { url, caFile }, audience, scopeClaim: "scope" }]);
 
-  it("verifies a real OpenID provider's access token through its jwks_url", async () => {
+  it("verifies a real OpenID provider's access token through its jwks_url, trusting its jwks_ca_file", async () => {
     const issuers = await fromUrl();
     const token = await idp.userToken("alice", ["orders:read", "mail:send"]);
     const user = await issuers.verify(token, Date.now());
@@ -45,6 +48,30 @@ describe("UserTokenIssuers", () => {
     await assert.rejects((await fromUrl()).verify(token, Date.now() + 3600_000), {
       code: "SUBJECT_TOKEN_INVALID",
     });
+  });
+
+  it("does not trust the provider's private CA without jwks_ca_file: the key set is unavailable", async () => {
+    const systemTrust = await UserTokenIssuers.load([
+      { issuer: idp.issuer, jwks: { url: idp.jwksUrl }, audience: idp.audience, scopeClaim: "scope" },
+    ]);
+    const token = await idp.userToken("alice", ["orders:read"]);
+    await assert.rejects(systemTrust.verify(token, Date.now()), { code: "SUBJECT_ISSUER_UNAVAILABLE" });
+  });
+
+  it("refuses to start with a jwks_ca_file that holds no certificate", async () => {
+    const notPem = join(dir, "not-a-ca.pem");
+    await writeFile(notPem, "hello");
+    await assert.rejects(
+      UserTokenIssuers.load([
+        {
+          issuer: idp.issuer,
+          jwks: { url: idp.jwksUrl, caFile: notPem },
+          audience: "a",
+          scopeClaim: "scope",
+        },
+      ]),
+      { code: "DELEGATION_ISSUER_JWKS_INVALID", message: /jwks_ca_file .* holds no PEM certificate/ },
+    );
   });
 
   it("answers SUBJECT_ISSUER_UNAVAILABLE when the jwks_url fails, not a bad token", async () => {

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  customFetch,
   decodeJwt,
   errors as joseErrors,
   jwtVerify,
@@ -10,6 +11,7 @@ import {
 } from "jose";
 import { errorMessage, HallmarkError } from "../../../common/errors.js";
 import type { DelegationIssuerConfig } from "../../config/server-config.js";
+import { fetchTrustingOnly } from "./jwks-fetch.js";
 import { TokenExchangeError } from "./exchange-error.js";
 
 /** A user token's verified content: who, from where, with what, until when. */
@@ -69,7 +71,12 @@ export class UserTokenIssuers {
       const keys =
         "file" in config.jwks
           ? createLocalJWKSet(await readKeySet(config.jwks.file, config.issuer))
-          : createRemoteJWKSet(new URL(config.jwks.url));
+          : createRemoteJWKSet(
+              new URL(config.jwks.url),
+              config.jwks.caFile === undefined
+                ? {}
+                : { [customFetch]: fetchTrustingOnly(await readCaFile(config.jwks.caFile, config.issuer)) },
+            );
       issuers.set(config.issuer, { config, keys });
     }
     return new UserTokenIssuers(issuers);
@@ -116,6 +123,26 @@ export class UserTokenIssuers {
       expiresAtMs: (exp as number) * 1000,
     };
   }
+}
+
+async function readCaFile(path: string, issuer: string): Promise<string> {
+  let pem: string;
+  try {
+    pem = await readFile(path, "utf8");
+  } catch (err) {
+    throw new IssuerKeysError(
+      "DELEGATION_ISSUER_JWKS_INVALID",
+      `cannot read the jwks_ca_file ${path} of delegation issuer ${issuer}: ${errorMessage(err)}`,
+      { category: "failed_precondition", cause: err },
+    );
+  }
+  if (!pem.includes("-----BEGIN CERTIFICATE-----"))
+    throw new IssuerKeysError(
+      "DELEGATION_ISSUER_JWKS_INVALID",
+      `the jwks_ca_file ${path} of delegation issuer ${issuer} holds no PEM certificate`,
+      { category: "failed_precondition" },
+    );
+  return pem;
 }
 
 async function readKeySet(path: string, issuer: string): Promise<JSONWebKeySet> {
