@@ -31,6 +31,8 @@ export type TokenExchangeErrorCode =
   | "PARENT_TOKEN_INVALID"
   | "PARENT_UNKNOWN"
   | "PARENT_REVOKED"
+  | "ACTOR_REVOKED"
+  | "SUBJECT_REVOKED"
   | "LIFETIME_EXHAUSTED"
   // invalid_scope
   | "SCOPE_MALFORMED"
@@ -93,6 +95,8 @@ const ANSWERS: Record<TokenExchangeErrorCode, Answer> = {
   PARENT_TOKEN_INVALID: GRANT,
   PARENT_UNKNOWN: GRANT,
   PARENT_REVOKED: GRANT,
+  ACTOR_REVOKED: GRANT,
+  SUBJECT_REVOKED: GRANT,
   LIFETIME_EXHAUSTED: GRANT,
   SCOPE_MALFORMED: { error: "invalid_scope", status: 400, category: "invalid_argument" },
   SCOPE_EMPTY: { error: "invalid_scope", status: 400, category: "permission_denied" },

@@ -1,6 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPair } from "node:crypto";
+import { promisify } from "node:util";
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT } from "jose";
 import { SpiffeId } from "../../../common/spiffe/index.js";
 import { verifyDelegationToken } from "../../../pep/index.js";
@@ -159,7 +160,7 @@ describe("POST /token: the token exchange over HTTP, signing in SoftHSM2", () =>
   });
 
   it("refuses a user token with a bad signature (another key under the published kid): invalid_grant", async () => {
-    const forger = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const forger = await promisify(generateKeyPair)("ec", { namedCurve: "P-256" });
     const subject = await f.userToken({}, forger.privateKey);
     refused(await f.exchange({ actor: PLANNER, subject }), 400, "invalid_grant", "SUBJECT_TOKEN_INVALID");
   });
@@ -290,7 +291,7 @@ describe("POST /token: the token exchange over HTTP, signing in SoftHSM2", () =>
       "PARENT_TOKEN_INVALID",
     );
 
-    const impostor = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const impostor = await promisify(generateKeyPair)("ec", { namedCurve: "P-256" });
     const resigned = await new SignJWT(claims)
       .setProtectedHeader(decodeProtectedHeader(parent) as { alg: string })
       .sign(impostor.privateKey);
@@ -305,7 +306,7 @@ describe("POST /token: the token exchange over HTTP, signing in SoftHSM2", () =>
 
   it("refuses a revoked parent, and a child of a revoked ancestor: invalid_grant", async () => {
     const { first, second } = await twoHops();
-    f.revoked.add(decodeJwt(first).jti ?? "");
+    await f.revocations.revoke({ kind: "jti", value: decodeJwt(first).jti ?? "" }, { uid: 0 });
     refused(await f.exchange({ actor: BOOKER, parent: first }), 400, "invalid_grant", "PARENT_REVOKED");
     refused(await f.exchange({ actor: PAYER, parent: second }), 400, "invalid_grant", "PARENT_REVOKED");
   });
@@ -449,5 +450,43 @@ describe("POST /token: the token exchange over HTTP, signing in SoftHSM2", () =>
         assert.ok(!answers.includes(part), "a token part was logged or audited");
     }
     assert.ok(f.log.records().some((r) => r.msg === "delegation token issued"));
+  });
+});
+
+describe("POST /token under the kill switch (delegation revoke --agent / --subject)", () => {
+  let f: ExchangeFixture;
+  before(async () => {
+    f = await ExchangeFixture.start();
+  });
+  after(async () => {
+    await f.stop();
+  });
+
+  it("issues nothing new to a revoked agent, nor to a sub-agent of a chain it is in, while the revocation is in force", async () => {
+    const first = await f.exchange({ actor: PLANNER, scope: "orders:read orders:write" });
+    assert.equal(first.status, 200, first.text);
+    await f.revocations.revoke({ kind: "agent", value: PLANNER.toString() }, { uid: 0 });
+    const again = await f.exchange({ actor: PLANNER, scope: "orders:read" });
+    assert.equal(again.status, 400, again.text);
+    assert.equal(again.body.error, "invalid_grant");
+    const last = f.audit.at(-1);
+    assert.equal(last?.type === "delegation_refused" && last.reason, "ACTOR_REVOKED");
+    // What planner passed on is covered too: its token is revoked (iat <= revoked_at).
+    const child = await f.exchange({ actor: BOOKER, parent: first.body.access_token as string });
+    assert.equal(child.body.error, "invalid_grant", child.text);
+
+    // Once the revocation is no longer in force (max_ttl later, pruned), the agent may exchange again.
+    f.clock.advance(MAX_TTL_MS + 120_000);
+    await f.revocations.prune();
+    const later = await f.exchange({ actor: PLANNER, scope: "orders:read" });
+    assert.equal(later.status, 200, later.text);
+  });
+
+  it("issues nothing new for a revoked user", async () => {
+    await f.revocations.revoke({ kind: "subject", value: "alice" }, { uid: 0 });
+    const answer = await f.exchange({ actor: PLANNER, scope: "orders:read" });
+    assert.equal(answer.status, 400, answer.text);
+    const last = f.audit.at(-1);
+    assert.equal(last?.type === "delegation_refused" && last.reason, "SUBJECT_REVOKED");
   });
 });

@@ -101,6 +101,7 @@ export class TokenExchange {
     known.subject = granted.subject;
     known.actors = [actor.id.toString(), ...lineage.actors.map((a) => a.toString())];
     if (lineage.chainId !== undefined) known.chainId = lineage.chainId;
+    this.#refuseBarred([actor.id, ...lineage.actors], granted.subject);
 
     const decide = (elevations: readonly ElevationRequest[]): ExchangeDecision =>
       decideExchange({
@@ -185,6 +186,23 @@ export class TokenExchange {
   }
 
   /** What the subject token gives, and the chain it continues (none for a user's token). */
+  /** The kill switch: nothing new for an agent or user under a revocation in force. */
+  #refuseBarred(actors: readonly SpiffeId[], subject: string): void {
+    const revocations = this.#deps.revocations;
+    // Subjects and SPIFFE IDs are never empty, so "" matches no revocation of that kind.
+    if (revocations.isBarred({ actors: [], subject }))
+      throw new TokenExchangeError(
+        "SUBJECT_REVOKED",
+        "the user's delegations are revoked (hallmark-server delegation revoke --subject): no new delegation token for them while that revocation is in force",
+      );
+    const barred = actors.find((actor) => revocations.isBarred({ actors: [actor], subject: "" }));
+    if (barred !== undefined)
+      throw new TokenExchangeError(
+        "ACTOR_REVOKED",
+        `agent ${barred.toString()} is revoked (hallmark-server delegation revoke --agent): no new delegation token for it while that revocation is in force`,
+      );
+  }
+
   async #subject(
     request: ExchangeRequest,
     nowMs: number,

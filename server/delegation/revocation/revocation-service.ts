@@ -1,7 +1,7 @@
 import type { Clock, TimerHandle } from "../../../common/clock.js";
 import { errorMessage, isHallmarkError } from "../../../common/errors.js";
 import type { Logger } from "../../../common/logging/logger.js";
-import type { TrustDomain } from "../../../common/spiffe/index.js";
+import type { SpiffeId, TrustDomain } from "../../../common/spiffe/index.js";
 import type { Subscription } from "../../../common/subscription.js";
 import type { VerifiedDelegation } from "../../../pep/delegation-token.js";
 import {
@@ -112,6 +112,19 @@ export class RevocationService implements RevocationCheck, Revoker, VerifierRevo
     } catch {
       return true;
     }
+  }
+
+  isBarred(who: { readonly actors: readonly SpiffeId[]; readonly subject: string }): boolean {
+    // A token issued at the epoch is covered by every agent and subject revocation in force naming
+    // it; no jti or chain is empty, so those kinds never match.
+    return this.isRevoked({
+      jti: "",
+      chainId: "",
+      ancestors: [],
+      actors: who.actors,
+      subject: who.subject,
+      issuedAtMs: 0,
+    });
   }
 
   /** pep's check, for verifying a token here (introspection): throws REVOKED or REVOCATIONS_STALE. */

@@ -2,7 +2,8 @@
 // CaManager, with a real SQLite datastore (entries and delegation records); users' tokens come from
 // a jose key published as a jwks_file.
 import { once } from "node:events";
-import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { generateKeyPair, type KeyObject } from "node:crypto";
+import { promisify } from "node:util";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -21,7 +22,7 @@ import { testCaOptions, TEST_TRUST_DOMAIN } from "../../../ca/testdata/ca-option
 import type { Datastore } from "../../../datastore/datastore.js";
 import type { DelegationPolicy } from "../../../datastore/entry.js";
 import { openDatastore } from "../../../datastore/open.js";
-import type { RevocationSubject } from "../../ports.js";
+import { RevocationService } from "../../revocation/revocation-service.js";
 import { TOKEN_EXCHANGE_GRANT_TYPE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT } from "../exchange-request.js";
 import { tokenExchangeHandler } from "../token-exchange-handler.js";
 import { UserTokenIssuers } from "../user-token-issuers.js";
@@ -67,11 +68,13 @@ export interface Answer {
 export class ExchangeFixture {
   readonly clock = new ManualClock(T0);
   readonly audit: AuditEvent[] = [];
-  readonly revoked = new Set<string>();
   readonly log: CapturedLogger = captureLogger();
   /** Every token handed out or made in a test, to check none is ever echoed or logged. */
   readonly tokens: string[] = [];
-  readonly userKey = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  // Async: a sync-made key's job can be freed by the GC while jose exports it, which deadlocks Node 20.
+  userKey!: { publicKey: KeyObject; privateKey: KeyObject };
+  /** The server's revocations, on the same datastore, as `hallmark-server run` wires them. */
+  revocations!: RevocationService;
   ca!: CaManager;
   store!: Datastore;
   url!: string;
@@ -87,6 +90,7 @@ export class ExchangeFixture {
   }
 
   async #start(): Promise<void> {
+    this.userKey = await promisify(generateKeyPair)("ec", { namedCurve: "P-256" });
     this.#hsm = await createSoftHsm({ tokenLabel: "hallmark-exchange" });
     this.#km = await Pkcs11KeyManager.open(
       { module: this.#hsm.modulePath, tokenLabel: this.#hsm.tokenLabel, pin: { env: "PIN" } },
@@ -108,6 +112,16 @@ export class ExchangeFixture {
         delegation,
       });
     }
+    this.revocations = new RevocationService({
+      store: this.store,
+      revisions: this.store.revisions,
+      audit: { record: (event) => void this.audit.push(event) },
+      clock: this.clock,
+      trustDomain: TEST_TRUST_DOMAIN,
+      maxTtlMs: MAX_TTL_MS,
+      logger: this.log.logger,
+    });
+    await this.revocations.start();
     const jwksFile = join(this.#dir, "users-jwks.json");
     const jwk = await exportJWK(this.userKey.publicKey);
     await writeFile(
@@ -124,9 +138,7 @@ export class ExchangeFixture {
       ca: this.ca,
       store: this.store,
       entriesOf: async (id) => (await this.store.listEntries({ spiffeId: id })).items,
-      revocations: {
-        isRevoked: (t: RevocationSubject) => [t.jti, ...t.ancestors].some((j) => this.revoked.has(j)),
-      },
+      revocations: this.revocations,
       userIssuers,
       audit: { record: (event) => void this.audit.push(event) },
       clock: this.clock,
@@ -142,6 +154,7 @@ export class ExchangeFixture {
 
   async stop(): Promise<void> {
     this.#server.close();
+    this.revocations.stop();
     await this.ca.stop();
     await this.store.close();
     for (const key of await this.#km.listKeys()) await this.#km.deleteKey(key.id);
