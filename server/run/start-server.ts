@@ -25,6 +25,7 @@ import { NO_SERVER_METRICS, type ServerMetrics } from "../metrics/server-metrics
 import { EntryPolicy } from "../registration/entry-policy.js";
 import { RegistrationService } from "../registration/registration-service.js";
 import { readSecret } from "./secret.js";
+import { RevocationService } from "../delegation/revocation/revocation-service.js";
 
 /** What the server's parts are built from; handed to every extra component (the node API). */
 export interface ServerDeps {
@@ -39,6 +40,11 @@ export interface ServerDeps {
   readonly registration: RegistrationService;
   /** What the parts record for `GET /metrics` (no-ops when `metrics` is not configured). */
   readonly metrics: ServerMetrics;
+  /**
+   * The delegation revocations in force, when `delegation` is configured. Part of the core, not of the
+   * delegation endpoint: the admin API (`delegation revoke`) starts before the components.
+   */
+  readonly revocations: RevocationService | undefined;
 }
 
 /** A part started after the core (e.g. the node API); stopped before it, in reverse order. */
@@ -124,6 +130,22 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     const audit = AuditLog.open(config.auditLogPath, { clock });
     stack.push("audit log", () => audit.close());
 
+    let revocations: RevocationService | undefined;
+    if (config.delegation !== undefined) {
+      const service = new RevocationService({
+        store: datastore,
+        revisions: datastore.revisions,
+        audit,
+        clock,
+        trustDomain: config.trustDomain,
+        maxTtlMs: config.delegation.maxTtl,
+        logger: logger.child({ component: "revocations" }),
+      });
+      await service.start();
+      stack.push("delegation revocations", () => service.stop());
+      revocations = service;
+    }
+
     const registration = new RegistrationService({
       datastore,
       policy: new EntryPolicy({ trustDomain: config.trustDomain, caTtlMs: config.caTtl }),
@@ -141,6 +163,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       audit,
       registration,
       metrics,
+      revocations,
     };
 
     const adminApi = await AdminApi.start({
@@ -149,6 +172,8 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       ca,
       datastore,
       audit,
+      clock,
+      revoker: revocations,
       logger: logger.child({ component: "admin-api" }),
     });
     stack.push("admin API", () => adminApi.close());

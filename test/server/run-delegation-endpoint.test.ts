@@ -1,11 +1,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createPublicKey } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { calculateJwkThumbprint, createRemoteJWKSet, customFetch } from "jose";
-import { freePort, run, runOk } from "../fixtures/processes.js";
-import { startServerProcess, type ServerProcess } from "./server-process.js";
+import { fixtureTempRoot, freePort, run, runOk, trackTempDir } from "../fixtures/processes.js";
+import { startServerProcess, unusedIssuerJwks, type ServerProcess } from "./server-process.js";
 import { fetchTrusting, httpsRequest, waitForEndpoint } from "./https-client.js";
 
 describe("hallmark-server run with delegation: the HTTPS endpoint, its keys and discovery", () => {
@@ -17,6 +17,8 @@ describe("hallmark-server run with delegation: the HTTPS endpoint, its keys and 
 
   before(async () => {
     port = await freePort();
+    const issuerDir = await mkdtemp(join(fixtureTempRoot(), "hallmark-delegation-issuer-"));
+    trackTempDir(issuerDir);
     server = await startServerProcess({
       extraYaml: [
         "delegation:",
@@ -25,7 +27,7 @@ describe("hallmark-server run with delegation: the HTTPS endpoint, its keys and 
         "  dns_names: [localhost, hallmark.example.org]",
         "  issuers:",
         "    - issuer: https://login.example.org",
-        "      jwks_file: /nonexistent/jwks.json",
+        `      jwks_file: ${unusedIssuerJwks(issuerDir)}`,
         "      audience: hallmark-delegation",
         "",
       ].join("\n"),
@@ -163,7 +165,7 @@ describe("hallmark-server run with delegation: the HTTPS endpoint, its keys and 
     assert.equal(fetched?.y, expected.y);
   });
 
-  it("answers 404 JSON for an unknown path, 405 for a wrong method, 501 for the exchange still to come", async () => {
+  it("answers 404 JSON for an unknown path, 405 for a wrong method, and OAuth errors from the token exchange", async () => {
     const unknown = await httpsRequest(`${base}/nothing-here`, bundlePem);
     assert.equal(unknown.status, 404);
     assert.equal((JSON.parse(unknown.body) as { error: string }).error, "not_found");
@@ -171,8 +173,8 @@ describe("hallmark-server run with delegation: the HTTPS endpoint, its keys and 
     assert.equal(wrong.status, 405);
     assert.equal(wrong.headers.allow, "GET, HEAD");
     const token = await httpsRequest(`${base}/token`, bundlePem, "POST");
-    assert.equal(token.status, 501);
+    assert.equal(token.status, 400);
     assert.equal(token.headers["cache-control"], "no-store");
-    assert.equal((JSON.parse(token.body) as { error: string }).error, "temporarily_unavailable");
+    assert.equal((JSON.parse(token.body) as { error: string }).error, "invalid_request");
   });
 });

@@ -1,7 +1,7 @@
 /** A real `hallmark-server run` process on a SoftHSM2 token and a SQLite file, for the CLI tests. */
 import { once } from "node:events";
 import { chmod, mkdtemp, writeFile } from "node:fs/promises";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
@@ -82,7 +82,7 @@ export function serverConfig(
 
 /**
  * server.yaml for a server started in this process with the delegation endpoint on 127.0.0.1:`port`
- * (`dns_names: [localhost]`), no health listener, and an issuer whose keys are never read.
+ * (`dns_names: [localhost]`), no health listener, and a users' issuer whose key signs nothing here.
  */
 export function delegationServerConfig(
   dir: string,
@@ -99,10 +99,28 @@ export function delegationServerConfig(
     ...(options.keyType === undefined ? [] : [`  key_type: ${options.keyType}`]),
     "  issuers:",
     "    - issuer: https://login.example.org",
-    "      jwks_file: /nonexistent/jwks.json",
+    `      jwks_file: ${unusedIssuerJwks(dir)}`,
     "      audience: hallmark-delegation",
     "",
   ].join("\n");
+}
+
+/**
+ * A `jwks_file` for a users' issuer that signs nothing in the test (the server loads it at start):
+ * the example P-256 public key of RFC 7517 appendix A.1, written into `dir`.
+ */
+export function unusedIssuerJwks(dir: string): string {
+  const path = join(dir, "users-jwks.json");
+  const key = {
+    kty: "EC",
+    crv: "P-256",
+    x: "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4",
+    y: "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM",
+    kid: "rfc7517-a1",
+  };
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path, JSON.stringify({ keys: [key] }));
+  return path;
 }
 
 /** One `hallmark-server run` process, started and waited for until its admin socket is there. */
