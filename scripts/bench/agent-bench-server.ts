@@ -25,11 +25,16 @@ export interface BenchServer {
 export async function startBenchServer(
   name: string,
   cleanups: (() => Promise<unknown> | void)[],
+  options: { extraYaml?: string } = {},
 ): Promise<BenchServer> {
   const sw = await startSwtpm();
   cleanups.push(() => sw.stop());
   const port = await freePort();
-  const server = await startServerProcess({ nodeApiPort: port, ekCaBundlePath: sw.ekCaBundlePath });
+  const server = await startServerProcess({
+    nodeApiPort: port,
+    ekCaBundlePath: sw.ekCaBundlePath,
+    ...(options.extraYaml === undefined ? {} : { extraYaml: options.extraYaml }),
+  });
   cleanups.push(() => server.stop());
   const admin = new AdminApiClient(server.socketPath);
   cleanups.push(() => admin.close());
