@@ -1,4 +1,5 @@
 import type { ComponentStarter, ServerDeps } from "../run/start-server.js";
+import { MeteredAuditSink } from "../metrics/metered-audit-sink.js";
 import { DelegationEndpoint } from "./delegation-endpoint.js";
 import type { RequestHandler } from "./delegation-routes.js";
 import { issuerUrl } from "./discovery.js";
@@ -40,7 +41,7 @@ export const tokenExchange: TokenHandlerFactory = async (deps, { issuer, revocat
     entriesOf: async (id) => (await datastore.listEntries({ spiffeId: id })).items,
     revocations,
     userIssuers: await UserTokenIssuers.load(config.issuers),
-    audit: deps.audit,
+    audit: new MeteredAuditSink(deps.audit, deps.metrics),
     clock: deps.clock,
     random: deps.random,
     logger: deps.logger.child({ component: "token-exchange" }),

@@ -17,6 +17,9 @@ const HSM_SIGN_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 
 export class PromServerMetrics implements ServerMetrics {
   readonly #attestations: Counter<"result">;
   readonly #svids: Counter<"type" | "subject">;
+  readonly #exchanges: Counter<"result">;
+  readonly #revocations: Counter<"kind">;
+  readonly #elevations: Counter<"step">;
   readonly #hsmSign: Histogram<"operation">;
   readonly #syncStreams: Gauge;
   #registrations: (() => RegistrationCounts) | undefined;
@@ -29,6 +32,27 @@ export class PromServerMetrics implements ServerMetrics {
       registers: [registry],
     });
     this.#attestations.labels("ok").inc(0);
+    this.#exchanges = new Counter({
+      name: "hallmark_server_delegation_exchanges_total",
+      help: "Token exchanges (POST /token) finished, by result: ok, or the refusal's reason code.",
+      labelNames: ["result"],
+      registers: [registry],
+    });
+    this.#exchanges.labels("ok").inc(0);
+    this.#revocations = new Counter({
+      name: "hallmark_server_delegation_revocations_total",
+      help: "Delegation revocations made, by kind (jti, chain, agent, subject).",
+      labelNames: ["kind"],
+      registers: [registry],
+    });
+    for (const kind of ["jti", "chain", "agent", "subject"]) this.#revocations.labels(kind).inc(0);
+    this.#elevations = new Counter({
+      name: "hallmark_server_delegation_elevations_total",
+      help: "Elevation requests, by step (requested, approved, denied).",
+      labelNames: ["step"],
+      registers: [registry],
+    });
+    for (const step of ["requested", "approved", "denied"]) this.#elevations.labels(step).inc(0);
     this.#svids = new Counter({
       name: "hallmark_server_svids_issued_total",
       help: "SVIDs issued, by type (x509, jwt) and subject (agent: an agent's own at attestation; workload: for an entry).",
@@ -80,6 +104,18 @@ export class PromServerMetrics implements ServerMetrics {
 
   svidIssued(type: SvidType, subject: SvidSubject): void {
     this.#svids.labels(type, subject).inc();
+  }
+
+  delegationExchange(result: string): void {
+    this.#exchanges.labels(result).inc();
+  }
+
+  delegationRevoked(kind: string): void {
+    this.#revocations.labels(kind).inc();
+  }
+
+  elevation(step: "requested" | "approved" | "denied"): void {
+    this.#elevations.labels(step).inc();
   }
 
   signed(operation: HsmSignOperation, seconds: number): void {

@@ -17,6 +17,9 @@ import { PromServerMetrics } from "./prom-server-metrics.js";
 const AGENT = "spiffe://example.org/hallmark/agent/tpm/ab";
 const ATTESTATIONS = "hallmark_server_node_attestations_total";
 const SVIDS = "hallmark_server_svids_issued_total";
+const EXCHANGES = "hallmark_server_delegation_exchanges_total";
+const REVOCATIONS = "hallmark_server_delegation_revocations_total";
+const ELEVATIONS = "hallmark_server_delegation_elevations_total";
 const HSM_COUNT = "hallmark_server_hsm_sign_duration_seconds_count";
 
 async function scrape(registry: Registry): Promise<Exposition> {
@@ -80,6 +83,40 @@ describe("server metrics", () => {
     for (const sample of [...after.samples(ATTESTATIONS), ...after.samples(SVIDS)]) {
       assert.doesNotMatch(Object.values(sample.labels).join(" "), /spiffe:|0f7e/, "no ID is ever a label");
     }
+  });
+
+  it("count token exchanges by result, revocations by kind and elevation steps, from the audited delegation decisions", async () => {
+    const registry = new Registry();
+    const audit = new MemoryAudit();
+    const sink = new MeteredAuditSink(audit, new PromServerMetrics(registry));
+    const before = await scrape(registry);
+    assert.equal(before.value(EXCHANGES, { result: "ok" }), 0, "the series exist before the first");
+    assert.equal(before.value(REVOCATIONS, { kind: "agent" }), 0);
+    assert.equal(before.value(ELEVATIONS, { step: "approved" }), 0);
+
+    const who = { subject: "alice", actors: ["spiffe://example.org/ai/planner"], scopes: ["orders:read"] };
+    sink.record({ type: "delegation_issued", expiresAt: "2026-11-30T12:05:00.000Z", jti: "j1", ...who });
+    sink.record({ type: "delegation_issued", expiresAt: "2026-11-30T12:05:00.000Z", jti: "j2", ...who });
+    sink.record({ type: "delegation_refused", error: "invalid_scope", reason: "SCOPE_EMPTY", ...who });
+    sink.record({ type: "elevation_requested", requestId: "r1", ...who });
+    sink.record({ type: "elevation_approved", requestId: "r1", approvedUntil: "2026-11-30T12:15:00.000Z" });
+    sink.record({
+      type: "delegation_revoked",
+      kind: "agent",
+      value: "spiffe://example.org/ai/planner",
+      expiresAt: "2026-11-30T12:10:00.000Z",
+      caller: { uid: 0 },
+    });
+
+    const after = await scrape(registry);
+    assert.equal(after.value(EXCHANGES, { result: "ok" }), 2);
+    assert.equal(after.value(EXCHANGES, { result: "SCOPE_EMPTY" }), 1);
+    assert.equal(after.value(REVOCATIONS, { kind: "agent" }), 1);
+    assert.equal(after.value(ELEVATIONS, { step: "requested" }), 1);
+    assert.equal(after.value(ELEVATIONS, { step: "approved" }), 1);
+    assert.equal(after.value(ELEVATIONS, { step: "denied" }), 0);
+    for (const sample of [...after.samples(EXCHANGES), ...after.samples(REVOCATIONS)])
+      assert.doesNotMatch(Object.values(sample.labels).join(" "), /spiffe:|alice/, "no ID is ever a label");
   });
 
   it("do not count a decision the audit log refused: it was not carried out", async () => {

@@ -12,6 +12,16 @@ export interface NodeDecisionMetrics {
   svidIssued(type: SvidType, subject: SvidSubject): void;
 }
 
+/** Delegation decisions (issue 17), counted as they are audited. */
+export interface DelegationDecisionMetrics {
+  /** A token exchange ended: "ok", or the refusal's reason code (SCOPE_EMPTY, PARENT_REVOKED, ...). */
+  delegationExchange(result: string): void;
+  /** A revocation was made: jti, chain, agent or subject. */
+  delegationRevoked(kind: string): void;
+  /** An elevation request was made, approved or denied. */
+  elevation(step: "requested" | "approved" | "denied"): void;
+}
+
 export type SvidType = "x509" | "jwt";
 export type SvidSubject = "agent" | "workload";
 
@@ -37,7 +47,8 @@ export interface RegistrationCounts {
   readonly bannedAgents: number;
 }
 
-export interface ServerMetrics extends NodeDecisionMetrics, HsmMetrics, SyncStreamMetrics {
+export interface ServerMetrics
+  extends NodeDecisionMetrics, DelegationDecisionMetrics, HsmMetrics, SyncStreamMetrics {
   /** Where the entry and agent gauges are read from, once it exists (the authorization view). */
   countRegistrationsFrom(source: () => RegistrationCounts): void;
 }
@@ -45,6 +56,9 @@ export interface ServerMetrics extends NodeDecisionMetrics, HsmMetrics, SyncStre
 export const NO_SERVER_METRICS: ServerMetrics = {
   attestation: () => undefined,
   svidIssued: () => undefined,
+  delegationExchange: () => undefined,
+  delegationRevoked: () => undefined,
+  elevation: () => undefined,
   signed: () => undefined,
   syncStreamOpened: () => undefined,
   syncStreamClosed: () => undefined,

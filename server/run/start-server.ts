@@ -26,6 +26,7 @@ import { EntryPolicy } from "../registration/entry-policy.js";
 import { RegistrationService } from "../registration/registration-service.js";
 import { readSecret } from "./secret.js";
 import { RevocationService } from "../delegation/revocation/revocation-service.js";
+import { MeteredAuditSink } from "../metrics/metered-audit-sink.js";
 
 /** What the server's parts are built from; handed to every extra component (the node API). */
 export interface ServerDeps {
@@ -130,12 +131,14 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     const audit = AuditLog.open(config.auditLogPath, { clock });
     stack.push("audit log", () => audit.close());
 
+    // Delegation decisions are counted as they are audited; the node API meters its own.
+    const delegationAudit = new MeteredAuditSink(audit, metrics);
     let revocations: RevocationService | undefined;
     if (config.delegation !== undefined) {
       const service = new RevocationService({
         store: datastore,
         revisions: datastore.revisions,
-        audit,
+        audit: delegationAudit,
         clock,
         trustDomain: config.trustDomain,
         maxTtlMs: config.delegation.maxTtl,
@@ -171,7 +174,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       registration,
       ca,
       datastore,
-      audit,
+      audit: delegationAudit,
       clock,
       revoker: revocations,
       logger: logger.child({ component: "admin-api" }),

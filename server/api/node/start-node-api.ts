@@ -15,6 +15,7 @@ import { SvidIssuer } from "../../svid-issuance/svid-issuer.js";
 import { MeteredAuditSink } from "../../metrics/metered-audit-sink.js";
 import {
   NO_SERVER_METRICS,
+  type DelegationDecisionMetrics,
   type NodeDecisionMetrics,
   type SyncStreamMetrics,
 } from "../../metrics/server-metrics.js";
@@ -32,7 +33,7 @@ export interface NodeApiDeps {
   readonly clock: Clock;
   readonly random: RandomSource;
   /** Attestations, SVIDs issued and open Sync streams, for `GET /metrics` (default: none). */
-  readonly metrics?: NodeDecisionMetrics & SyncStreamMetrics;
+  readonly metrics?: NodeDecisionMetrics & DelegationDecisionMetrics & SyncStreamMetrics;
 }
 
 export interface NodeApiOptions {
