@@ -45,6 +45,38 @@ describe("example configs", () => {
     assert.deepEqual(cfg.healthChecks, { bindAddress: "127.0.0.1", bindPort: 8080 });
   });
 
+  it("examples/server-with-delegation.yaml: examples/server.yaml plus the delegation endpoint, one issuer under a private CA", async () => {
+    const cfg = await loadServerConfig(example("server-with-delegation.yaml"));
+    const { delegation, ...rest } = cfg;
+    const { delegation: none, ...plain } = await loadServerConfig(example("server.yaml"));
+    assert.equal(none, undefined, "examples/server.yaml leaves delegation off");
+    assert.deepEqual(rest, plain, "everything but delegation is examples/server.yaml");
+    assert.deepEqual(delegation, {
+      bindAddress: "0.0.0.0",
+      bindPort: 8443,
+      dnsNames: ["hallmark.example.org"],
+      maxTtl: 300_000,
+      keyType: "ec-p256",
+      issuers: [
+        {
+          issuer: "https://login.example.org",
+          jwks: { url: "https://login.example.org/.well-known/jwks.json" },
+          audience: "hallmark-delegation",
+          scopeClaim: "scope",
+        },
+        {
+          issuer: "https://sso.corp.example.org/realms/staff",
+          jwks: {
+            url: "https://sso.corp.example.org/realms/staff/protocol/openid-connect/certs",
+            caFile: "/etc/hallmark/sso-ca.pem",
+          },
+          audience: "hallmark-delegation",
+          scopeClaim: "scope",
+        },
+      ],
+    });
+  });
+
   it("examples/server-postgres.yaml: PostgreSQL without a password in the URL, the password from a credential", async () => {
     const cfg = await loadServerConfig(example("server-postgres.yaml"));
     assert.deepEqual(cfg.datastore, {
