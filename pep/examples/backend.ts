@@ -82,7 +82,8 @@ function main(): void {
     jwks: createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`)),
     revocations,
   });
-  server.listen(Number(process.env["PORT"] ?? 8080));
+  // Not 8080: the server's health checks listen there in the examples.
+  server.listen(Number(process.env["PORT"] ?? 9090));
 }
 
 function required(name: string): string {
