@@ -14,6 +14,7 @@ import { startSwtpm, type SwtpmFixture } from "../fixtures/swtpm.js";
 import { startServerProcess, type ServerProcess } from "../server/server-process.js";
 import { fetchTrusting, waitForEndpoint } from "../server/https-client.js";
 import { AgentProcess } from "../agent/agent-process.js";
+import { PY_DELEGATING_AGENT, pySpiffePython } from "../interop/python-env.js";
 import { createOrdersBackend } from "../../pep/examples/backend.js";
 import { RevocationSet } from "../../pep/revocation-set.js";
 import { RevocationStream } from "../../pep/revocation-stream.js";
@@ -303,6 +304,30 @@ describe("delegation end to end: user token + agent JWT-SVID -> delegation token
     assert.deepEqual(payload["act"], { sub: PLANNER });
     assert.equal(payload["client_id"], PLANNER);
     assert.equal(protectedHeader.typ, "at+jwt");
+  });
+
+  it("an AI agent in Python: py-spiffe fetches its JWT-SVID and bundle, the standard library exchanges alice's token", async () => {
+    const python = await pySpiffePython();
+    const userTokenFile = join(dir, "alice-token");
+    await writeFile(userTokenFile, await idp.userToken("alice", ["orders:read"]), { mode: 0o600 });
+    const got = await run(
+      python,
+      [
+        PY_DELEGATING_AGENT,
+        ...["--token-endpoint", `${issuer}/token`, "--spiffe-id", PLANNER],
+        ...["--subject-token-file", userTokenFile, "--audience", ORDERS, "--scope", "orders:read"],
+      ],
+      { env: { ...process.env, SPIFFE_ENDPOINT_SOCKET: `unix://${agent.socketPath}` } },
+    );
+    assert.equal(got.code, 0, `${got.stdout}${got.stderr}`);
+    const answer = JSON.parse(got.stdout) as TokenAnswer;
+    const token = granted(answer);
+    assert.deepEqual(await callBackend(token).then((r) => r.body), {
+      user: "alice",
+      actors: [PLANNER],
+      scopes: ["orders:read"],
+      orders: [],
+    });
   });
 
   it("refused: an actor token for another audience, and a user token whose signature was tampered with", async () => {

@@ -21,6 +21,8 @@ import { INTEROP_MODULE_DIR } from "./go-program.js";
 
 export const REQUIREMENTS = join(INTEROP_MODULE_DIR, "requirements.txt");
 export const PY_SPIFFE_CLIENT = join(INTEROP_MODULE_DIR, "py-spiffe-client.py");
+/** An AI agent in Python acting for a user by token exchange (issue 17), on py-spiffe. */
+export const PY_DELEGATING_AGENT = join(INTEROP_MODULE_DIR, "py-delegating-agent.py");
 
 /** pip fetching and installing ~10 packages: 10 s measured here; room for a slow mirror. */
 const INSTALL_TIMEOUT_MS = 150_000;
