@@ -3,7 +3,7 @@ import { isHallmarkError } from "../../../common/errors.js";
 import type { AuditCaller, AuditDelegation } from "../../audit/audit-event.js";
 import { TokenExchangeError, type OAuthErrorCode } from "./exchange-error.js";
 import { parseExchangeRequest } from "./exchange-request.js";
-import { readFormBody } from "./form-body.js";
+import { readExchangeForm } from "./exchange-form.js";
 import { TokenExchange, type TokenExchangeDeps } from "./token-exchange.js";
 
 /**
@@ -30,7 +30,7 @@ async function handle(
   const caller: AuditCaller = { address: req.socket.remoteAddress };
   const known: AuditDelegation = {};
   try {
-    const request = parseExchangeRequest(await readFormBody(req));
+    const request = parseExchangeRequest(await readExchangeForm(req));
     known.scopes = request.scopes;
     known.audiences = request.audiences;
     const answer = await exchange.exchange(request, known, caller);
