@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { isHallmarkError } from "../../../common/errors.js";
 import type { AuditCaller, AuditDelegation } from "../../audit/audit-event.js";
+import { NO_STORE, sendJson } from "../json-answer.js";
 import { TokenExchangeError, type OAuthErrorCode } from "./exchange-error.js";
 import { parseExchangeRequest } from "./exchange-request.js";
 import { readExchangeForm } from "./exchange-form.js";
@@ -114,13 +115,7 @@ function refusalOf(err: unknown): Refusal {
   };
 }
 
+/** A token response or refusal: never stored (RFC 6749 §5.1, §5.2). */
 function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    "Content-Type": "application/json",
-    "Content-Length": Buffer.byteLength(text),
-    "Cache-Control": "no-store",
-    Pragma: "no-cache",
-  });
-  res.end(text);
+  sendJson(res, { status, body, cacheControl: NO_STORE, pragmaNoCache: true });
 }
