@@ -1,12 +1,10 @@
-import { generateKeyPair, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { RequestListener } from "node:http";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { ManualClock } from "../../../../common/clock.js";
 import type { DurationMs } from "../../../../common/config/duration.js";
-import { derToPem } from "../../../../common/spiffe/bundle.js";
 import { SpiffeId } from "../../../../common/spiffe/index.js";
 import { AuditLog } from "../../../audit/audit-log.js";
 import type { CaManager } from "../../../ca/ca-manager.js";
@@ -18,9 +16,8 @@ import type { Datastore } from "../../../datastore/datastore.js";
 import { openSqliteDatastore } from "../../../datastore/sqlite.js";
 import type { RevocationService } from "../revocation-service.js";
 import { MAX_TTL_MS, silentLogger, testRevocationService, TRUST_DOMAIN } from "./service-fixture.js";
+import { clientTlsOf } from "./client-tls.js";
 import type { ClientTls } from "./sse-client.js";
-
-const generateEcKeyPair = promisify(generateKeyPair);
 
 export const BACKEND = "https://orders.example.org";
 
@@ -105,16 +102,7 @@ export class EndpointFixture {
 
   /** A client of the trust domain: its X509-SVID from the server's CA, as TLS options. */
   async client(path: string): Promise<ClientTls> {
-    const { publicKey, privateKey } = await generateEcKeyPair("ec", { namedCurve: "P-256" });
-    const svid = await this.ca.issueX509Svid({
-      spiffeId: SpiffeId.fromSegments(TRUST_DOMAIN, ...path.split("/").filter(Boolean)),
-      publicKey,
-    });
-    return {
-      ca: this.bundlePem,
-      cert: [svid.certificate, ...svid.intermediates].map((der) => derToPem(der, "CERTIFICATE")).join(""),
-      key: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
-    };
+    return clientTlsOf(this.ca, SpiffeId.fromSegments(TRUST_DOMAIN, ...path.split("/").filter(Boolean)));
   }
 
   /** The JWKS a backend would fetch. */
