@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { route, type JsonAnswer } from "./delegation-routes.js";
+import { route } from "./delegation-routes.js";
+import type { JsonAnswer } from "./json-answer.js";
 
 const documents = { jwks: () => ({ keys: [] }), discovery: () => ({ issuer: "https://h:1" }) };
 

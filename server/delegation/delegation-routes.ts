@@ -1,13 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { SpiffeId } from "../../common/spiffe/index.js";
-
-/** A JSON answer: status, body and the Cache-Control the contract gives that path. */
-export interface JsonAnswer {
-  status: number;
-  body: unknown;
-  cacheControl: string;
-  allow?: readonly string[];
-}
+import { NO_STORE, sendJson, type JsonAnswer } from "./json-answer.js";
 
 /** What the routes read: the documents of the moment. */
 export interface DelegationDocuments {
@@ -41,9 +34,8 @@ type HandledPath = "/token" | "/introspect" | "/revocations";
 /** What a path of the endpoint is: a JSON answer made here, or a handler's to serve. */
 export type Route = { answer: JsonAnswer } | { serve: HandledPath };
 
-/** Published documents may be cached; anything about a token or an error may not. */
+/** Published documents may be cached; anything about a token or an error may not (NO_STORE). */
 const PUBLISHED_CACHE = "max-age=300";
-const NO_STORE = "no-store";
 
 const HANDLED: Record<HandledPath, string> = {
   "/token": "POST",
@@ -133,7 +125,7 @@ export function delegationHandler(documents: DelegationDocuments, handlers: Dele
       if (routed.serve === "/introspect") handlers.introspect?.(req, res, caller);
       else handlers.revocations?.(req, res, caller);
     } catch {
-      if (!res.headersSent) sendJson(res, SERVER_ERROR, false);
+      if (!res.headersSent) sendJson(res, SERVER_ERROR);
       else res.destroy();
     }
   };
@@ -151,31 +143,15 @@ function authenticated(
   } catch (err) {
     // RFC 7662 §2.1 / RFC 6749 §5.2: the client failed to authenticate.
     const code = (err as { code?: unknown }).code;
-    sendJson(
-      res,
-      {
-        status: 401,
-        body: {
-          error: "invalid_client",
-          error_description: err instanceof Error ? err.message : "client authentication failed",
-          ...(typeof code === "string" ? { hallmark_code: code } : {}),
-        },
-        cacheControl: NO_STORE,
+    sendJson(res, {
+      status: 401,
+      body: {
+        error: "invalid_client",
+        error_description: err instanceof Error ? err.message : "client authentication failed",
+        ...(typeof code === "string" ? { hallmark_code: code } : {}),
       },
-      false,
-    );
+      cacheControl: NO_STORE,
+    });
     return undefined;
   }
-}
-
-/** Writes a JSON answer with its Content-Length; `headOnly` leaves the body out (HEAD). */
-export function sendJson(res: ServerResponse, answer: JsonAnswer, headOnly: boolean): void {
-  const body = JSON.stringify(answer.body);
-  res.writeHead(answer.status, {
-    "Content-Type": "application/json",
-    "Content-Length": Buffer.byteLength(body),
-    "Cache-Control": answer.cacheControl,
-    ...(answer.allow === undefined ? {} : { Allow: answer.allow.join(", ") }),
-  });
-  res.end(headOnly ? undefined : body);
 }

@@ -147,6 +147,27 @@ export class AgentProcess {
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   }
 
+  /**
+   * The agent's report on its HTTP `/ready` once `until` holds for it, polled every 100 ms (about 30 s
+   * at most); throws with the last report (or error) and the agent's stderr if it never does or exits.
+   */
+  async untilReady(
+    until: (report: Record<string, unknown>) => boolean = () => true,
+  ): Promise<Record<string, unknown>> {
+    let last: unknown;
+    for (let i = 0; i < 300 && this.child.exitCode === null; i++) {
+      try {
+        const { status, body } = await this.health("/ready");
+        if (status === 200 && until(body)) return body;
+        last = body;
+      } catch (err) {
+        last = err;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`the agent never got there: ${JSON.stringify(last)}\n${this.stderrText.slice(-3000)}`);
+  }
+
   /** SIGTERM; resolves with the exit code. */
   async stop(): Promise<number | null> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGTERM");

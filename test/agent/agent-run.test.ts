@@ -68,19 +68,6 @@ describe("hallmark-agent run (real server, swtpm, SoftHSM2)", () => {
   const attested = (line: AgentLogLine) => line.msg === "attested to the server";
   const applied = (line: AgentLogLine) => line.msg === "applied a Sync message";
 
-  async function untilReady(a: AgentProcess, check: (body: Record<string, unknown>) => boolean = () => true) {
-    for (let i = 0; ; i++) {
-      try {
-        const { status, body } = await a.health("/ready");
-        if (status === 200 && check(body)) return body;
-        if (i > 300) assert.fail(`not ready: ${JSON.stringify(body)}`);
-      } catch (err) {
-        if (i > 300 || a.child.exitCode !== null) throw err;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
   async function createEntry(path: string): Promise<string> {
     const entry = await admin.call("createEntry", {
       entry: {
@@ -103,7 +90,7 @@ describe("hallmark-agent run (real server, swtpm, SoftHSM2)", () => {
     const line = await agent.waitForLog(attested, { what: "attested" });
     agentId = String(line.agentId);
     assert.match(agentId, /^spiffe:\/\/example\.org\/hallmark\/agent\/tpm\/[0-9a-f]{64}$/);
-    await untilReady(agent);
+    await agent.untilReady();
     // server_address is 127.0.0.1: the TLS server name is the trust domain's, not the address.
     assert.doesNotMatch(agent.stderrText, /DEP0123|TLS ServerName/);
 
@@ -167,7 +154,7 @@ describe("hallmark-agent run (real server, swtpm, SoftHSM2)", () => {
       (l) => l.msg === "resumed the stored agent identity without attesting",
     );
     assert.equal(resumed.agentId, agentId);
-    await untilReady(agent);
+    await agent.untilReady();
     assert.equal(agent.logs.filter(attested).length, 0, "no attestation");
   });
 
@@ -179,7 +166,7 @@ describe("hallmark-agent run (real server, swtpm, SoftHSM2)", () => {
       fromIndex: from,
     });
     assert.equal(pushed.full, false, "a pushed change, not a full state");
-    const body = await untilReady(agent, (b) => b.entriesWithValidSvid === 1);
+    const body = await agent.untilReady((b) => b.entriesWithValidSvid === 1);
     assert.equal(body.entries, 1);
     console.log(`# entry created -> agent applied it: ${Date.parse(pushed.time) - created} ms`);
 
@@ -189,7 +176,7 @@ describe("hallmark-agent run (real server, swtpm, SoftHSM2)", () => {
       fromIndex: from,
     });
     assert.equal(withdrawn.full, false);
-    await untilReady(agent, (b) => b.entries === 0);
+    await agent.untilReady((b) => b.entries === 0);
     console.log(`# entry deleted -> agent withdrew it: ${Date.parse(withdrawn.time) - deletedAt} ms`);
     assert.equal(
       agent.logs.slice(from).filter((l) => applied(l) && l.full === true).length,
@@ -200,7 +187,7 @@ describe("hallmark-agent run (real server, swtpm, SoftHSM2)", () => {
 
   it("keeps serving its SVIDs while the server is down, and resumes from its last revision when it is back", async () => {
     await createEntry("outage");
-    await untilReady(agent, (b) => b.entriesWithValidSvid === 1);
+    await agent.untilReady((b) => b.entriesWithValidSvid === 1);
     const lastRevision = Math.max(...agent.logs.filter(applied).map((l) => Number(l.revision)));
     const from = agent.logs.length;
     await server.pause();
@@ -232,7 +219,7 @@ describe("hallmark-agent run (real server, swtpm, SoftHSM2)", () => {
         .slice(from)
         .some((l) => l.msg === "proved possession of the agent key on a new connection to the server"),
     );
-    await untilReady(agent, (b) => b.entriesWithValidSvid === 1);
+    await agent.untilReady((b) => b.entriesWithValidSvid === 1);
   });
 
   it("gives nothing of the first host to its data_dir and config copied to a second host", async () => {
@@ -258,7 +245,7 @@ describe("hallmark-agent run (real server, swtpm, SoftHSM2)", () => {
       );
       const own = await thief.waitForLog(attested);
       assert.notEqual(own.agentId, agentId, "its own identity, not the first host's");
-      const body = await untilReady(thief);
+      const body = await thief.untilReady();
       assert.equal(body.entries, 0, "none of the first host's entries");
       assert.equal(
         thief.logs.filter(
@@ -282,7 +269,7 @@ describe("hallmark-agent run (real server, swtpm, SoftHSM2)", () => {
     try {
       await insecure.waitForLog((l) => l.level === 40 && /insecure_bootstrap/.test(l.msg));
       await insecure.waitForLog(attested);
-      await untilReady(insecure);
+      await insecure.untilReady();
       const kept = await readFile(join(dir, "insecure", "data", "bundle.json"), "utf8");
       const served = await server.cli(["bundle", "show", "--format", "spiffe"]);
       assert.deepEqual(
@@ -321,7 +308,7 @@ describe("hallmark-agent run (real server, swtpm, SoftHSM2)", () => {
     const again = await agent.waitForLog(attested, { fromIndex: from });
     assert.equal(again.agentId, agentId);
     assert.equal(again.why, "evicted");
-    await untilReady(agent, (b) => b.entriesWithValidSvid === 1);
+    await agent.untilReady((b) => b.entriesWithValidSvid === 1);
   });
 
   it("stops serving and exits non-zero when banned, dropping its identity", async () => {

@@ -110,7 +110,7 @@ describe("delegation end to end: user token + agent JWT-SVID -> delegation token
       dir: join(dir, "agent"),
       logLevel: "info",
     });
-    await untilReady((r) => r.attested === true);
+    await agent.untilReady((r) => r.attested === true);
     agentId = String(
       (
         JSON.parse(ok(await server.cli(["agent", "list", "--output", "json"])).stdout) as {
@@ -132,7 +132,7 @@ describe("delegation end to end: user token + agent JWT-SVID -> delegation token
       ...["--delegation-scope", "orders:read", "--delegation-audience", ORDERS, "--max-depth", "3"],
     ]);
     await createEntry(ORDERS_SERVICE, []);
-    await untilReady((r) => r.entriesWithValidSvid === 4);
+    await agent.untilReady((r) => r.entriesWithValidSvid === 4);
 
     // The backend: its X509-SVID from the Workload API, the revocation stream over mutual TLS.
     const svidDir = join(dir, "orders-svid");
@@ -169,21 +169,6 @@ describe("delegation end to end: user token + agent JWT-SVID -> delegation token
     await idp?.close();
     await tpm?.stop();
   });
-
-  async function untilReady(until: (report: Record<string, unknown>) => boolean): Promise<void> {
-    let last: unknown;
-    for (let i = 0; i < 300 && agent.child.exitCode === null; i++) {
-      try {
-        const { status, body } = await agent.health("/ready");
-        if (status === 200 && until(body)) return;
-        last = body;
-      } catch (err) {
-        last = err;
-      }
-      await delay(100);
-    }
-    assert.fail(`the agent never got there: ${JSON.stringify(last)}\n${agent.stderrText.slice(-3000)}`);
-  }
 
   async function createEntry(spiffeId: string, flags: string[]): Promise<void> {
     ok(

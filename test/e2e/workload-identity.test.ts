@@ -85,22 +85,6 @@ describe("a workload's identity, end to end (hallmark-server and hallmark-agent 
     SPIFFE_ENDPOINT_SOCKET: `unix://${agentSocket()}`,
   });
 
-  /** The agent's report on its HTTP `/ready`, polled (cheaply) until `until` holds for it. */
-  async function untilReady(until: (report: Record<string, unknown>) => boolean): Promise<void> {
-    let last: unknown;
-    for (let i = 0; i < 300 && agent.child.exitCode === null; i++) {
-      try {
-        const { status, body } = await agent.health("/ready");
-        if (status === 200 && until(body)) return;
-        last = body;
-      } catch (err) {
-        last = err;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    assert.fail(`the agent never got there: ${JSON.stringify(last)}\n${agent.stderrText.slice(-3000)}`);
-  }
-
   /** `hallmark-agent healthcheck --verbose --output json`: what an operator sees of the agent. */
   async function healthcheck(): Promise<Healthcheck> {
     const verbose = ["healthcheck", "--verbose", "--output", "json", "--socket-path", agentSocket()];
@@ -128,7 +112,7 @@ describe("a workload's identity, end to end (hallmark-server and hallmark-agent 
       dir: join(dir, "agent"),
       logLevel: "info",
     });
-    await untilReady((r) => r.attested === true);
+    await agent.untilReady((r) => r.attested === true);
     const { status, report } = await healthcheck();
     assert.equal(status, "SERVING");
     agentId = String(report.spiffeId);
@@ -167,7 +151,7 @@ describe("a workload's identity, end to end (hallmark-server and hallmark-agent 
       ok(await server.cli(["entry", "show", "--parent-id", agentId, "--output", "json"])).stdout,
     ) as Entry[];
     assert.deepEqual(shown.map((e) => e.spiffeId).sort(), [GO_ID, PY_ID]);
-    await untilReady((r) => r.entriesWithValidSvid === 2);
+    await agent.untilReady((r) => r.entriesWithValidSvid === 2);
   });
 
   it("fetch: go-spiffe and py-spiffe each get and verify their own identity, X.509 and JWT", async () => {
@@ -195,7 +179,7 @@ describe("a workload's identity, end to end (hallmark-server and hallmark-agent 
   it("revoke: hallmark-server entry delete, and the py-spiffe workload is refused its identity at once", async () => {
     const py = entries.get(PY_ID) as Entry;
     ok(await server.cli(["entry", "delete", "--id", py.id]));
-    await untilReady((r) => r.entries === 1);
+    await agent.untilReady((r) => r.entries === 1);
     const after = await pySpiffe();
     assert.equal(after.code, 1);
     assert.deepEqual(after.summary.x509_svids, []);
@@ -220,7 +204,7 @@ describe("a workload's identity, end to end (hallmark-server and hallmark-agent 
   it("restart: the agent stopped and started again keeps its SPIFFE ID, and its workloads get their SVIDs", async () => {
     assert.equal(await agent.stop(), 0);
     agent = AgentProcess.fromConfig(agent.configPath, agent.healthPort, agent.socketPath);
-    await untilReady((r) => r.entriesWithValidSvid === 1);
+    await agent.untilReady((r) => r.entriesWithValidSvid === 1);
     assert.equal((await healthcheck()).report.spiffeId, agentId);
     const go = await goSpiffe();
     assert.deepEqual(go.failures, []);

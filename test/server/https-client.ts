@@ -9,12 +9,13 @@ export interface HttpsAnswer {
   body: string;
 }
 
-/** What else a request may carry: a client certificate and key (PEM), a body and its type. */
+/** What else a request may carry: a client certificate and key (PEM), a body and its type, headers. */
 export interface HttpsRequestOptions {
   cert?: string;
   key?: string;
   body?: string;
   contentType?: string;
+  headers?: Record<string, string>;
 }
 
 /** One HTTPS request trusting only `ca` (the server's bundle), as an ordinary client would. */
@@ -24,8 +25,8 @@ export function httpsRequest(
   method = "GET",
   options: HttpsRequestOptions = {},
 ): Promise<HttpsAnswer> {
-  const { body, contentType, ...tls } = options;
-  const headers = contentType === undefined ? {} : { "content-type": contentType };
+  const { body, contentType, headers: more = {}, ...tls } = options;
+  const headers = contentType === undefined ? more : { ...more, "content-type": contentType };
   return new Promise((resolve, reject) => {
     const req = request(url, { method, ca, headers, ...tls }, (res) => {
       const chunks: Buffer[] = [];

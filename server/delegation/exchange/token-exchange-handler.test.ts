@@ -37,6 +37,7 @@ describe("POST /token: the token exchange over HTTP, signing in SoftHSM2", () =>
     assert.equal(answer.status, status, answer.text);
     assert.equal(answer.body.error, error, answer.text);
     assert.equal(answer.headers.get("cache-control"), "no-store");
+    assert.equal(answer.headers.get("pragma"), "no-cache");
     assert.equal(typeof answer.body.error_description, "string");
     for (const token of f.tokens) assert.ok(!answer.text.includes(token), "the answer echoes a token");
     const last = f.audit.at(-1);

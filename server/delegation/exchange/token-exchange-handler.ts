@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { isHallmarkError } from "../../../common/errors.js";
 import type { AuditCaller, AuditDelegation } from "../../audit/audit-event.js";
+import { NO_STORE, sendJson } from "../json-answer.js";
 import { TokenExchangeError, type OAuthErrorCode } from "./exchange-error.js";
 import { parseExchangeRequest } from "./exchange-request.js";
-import { readFormBody } from "./form-body.js";
+import { readExchangeForm } from "./exchange-form.js";
 import { TokenExchange, type TokenExchangeDeps } from "./token-exchange.js";
 
 /**
@@ -30,7 +31,7 @@ async function handle(
   const caller: AuditCaller = { address: req.socket.remoteAddress };
   const known: AuditDelegation = {};
   try {
-    const request = parseExchangeRequest(await readFormBody(req));
+    const request = parseExchangeRequest(await readExchangeForm(req));
     known.scopes = request.scopes;
     known.audiences = request.audiences;
     const answer = await exchange.exchange(request, known, caller);
@@ -114,13 +115,7 @@ function refusalOf(err: unknown): Refusal {
   };
 }
 
+/** A token response or refusal: never stored (RFC 6749 §5.1, §5.2). */
 function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    "Content-Type": "application/json",
-    "Content-Length": Buffer.byteLength(text),
-    "Cache-Control": "no-store",
-    Pragma: "no-cache",
-  });
-  res.end(text);
+  sendJson(res, { status, body, cacheControl: NO_STORE, pragmaNoCache: true });
 }

@@ -90,7 +90,7 @@ describe("POST /introspect (RFC 7662) over mutual TLS", () => {
     }
   });
 
-  it("refuses a request without exactly one token, or not a form, with 400 invalid_request", async () => {
+  it("refuses a request without exactly one token, or not a UTF-8 form, with 400 invalid_request", async () => {
     const post = (body: string, contentType = "application/x-www-form-urlencoded") =>
       httpsCall(`${fixture.base}/introspect`, verifier, { method: "POST", body, contentType });
     for (const answer of [
@@ -98,6 +98,7 @@ describe("POST /introspect (RFC 7662) over mutual TLS", () => {
       await post("token="),
       await post("token=a&token=b"),
       await post(JSON.stringify({ token: "x" }), "application/json"),
+      await post("token=x", "application/x-www-form-urlencoded; charset=latin1"),
       await post(`token=${"a".repeat(70_000)}`),
     ]) {
       assert.equal(answer.status, 400);

@@ -12,7 +12,7 @@ import type { AuditCaller } from "../../audit/audit-event.js";
 import type { AuditSink } from "../../audit/audit-log.js";
 import type { PublishedDelegationKey } from "../../ca/ca-manager.js";
 import { delegationJwks } from "../delegation-jwks.js";
-import { sendJson } from "../delegation-routes.js";
+import { NO_STORE, sendJson } from "../json-answer.js";
 import { IntrospectionRequestError, readIntrospectionToken } from "./introspection-request.js";
 
 export interface IntrospectionDeps {
@@ -72,7 +72,7 @@ export class Introspection {
         this.#deps.logger.error({ err: errorMessage(err) }, "introspection failed");
         return { status: 500, body: { error: "server_error", error_description: "see the server log" } };
       })
-      .then(({ status, body }) => sendJson(res, { status, body, cacheControl: "no-store" }, false))
+      .then(({ status, body }) => sendJson(res, { status, body, cacheControl: NO_STORE }))
       .catch((err: unknown) =>
         this.#deps.logger.warn({ err: errorMessage(err) }, "introspection answer lost"),
       );

@@ -1,11 +1,8 @@
 import assert from "node:assert/strict";
-import { generateKeyPair } from "node:crypto";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { promisify } from "node:util";
-import { derToPem } from "../../../common/spiffe/bundle.js";
 import { SpiffeId } from "../../../common/spiffe/index.js";
 import { createSoftHsm, type SoftHsmFixture } from "../../../test/fixtures/softhsm.js";
 import { freePort, trackTempDir } from "../../../test/fixtures/processes.js";
@@ -13,11 +10,10 @@ import { delegationServerConfig } from "../../../test/server/server-process.js";
 import { parseServerConfig } from "../../config/server-config.js";
 import { startServer, type RunningServer } from "../../run/start-server.js";
 import { delegationComponentWith, type DelegationParts } from "../component.js";
+import { clientTlsOf } from "./testdata/client-tls.js";
 import { httpsCall } from "./testdata/https-call.js";
 import { silentLogger } from "./testdata/service-fixture.js";
 import { SseClient, type ClientTls } from "./testdata/sse-client.js";
-
-const generateEcKeyPair = promisify(generateKeyPair);
 
 /** The parts wired as `hallmark-server run` wires them: its datastore, audit log, CA and config. */
 describe("the delegation component: revocations in hallmark-server", () => {
@@ -50,17 +46,7 @@ describe("the delegation component: revocations in hallmark-server", () => {
       ],
     });
     base = `https://127.0.0.1:${port}`;
-    const { publicKey, privateKey } = await generateEcKeyPair("ec", { namedCurve: "P-256" });
-    const ca = server.deps.ca;
-    const svid = await ca.issueX509Svid({
-      spiffeId: SpiffeId.parse("spiffe://example.org/backend/orders"),
-      publicKey,
-    });
-    backend = {
-      ca: ca.bundlePem(),
-      cert: [svid.certificate, ...svid.intermediates].map((der) => derToPem(der, "CERTIFICATE")).join(""),
-      key: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
-    };
+    backend = await clientTlsOf(server.deps.ca, SpiffeId.parse("spiffe://example.org/backend/orders"));
   });
   after(async () => {
     await server.stop();

@@ -5,6 +5,7 @@ import { errorMessage } from "../../../common/errors.js";
 import type { Logger } from "../../../common/logging/logger.js";
 import type { SpiffeId } from "../../../common/spiffe/index.js";
 import type { Revocation, RevocationsSince } from "../../datastore/delegation.js";
+import { NO_STORE, sendJson } from "../json-answer.js";
 import type { RevocationListener } from "./revocation-service.js";
 import {
   heartbeatEvent,
@@ -89,10 +90,11 @@ export class RevocationStreams {
   /** Serves one `GET /revocations` of an authenticated caller. */
   handle(req: IncomingMessage, res: ServerResponse, caller: SpiffeId): void {
     if (this.#closed) {
-      res.writeHead(503, { "Content-Type": "application/json", "Cache-Control": "no-store" });
-      res.end(
-        JSON.stringify({ error: "temporarily_unavailable", error_description: "the server is stopping" }),
-      );
+      sendJson(res, {
+        status: 503,
+        body: { error: "temporarily_unavailable", error_description: "the server is stopping" },
+        cacheControl: NO_STORE,
+      });
       return;
     }
     const afterId = resumeAfter(req.headers["last-event-id"]);

@@ -13,12 +13,11 @@ import { exportJWK, SignJWT, type JWTPayload } from "jose";
 import { ManualClock } from "../../../../common/clock.js";
 import { cryptoRandom } from "../../../../common/random.js";
 import { SpiffeId } from "../../../../common/spiffe/index.js";
-import { Pkcs11KeyManager } from "../../../../native/pkcs11/key-manager.js";
-import { createSoftHsm, type SoftHsmFixture } from "../../../../test/fixtures/softhsm.js";
 import type { AuditEvent } from "../../../audit/audit-event.js";
-import { CaManager } from "../../../ca/ca-manager.js";
+import type { CaManager } from "../../../ca/ca-manager.js";
 import { captureLogger, type CapturedLogger } from "../../../ca/testdata/capture-logger.js";
-import { testCaOptions, TEST_TRUST_DOMAIN } from "../../../ca/testdata/ca-options.js";
+import { TEST_TRUST_DOMAIN } from "../../../ca/testdata/ca-options.js";
+import { startSoftHsmCa, type SoftHsmCa } from "../../../ca/testdata/softhsm-ca.js";
 import type { Datastore } from "../../../datastore/datastore.js";
 import type { DelegationPolicy } from "../../../datastore/entry.js";
 import { openDatastore } from "../../../datastore/open.js";
@@ -78,8 +77,7 @@ export class ExchangeFixture {
   ca!: CaManager;
   store!: Datastore;
   url!: string;
-  #hsm!: SoftHsmFixture;
-  #km!: Pkcs11KeyManager;
+  #hsmCa!: SoftHsmCa;
   #server!: Server;
   #dir!: string;
 
@@ -91,14 +89,11 @@ export class ExchangeFixture {
 
   async #start(): Promise<void> {
     this.userKey = await promisify(generateKeyPair)("ec", { namedCurve: "P-256" });
-    this.#hsm = await createSoftHsm({ tokenLabel: "hallmark-exchange" });
-    this.#km = await Pkcs11KeyManager.open(
-      { module: this.#hsm.modulePath, tokenLabel: this.#hsm.tokenLabel, pin: { env: "PIN" } },
-      { env: { PIN: this.#hsm.pin } },
-    );
-    this.ca = await CaManager.start(
-      testCaOptions({ keyManager: this.#km, clock: this.clock, delegationKeyType: "ec-p256" }),
-    );
+    this.#hsmCa = await startSoftHsmCa("hallmark-exchange", {
+      clock: this.clock,
+      delegationKeyType: "ec-p256",
+    });
+    this.ca = this.#hsmCa.ca;
     this.#dir = await mkdtemp(join(tmpdir(), "hallmark-exchange-"));
     this.store = await openDatastore(
       { kind: "sqlite", path: join(this.#dir, "datastore.sqlite3") },
@@ -155,11 +150,8 @@ export class ExchangeFixture {
   async stop(): Promise<void> {
     this.#server.close();
     this.revocations.stop();
-    await this.ca.stop();
     await this.store.close();
-    for (const key of await this.#km.listKeys()) await this.#km.deleteKey(key.id);
-    await this.#km.close();
-    await this.#hsm.cleanup();
+    await this.#hsmCa.stop();
     await rm(this.#dir, { recursive: true, force: true });
   }
 

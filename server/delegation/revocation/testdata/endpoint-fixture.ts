@@ -1,18 +1,14 @@
-import { generateKeyPair, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { RequestListener } from "node:http";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { ManualClock } from "../../../../common/clock.js";
 import type { DurationMs } from "../../../../common/config/duration.js";
-import { derToPem } from "../../../../common/spiffe/bundle.js";
 import { SpiffeId } from "../../../../common/spiffe/index.js";
-import { Pkcs11KeyManager } from "../../../../native/pkcs11/key-manager.js";
-import { createSoftHsm, type SoftHsmFixture } from "../../../../test/fixtures/softhsm.js";
 import { AuditLog } from "../../../audit/audit-log.js";
-import { CaManager } from "../../../ca/ca-manager.js";
-import { testCaOptions } from "../../../ca/testdata/ca-options.js";
+import type { CaManager } from "../../../ca/ca-manager.js";
+import { startSoftHsmCa, type SoftHsmCa } from "../../../ca/testdata/softhsm-ca.js";
 import { DelegationEndpoint } from "../../delegation-endpoint.js";
 import { delegationJwks } from "../../delegation-jwks.js";
 import { signDelegationToken } from "../../delegation-signer.js";
@@ -20,9 +16,8 @@ import type { Datastore } from "../../../datastore/datastore.js";
 import { openSqliteDatastore } from "../../../datastore/sqlite.js";
 import type { RevocationService } from "../revocation-service.js";
 import { MAX_TTL_MS, silentLogger, testRevocationService, TRUST_DOMAIN } from "./service-fixture.js";
+import { clientTlsOf } from "./client-tls.js";
 import type { ClientTls } from "./sse-client.js";
-
-const generateEcKeyPair = promisify(generateKeyPair);
 
 export const BACKEND = "https://orders.example.org";
 
@@ -45,8 +40,7 @@ export class EndpointFixture {
   readonly ca: CaManager;
   readonly audit: AuditLog;
   endpoint: DelegationEndpoint;
-  readonly #hsm: SoftHsmFixture;
-  readonly #keyManager: Pkcs11KeyManager;
+  readonly #hsmCa: SoftHsmCa;
   readonly #dir: string;
   /** What the injected token handler was called for. */
   readonly tokenCalls: string[];
@@ -55,34 +49,30 @@ export class EndpointFixture {
     clock: ManualClock;
     datastore: Datastore;
     service: RevocationService;
-    ca: CaManager;
+    hsmCa: SoftHsmCa;
     audit: AuditLog;
     endpoint: DelegationEndpoint;
-    hsm: SoftHsmFixture;
-    keyManager: Pkcs11KeyManager;
     dir: string;
     tokenCalls: string[];
   }) {
     this.clock = parts.clock;
     this.datastore = parts.datastore;
     this.service = parts.service;
-    this.ca = parts.ca;
+    this.ca = parts.hsmCa.ca;
     this.audit = parts.audit;
     this.endpoint = parts.endpoint;
-    this.#hsm = parts.hsm;
-    this.#keyManager = parts.keyManager;
+    this.#hsmCa = parts.hsmCa;
     this.#dir = parts.dir;
     this.tokenCalls = parts.tokenCalls;
   }
 
   static async start(options: { maxBufferedBytes?: number } = {}): Promise<EndpointFixture> {
     const clock = new ManualClock(Date.now());
-    const hsm = await createSoftHsm({ tokenLabel: "hallmark-revocation-endpoint" });
-    const keyManager = await Pkcs11KeyManager.open(
-      { module: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: { env: "PIN" } },
-      { env: { PIN: hsm.pin } },
-    );
-    const ca = await CaManager.start(testCaOptions({ keyManager, clock, delegationKeyType: "ec-p256" }));
+    const hsmCa = await startSoftHsmCa("hallmark-revocation-endpoint", {
+      clock,
+      delegationKeyType: "ec-p256",
+    });
+    const ca = hsmCa.ca;
     const dir = await mkdtemp(join(tmpdir(), "hallmark-revocation-endpoint-"));
     const audit = AuditLog.open(join(dir, "audit.log"), { clock });
     const datastore = await openSqliteDatastore({ path: join(dir, "datastore.sqlite3"), clock });
@@ -94,11 +84,9 @@ export class EndpointFixture {
       clock,
       datastore,
       service,
-      ca,
+      hsmCa,
       audit,
       endpoint,
-      hsm,
-      keyManager,
       dir,
       tokenCalls,
     });
@@ -114,16 +102,7 @@ export class EndpointFixture {
 
   /** A client of the trust domain: its X509-SVID from the server's CA, as TLS options. */
   async client(path: string): Promise<ClientTls> {
-    const { publicKey, privateKey } = await generateEcKeyPair("ec", { namedCurve: "P-256" });
-    const svid = await this.ca.issueX509Svid({
-      spiffeId: SpiffeId.fromSegments(TRUST_DOMAIN, ...path.split("/").filter(Boolean)),
-      publicKey,
-    });
-    return {
-      ca: this.bundlePem,
-      cert: [svid.certificate, ...svid.intermediates].map((der) => derToPem(der, "CERTIFICATE")).join(""),
-      key: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
-    };
+    return clientTlsOf(this.ca, SpiffeId.fromSegments(TRUST_DOMAIN, ...path.split("/").filter(Boolean)));
   }
 
   /** The JWKS a backend would fetch. */
@@ -183,11 +162,8 @@ export class EndpointFixture {
     await this.endpoint.stop();
     this.service.stop();
     await this.datastore.close();
-    await this.ca.stop();
+    await this.#hsmCa.stop();
     this.audit.close();
-    for (const key of await this.#keyManager.listKeys()) await this.#keyManager.deleteKey(key.id);
-    await this.#keyManager.close();
-    await this.#hsm.cleanup();
     await rm(this.#dir, { recursive: true, force: true });
   }
 }

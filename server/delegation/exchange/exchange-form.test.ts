@@ -3,10 +3,10 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { createServer, request, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { readFormBody } from "./form-body.js";
+import { readExchangeForm } from "./exchange-form.js";
 
 /** A real HTTP server whose handler reads the form and hands the outcome to the test. */
-describe("readFormBody", () => {
+describe("readExchangeForm", () => {
   let server: Server;
   let port: number;
   let outcome: Promise<URLSearchParams>;
@@ -28,7 +28,7 @@ describe("readFormBody", () => {
     server.close();
   });
 
-  /** Sends a request and returns what readFormBody made of it; `cut` ends the connection mid-body. */
+  /** Sends a request and returns what readExchangeForm made of it; `cut` ends the connection mid-body. */
   function send(
     headers: Record<string, string>,
     body: string | Buffer,
@@ -37,7 +37,7 @@ describe("readFormBody", () => {
     const req = request({ port, host: "127.0.0.1", method: "POST", headers });
     const read = new Promise<URLSearchParams>((resolve, reject) => {
       arrived = (incoming) => {
-        readFormBody(incoming, 1024).then(resolve, reject);
+        readExchangeForm(incoming, 1024).then(resolve, reject);
         // Gone once the server is reading: what a client that dies mid-upload looks like.
         if (cut) req.destroy();
       };
