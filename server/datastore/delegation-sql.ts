@@ -70,11 +70,6 @@ export function* insertToken(token: IssuedDelegationToken): Program<void> {
   }
 }
 
-/** Several tokens in one transaction (group commit); one that cannot be written fails them all. */
-export function* insertTokens(tokens: readonly IssuedDelegationToken[]): Program<void> {
-  for (const token of tokens) yield* insertToken(token);
-}
-
 export function* selectToken(jti: string): Program<IssuedDelegationToken | undefined> {
   const rows = yield* sql("SELECT * FROM delegation_tokens WHERE jti = ?", [jti]);
   return rows[0] === undefined ? undefined : tokenFromRow(rows[0]);

@@ -1,4 +1,3 @@
-import { GroupCommit } from "./group-commit.js";
 import type { Clock } from "../../common/clock.js";
 import type { RandomSource } from "../../common/random.js";
 import { SpiffeId } from "../../common/spiffe/index.js";
@@ -38,7 +37,6 @@ import {
   insertElevation,
   insertRevocation,
   insertToken,
-  insertTokens,
   listElevations,
   listTokens,
   pruneRevocations,
@@ -109,11 +107,6 @@ export class SqlDatastore implements Datastore {
   readonly #publisher: Publisher<number>;
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #closers: (() => Promise<void>)[] = [];
-  /** Every token exchange records its token before it answers: concurrent ones share a commit. */
-  readonly #tokenCommits = new GroupCommit<IssuedDelegationToken>({
-    writeBatch: (tokens) => this.#driver.write(insertTokens(tokens)),
-    writeOne: (token) => this.#driver.write(insertToken(token)),
-  });
   #closed = false;
 
   private constructor(
@@ -278,7 +271,7 @@ export class SqlDatastore implements Datastore {
   }
 
   recordDelegationToken(token: IssuedDelegationToken): Promise<void> {
-    return this.#call(() => this.#tokenCommits.write(checkIssuedToken(token)));
+    return this.#call(() => this.#driver.write(insertToken(checkIssuedToken(token))));
   }
 
   getDelegationToken(jti: string): Promise<IssuedDelegationToken | undefined> {

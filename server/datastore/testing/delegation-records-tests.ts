@@ -140,28 +140,6 @@ export function delegationRecordsTests({ backend, withDatastore }: SuiteContext)
         assert.deepEqual(jtis(await ds.listDelegationTokens({ actor: id("/mallory") })), []);
       }));
 
-    it("records tokens written at once (one group commit), and refuses only the duplicate among them", () =>
-      withDatastore(async (ds) => {
-        await ds.recordDelegationToken(token("tok-1"));
-        const written = await Promise.allSettled([
-          ds.recordDelegationToken(token("tok-2")),
-          ds.recordDelegationToken(token("tok-1", { subject: "mallory", actors: [id("/mallory")] })),
-          ds.recordDelegationToken(token("tok-3")),
-          ds.recordDelegationToken(token("tok-4")),
-        ]);
-        assert.deepEqual(
-          written.map((w) => w.status),
-          ["fulfilled", "rejected", "fulfilled", "fulfilled"],
-        );
-        const refused = written[1];
-        assert.equal(
-          refused?.status === "rejected" && (refused.reason as { code?: string }).code,
-          "ALREADY_EXISTS",
-        );
-        assert.deepEqual(jtis(await ds.listDelegationTokens()), ["tok-1", "tok-2", "tok-3", "tok-4"]);
-        assert.deepEqual(jtis(await ds.listDelegationTokens({ actor: id("/mallory") })), []);
-      }));
-
     it("prunes tokens that expired before the cutoff, with their actor and ancestor rows", () =>
       withDatastore(async (ds) => {
         await recordTree(ds);
