@@ -5,8 +5,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ManualClock } from "../../common/clock.js";
 import { serializeBundle } from "../../common/spiffe/bundle.js";
 import { SpiffeId } from "../../common/spiffe/spiffe-id.js";
-import { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
-import { createSoftHsm, type SoftHsmFixture } from "../../test/fixtures/softhsm.js";
+import type { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
+import { openSoftHsmKeyManager, type SoftHsmKeyManager } from "../../test/fixtures/softhsm-key-manager.js";
 import { testCaOptions } from "./testdata/ca-options.js";
 import { CaManager, type CaManagerOptions } from "./ca-manager.js";
 import { captureLogger } from "./testdata/capture-logger.js";
@@ -46,20 +46,14 @@ const hallmarkIds = async (km: Pkcs11KeyManager): Promise<string[]> =>
     .sort();
 
 describe("CaManager: start, stop, activation timing and keys left on the token", () => {
-  let hsm: SoftHsmFixture;
+  let hsm: SoftHsmKeyManager;
   let km: Pkcs11KeyManager;
 
   before(async () => {
-    hsm = await createSoftHsm({ tokenLabel: "hallmark-lifecycle" });
-    km = await Pkcs11KeyManager.open(
-      { module: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: { env: "PIN" } },
-      { env: { PIN: hsm.pin } },
-    );
+    hsm = await openSoftHsmKeyManager("hallmark-lifecycle");
+    km = hsm.keyManager;
   });
-  after(async () => {
-    await km.close();
-    await hsm.cleanup();
-  });
+  after(() => hsm.close());
 
   const options = (clock: ManualClock, journal: CaManagerOptions["journal"]): CaManagerOptions =>
     testCaOptions({ keyManager: km, clock, journal });

@@ -13,8 +13,8 @@ import {
   type SpiffeBundle,
 } from "../../common/spiffe/bundle.js";
 import { SpiffeId, TrustDomain } from "../../common/spiffe/spiffe-id.js";
-import { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
-import { createSoftHsm, type SoftHsmFixture } from "../../test/fixtures/softhsm.js";
+import type { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
+import { openSoftHsmKeyManager, type SoftHsmKeyManager } from "../../test/fixtures/softhsm-key-manager.js";
 import { run, trackTempDir } from "../../test/fixtures/processes.js";
 import { testCaOptions } from "./testdata/ca-options.js";
 import { CaManager, type CaManagerOptions } from "./ca-manager.js";
@@ -35,24 +35,18 @@ async function verifyJwt(
 }
 
 describe("CaManager: HSM-held CA and JWT keys, bundle and rotation", () => {
-  let hsm: SoftHsmFixture;
+  let hsm: SoftHsmKeyManager;
   let km: Pkcs11KeyManager;
   let dataDir: string;
   const { publicKey: workloadKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
 
   before(async () => {
-    hsm = await createSoftHsm({ tokenLabel: "hallmark-rotation" });
-    km = await Pkcs11KeyManager.open(
-      { module: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: { env: "PIN" } },
-      { env: { PIN: hsm.pin } },
-    );
+    hsm = await openSoftHsmKeyManager("hallmark-rotation");
+    km = hsm.keyManager;
     dataDir = await mkdtemp(join(tmpdir(), "hallmark-ca-data-"));
     trackTempDir(dataDir);
   });
-  after(async () => {
-    await km.close();
-    await hsm.cleanup();
-  });
+  after(() => hsm.close());
 
   const options = (clock: ManualClock, journal: CaManagerOptions["journal"]): CaManagerOptions =>
     testCaOptions({ keyManager: km, clock, journal });

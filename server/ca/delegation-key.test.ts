@@ -2,8 +2,8 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createVerify } from "node:crypto";
 import { ManualClock } from "../../common/clock.js";
-import { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
-import { createSoftHsm, type SoftHsmFixture } from "../../test/fixtures/softhsm.js";
+import type { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
+import { openSoftHsmKeyManager, type SoftHsmKeyManager } from "../../test/fixtures/softhsm-key-manager.js";
 import { testCaOptions } from "./testdata/ca-options.js";
 import { CaManager } from "./ca-manager.js";
 import { MemoryKeyJournal } from "./key-journal.js";
@@ -12,20 +12,14 @@ const HOUR = 3600_000;
 const T0 = Date.UTC(2026, 5, 1);
 
 describe("CaManager: the delegation key", () => {
-  let hsm: SoftHsmFixture;
+  let hsm: SoftHsmKeyManager;
   let km: Pkcs11KeyManager;
 
   before(async () => {
-    hsm = await createSoftHsm({ tokenLabel: "hallmark-delegation-key" });
-    km = await Pkcs11KeyManager.open(
-      { module: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: { env: "PIN" } },
-      { env: { PIN: hsm.pin } },
-    );
+    hsm = await openSoftHsmKeyManager("hallmark-delegation-key");
+    km = hsm.keyManager;
   });
-  after(async () => {
-    await km.close();
-    await hsm.cleanup();
-  });
+  after(() => hsm.close());
 
   const ids = async (prefix: string): Promise<string[]> =>
     (await km.listKeys()).map((k) => k.id).filter((id) => id.startsWith(prefix));

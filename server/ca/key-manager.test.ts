@@ -1,8 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { constants, verify } from "node:crypto";
-import { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
-import { createSoftHsm, type SoftHsmFixture } from "../../test/fixtures/softhsm.js";
+import { openSoftHsmKeyManager } from "../../test/fixtures/softhsm-key-manager.js";
 import type { KeyType, SignatureScheme } from "../../native/pkcs11/index.js";
 import type { KeyManager } from "./key-manager.js";
 import { MemoryKeyManager } from "./testdata/memory-key-manager.js";
@@ -19,19 +18,9 @@ const stores: {
   {
     name: "Pkcs11KeyManager on SoftHSM2",
     open: async () => {
-      const hsm: SoftHsmFixture = await createSoftHsm({ tokenLabel: "hallmark-contract" });
-      const pkcs11 = await Pkcs11KeyManager.open(
-        { module: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: { env: "PIN" } },
-        { env: { PIN: hsm.pin } },
-      );
-      const keyManager: KeyManager = pkcs11;
-      return {
-        keyManager,
-        close: async () => {
-          await pkcs11.close();
-          await hsm.cleanup();
-        },
-      };
+      const hsm = await openSoftHsmKeyManager("hallmark-contract");
+      const keyManager: KeyManager = hsm.keyManager;
+      return { keyManager, close: () => hsm.close() };
     },
   },
   {

@@ -10,8 +10,8 @@ import { derToPem } from "../../common/spiffe/bundle.js";
 import { SpiffeId, TrustDomain } from "../../common/spiffe/spiffe-id.js";
 import { validateX509Svid, validateX509SvidSigningCertificate } from "../../common/spiffe/x509-svid.js";
 import { opensslCert } from "../../common/spiffe/testdata/openssl.js";
-import { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
-import { createSoftHsm, type SoftHsmFixture } from "../../test/fixtures/softhsm.js";
+import type { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
+import { openSoftHsmKeyManager, type SoftHsmKeyManager } from "../../test/fixtures/softhsm-key-manager.js";
 import { run, runOk, trackTempDir } from "../../test/fixtures/processes.js";
 import { CaManager } from "./ca-manager.js";
 import { X509HsmSigner } from "./hsm-signer.js";
@@ -29,7 +29,7 @@ const CA_EXTENSIONS = [
 ];
 
 describe("an upstream CA given as PEM files signs the HSM-held CA", () => {
-  let hsm: SoftHsmFixture;
+  let hsm: SoftHsmKeyManager;
   let km: Pkcs11KeyManager;
   let dir: string;
 
@@ -39,18 +39,12 @@ describe("an upstream CA given as PEM files signs the HSM-held CA", () => {
   }
 
   before(async () => {
-    hsm = await createSoftHsm({ tokenLabel: "hallmark-upstream" });
-    km = await Pkcs11KeyManager.open(
-      { module: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: { env: "PIN" } },
-      { env: { PIN: hsm.pin } },
-    );
+    hsm = await openSoftHsmKeyManager("hallmark-upstream");
+    km = hsm.keyManager;
     dir = await mkdtemp(join(tmpdir(), "hallmark-upstream-"));
     trackTempDir(dir);
   });
-  after(async () => {
-    await km.close();
-    await hsm.cleanup();
-  });
+  after(() => hsm.close());
 
   it("issues SVIDs that chain through the server CA to the upstream root, which is the bundle's authority", async () => {
     const root = await opensslCa("root", ...CA_EXTENSIONS);

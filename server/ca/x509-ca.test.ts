@@ -10,9 +10,9 @@ import { SpiffeId, TrustDomain } from "../../common/spiffe/spiffe-id.js";
 import { validateX509Svid, validateX509SvidSigningCertificate } from "../../common/spiffe/x509-svid.js";
 import { derToPem } from "../../common/spiffe/bundle.js";
 import { opensslCsr } from "../../common/spiffe/testdata/openssl.js";
-import { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
+import type { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
 import type { KeyType } from "../../native/pkcs11/key-spec.js";
-import { createSoftHsm, type SoftHsmFixture } from "../../test/fixtures/softhsm.js";
+import { openSoftHsmKeyManager, type SoftHsmKeyManager } from "../../test/fixtures/softhsm-key-manager.js";
 import { run, runOk, trackTempDir } from "../../test/fixtures/processes.js";
 import { X509HsmSigner } from "./hsm-signer.js";
 import { X509Ca } from "./x509-ca.js";
@@ -39,7 +39,7 @@ class FixedRandom implements RandomSource {
 }
 
 describe("X509Ca with its key on SoftHSM2", () => {
-  let hsm: SoftHsmFixture;
+  let hsm: SoftHsmKeyManager;
   let km: Pkcs11KeyManager;
   let dir: string;
   // Real time: openssl verify checks validity against the wall clock.
@@ -47,11 +47,8 @@ describe("X509Ca with its key on SoftHSM2", () => {
   const cas = new Map<KeyType, X509Ca>();
 
   before(async () => {
-    hsm = await createSoftHsm({ tokenLabel: "hallmark-ca" });
-    km = await Pkcs11KeyManager.open(
-      { module: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: { env: "PIN" } },
-      { env: { PIN: hsm.pin } },
-    );
+    hsm = await openSoftHsmKeyManager("hallmark-ca");
+    km = hsm.keyManager;
     dir = await mkdtemp(join(tmpdir(), "hallmark-ca-test-"));
     trackTempDir(dir);
     for (const type of ["ec-p256", "ec-p384", "rsa-2048"] as KeyType[]) {
@@ -67,10 +64,7 @@ describe("X509Ca with its key on SoftHSM2", () => {
       );
     }
   });
-  after(async () => {
-    await km.close();
-    await hsm.cleanup();
-  });
+  after(() => hsm.close());
 
   async function writePem(name: string, der: Buffer): Promise<string> {
     const path = join(dir, name);

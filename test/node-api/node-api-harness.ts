@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { systemClock } from "../../common/clock.js";
 import { createLogger } from "../../common/logging/logger.js";
 import { cryptoRandom } from "../../common/random.js";
-import { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
+import type { Pkcs11KeyManager } from "../../native/pkcs11/key-manager.js";
 import { flushContext, openEk, releaseEk, type Ek } from "../../native/tpm/index.js";
 import { AuditLog } from "../../server/audit/audit-log.js";
 import type { AuditEvent } from "../../server/audit/audit-event.js";
@@ -17,7 +17,7 @@ import {
 import { openSqliteDatastore, type Datastore } from "../../server/datastore/index.js";
 import { AuthorizationView } from "../../server/registration/authorization-view.js";
 import { startNodeApi, type NodeApi, type NodeApiOptions } from "../../server/api/node/index.js";
-import { createSoftHsm, type SoftHsmFixture } from "../fixtures/softhsm.js";
+import { openSoftHsmKeyManager, type SoftHsmKeyManager } from "../fixtures/softhsm-key-manager.js";
 import { fixtureTempRoot, trackTempDir } from "../fixtures/processes.js";
 import { SwtpmConnection } from "../tpm/swtpm-connection.js";
 import { loadAkAndAgentKey, type KeyTemplates } from "../tpm/loaded-keys.js";
@@ -64,14 +64,17 @@ export class NodeApiHarness {
   private constructor(
     readonly dir: string,
     readonly config: ServerConfig,
-    readonly hsm: SoftHsmFixture,
-    readonly keyManager: Pkcs11KeyManager,
+    readonly hsm: SoftHsmKeyManager,
     readonly ca: CaManager,
     readonly datastore: Datastore,
     readonly view: AuthorizationView,
     readonly audit: AuditLog,
     readonly api: NodeApi,
   ) {}
+
+  get keyManager(): Pkcs11KeyManager {
+    return this.hsm.keyManager;
+  }
 
   /** `serverConfig`: more top-level server.yaml lines (e.g. `agent_svid_ttl: 1m`). */
   static async start(
@@ -101,11 +104,8 @@ export class NodeApiHarness {
       ].join("\n"),
       "node-api-test.yaml",
     );
-    const hsm = await createSoftHsm({ tokenLabel: "node-api" });
-    const keyManager = await Pkcs11KeyManager.open(
-      { module: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: { env: "PIN" } },
-      { env: { PIN: hsm.pin } },
-    );
+    const hsm = await openSoftHsmKeyManager("node-api");
+    const { keyManager } = hsm;
     const logger = createLogger({ name: "node-api-test", level: "silent" });
     const ca = await CaManager.start(testCaOptions({ keyManager, clock: systemClock, logger }));
     const datastore = await openSqliteDatastore({ path: join(dir, "datastore.sqlite3") });
@@ -115,7 +115,7 @@ export class NodeApiHarness {
       { config, caManager: ca, datastore, view, audit, logger, clock: systemClock, random: cryptoRandom },
       options,
     );
-    return new NodeApiHarness(dir, config, hsm, keyManager, ca, datastore, view, audit, api);
+    return new NodeApiHarness(dir, config, hsm, ca, datastore, view, audit, api);
   }
 
   agent(api: NodeApi = this.api): TestAgent {
@@ -154,8 +154,7 @@ export class NodeApiHarness {
     this.view.close();
     await this.datastore.close();
     await this.ca.stop();
-    await this.keyManager.close();
-    await this.hsm.cleanup();
+    await this.hsm.close();
     this.audit.close();
   }
 }

@@ -1,6 +1,7 @@
 // A CaManager over a fresh SoftHSM2 token: the real HSM-backed CA that fixtures of the CA's users run.
-import { Pkcs11KeyManager } from "../../../native/pkcs11/key-manager.js";
-import { createSoftHsm, type SoftHsmFixture } from "../../../test/fixtures/softhsm.js";
+import type { Pkcs11KeyManager } from "../../../native/pkcs11/key-manager.js";
+import type { SoftHsmFixture } from "../../../test/fixtures/softhsm.js";
+import { openSoftHsmKeyManager } from "../../../test/fixtures/softhsm-key-manager.js";
 import { CaManager, type CaManagerOptions } from "../ca-manager.js";
 import { testCaOptions } from "./ca-options.js";
 
@@ -17,11 +18,8 @@ export async function startSoftHsmCa(
   tokenLabel: string,
   options: Pick<CaManagerOptions, "clock"> & Partial<Omit<CaManagerOptions, "keyManager">>,
 ): Promise<SoftHsmCa> {
-  const hsm = await createSoftHsm({ tokenLabel });
-  const keyManager = await Pkcs11KeyManager.open(
-    { module: hsm.modulePath, tokenLabel: hsm.tokenLabel, pin: { env: "PIN" } },
-    { env: { PIN: hsm.pin } },
-  );
+  const store = await openSoftHsmKeyManager(tokenLabel);
+  const { hsm, keyManager } = store;
   const ca = await CaManager.start(testCaOptions({ ...options, keyManager }));
   return {
     ca,
@@ -30,8 +28,7 @@ export async function startSoftHsmCa(
     async stop() {
       await ca.stop();
       for (const key of await keyManager.listKeys()) await keyManager.deleteKey(key.id);
-      await keyManager.close();
-      await hsm.cleanup();
+      await store.close();
     },
   };
 }
