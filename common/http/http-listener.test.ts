@@ -5,7 +5,7 @@ import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { TLSSocket } from "node:tls";
+import { connect, type TLSSocket } from "node:tls";
 import { promisify } from "node:util";
 import { HttpListener } from "./http-listener.js";
 
@@ -67,6 +67,56 @@ describe("HttpListener with client certificates", () => {
       listener.setSecureContext({ ca: client.cert });
       assert.equal(await ask(listener.port, server.cert, client), "authorized", "the new CA counts");
       assert.equal(await ask(listener.port, server.cert), "unauthorized");
+    } finally {
+      await listener.close();
+    }
+  });
+});
+
+/** One TLS handshake as this client, offering `session` to resume: whether it was resumed, and its session. */
+function handshake(
+  port: number,
+  serverCa: string,
+  client: Pem,
+  session?: Buffer,
+): Promise<{ reused: boolean; session: Buffer | undefined }> {
+  return new Promise((resolve, reject) => {
+    let latest: Buffer | undefined;
+    const socket = connect({
+      host: "127.0.0.1",
+      port,
+      ca: serverCa,
+      ...client,
+      ...(session ? { session } : {}),
+    });
+    socket.on("session", (s: Buffer) => (latest = s));
+    socket.once("secureConnect", () => {
+      // TLS 1.3 sends its tickets after the handshake: give them a moment to arrive.
+      setTimeout(() => {
+        const reused = socket.isSessionReused();
+        socket.end();
+        resolve({ reused, session: latest });
+      }, 50);
+    });
+    socket.on("error", reject);
+  });
+}
+
+describe("HttpListener with client certificates: no session resumption", () => {
+  it("makes every client do a full handshake, so a client certificate is always checked against today's CAs", async () => {
+    const server = await selfSigned("server-resume", "IP:127.0.0.1");
+    const client = await selfSigned("client-resume", "URI:spiffe://example.org/client");
+    const listener = await HttpListener.listen(
+      { bindAddress: "127.0.0.1", bindPort: 0 },
+      { what: "a test endpoint", configKey: "test" },
+      (_req, res) => res.end(),
+      { cert: server.cert, key: server.key, ca: client.cert },
+      { requestClientCertificate: true },
+    );
+    try {
+      const first = await handshake(listener.port, server.cert, client);
+      const second = await handshake(listener.port, server.cert, client, first.session);
+      assert.equal(second.reused, false, "a resumed session would skip the client certificate check");
     } finally {
       await listener.close();
     }

@@ -1,11 +1,15 @@
 import { once } from "node:events";
 import { createServer, type RequestListener, type Server } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import { constants } from "node:crypto";
 import type { SecureContextOptions } from "node:tls";
 import { errorMessage, HallmarkError } from "../errors.js";
 
 /** A listener's TLS: its certificate chain and key, and the CAs client certificates must chain to. */
 export type ListenerTls = Pick<SecureContextOptions, "cert" | "key" | "ca">;
+
+/** What each secure context of the listener is made from (kept across `setSecureContext`). */
+type ListenerContext = ListenerTls & Pick<SecureContextOptions, "secureOptions">;
 
 export interface HttpsOptions {
   /**
@@ -40,9 +44,9 @@ export class HttpListenError extends HallmarkError<HttpListenErrorCode> {}
  */
 export class HttpListener {
   readonly #server: Server | HttpsServer;
-  #tls: ListenerTls | undefined;
+  #tls: ListenerContext | undefined;
 
-  private constructor(server: Server | HttpsServer, tls: ListenerTls | undefined) {
+  private constructor(server: Server | HttpsServer, tls: ListenerContext | undefined) {
     this.#server = server;
     this.#tls = tls;
   }
@@ -58,13 +62,19 @@ export class HttpListener {
     tls?: ListenerTls,
     https: HttpsOptions = {},
   ): Promise<HttpListener> {
+    // A resumed TLS session keeps the client certificate check of its first handshake, made against
+    // the CAs of then: with client certificates, every connection does a full handshake instead.
+    const context: ListenerContext | undefined =
+      tls === undefined || https.requestClientCertificate !== true
+        ? tls
+        : { ...tls, secureOptions: constants.SSL_OP_NO_TICKET };
     const server =
-      tls === undefined
+      context === undefined
         ? createServer(handler)
         : createHttpsServer(
             https.requestClientCertificate === true
-              ? { ...tls, requestCert: true, rejectUnauthorized: false }
-              : tls,
+              ? { ...context, requestCert: true, rejectUnauthorized: false }
+              : context,
             handler,
           );
     server.listen(address.bindPort, address.bindAddress);
@@ -76,7 +86,7 @@ export class HttpListener {
     } catch (err) {
       throw listenError(address, purpose, err);
     }
-    return new HttpListener(server, tls);
+    return new HttpListener(server, context);
   }
 
   /** The port bound (the configured one, or the one the OS chose for port 0). */
