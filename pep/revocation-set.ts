@@ -88,6 +88,11 @@ export class RevocationSet implements RevocationCheck {
       for (const [value, entry] of map) if (entry.expiresAt + toleranceSeconds < now) map.delete(value);
   }
 
+  /** Whether a revocation of this kind names `value` (held until it expires and is pruned). */
+  holds(kind: RevocationKind, value: string): boolean {
+    return this.#entries[kind].has(value);
+  }
+
   get isFresh(): boolean {
     return this.#synced && this.#clock.nowMs() - this.#lastHeardMs <= this.#graceMs;
   }

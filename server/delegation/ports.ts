@@ -24,12 +24,13 @@ export interface RevocationCheck {
   /** Whether a revocation this server knows covers the token. Fails closed: unsure is revoked. */
   isRevoked(token: RevocationSubject): boolean;
   /**
-   * Whether an agent or subject revocation in force names one of these actors or this user: the kill
-   * switch. Verifiers refuse what was issued up to `revoked_at`; the server also issues nothing new
-   * to them while the revocation is in force, or a revoked agent would just exchange again.
-   * Fails closed like `isRevoked`.
+   * The kill switch: whether an agent (or user) revocation in force names this agent (or user).
+   * Verifiers refuse what was issued up to `revoked_at`; the server also issues nothing new to them
+   * while the revocation is in force, or a revoked agent would just exchange again. Fail closed like
+   * `isRevoked`.
    */
-  isBarred(who: { readonly actors: readonly SpiffeId[]; readonly subject: string }): boolean;
+  isAgentBarred(actor: SpiffeId): boolean;
+  isSubjectBarred(subject: string): boolean;
 }
 
 export interface RevocationTarget {

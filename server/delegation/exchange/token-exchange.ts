@@ -189,13 +189,12 @@ export class TokenExchange {
   /** The kill switch: nothing new for an agent or user under a revocation in force. */
   #refuseBarred(actors: readonly SpiffeId[], subject: string): void {
     const revocations = this.#deps.revocations;
-    // Subjects and SPIFFE IDs are never empty, so "" matches no revocation of that kind.
-    if (revocations.isBarred({ actors: [], subject }))
+    if (revocations.isSubjectBarred(subject))
       throw new TokenExchangeError(
         "SUBJECT_REVOKED",
         "the user's delegations are revoked (hallmark-server delegation revoke --subject): no new delegation token for them while that revocation is in force",
       );
-    const barred = actors.find((actor) => revocations.isBarred({ actors: [actor], subject: "" }));
+    const barred = actors.find((actor) => revocations.isAgentBarred(actor));
     if (barred !== undefined)
       throw new TokenExchangeError(
         "ACTOR_REVOKED",

@@ -95,6 +95,22 @@ describe("RevocationService", () => {
     assert.equal(service.isRevoked({ ...root, jti: "bob's", subject: "bob" }), false);
   });
 
+  it("bars a revoked agent or user from new tokens while the revocation is in force (the kill switch), and fails closed before its first read", async (t) => {
+    const unread = await serviceFixture(t, { start: false });
+    assert.equal(unread.service.isAgentBarred(PLANNER), true);
+    assert.equal(unread.service.isSubjectBarred("alice"), true);
+
+    const { service } = await serviceFixture(t);
+    assert.equal(service.isAgentBarred(BOOKER), false);
+    assert.equal(service.isSubjectBarred("alice"), false);
+    await service.revoke({ kind: "agent", value: BOOKER.toString() }, admin);
+    await service.revoke({ kind: "subject", value: "alice" }, admin);
+    assert.equal(service.isAgentBarred(BOOKER), true);
+    assert.equal(service.isAgentBarred(PLANNER), false);
+    assert.equal(service.isSubjectBarred("alice"), true);
+    assert.equal(service.isSubjectBarred("bob"), false);
+  });
+
   it("works out expires_at: the covered tokens' latest exp for jti and chain, max_ttl when none is known", async (t) => {
     const { service, datastore, clock } = await serviceFixture(t);
     const now = clock.nowMs();

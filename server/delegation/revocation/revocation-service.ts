@@ -114,17 +114,12 @@ export class RevocationService implements RevocationCheck, Revoker, VerifierRevo
     }
   }
 
-  isBarred(who: { readonly actors: readonly SpiffeId[]; readonly subject: string }): boolean {
-    // A token issued at the epoch is covered by every agent and subject revocation in force naming
-    // it; no jti or chain is empty, so those kinds never match.
-    return this.isRevoked({
-      jti: "",
-      chainId: "",
-      ancestors: [],
-      actors: who.actors,
-      subject: who.subject,
-      issuedAtMs: 0,
-    });
+  isAgentBarred(actor: SpiffeId): boolean {
+    return !this.#set.isFresh || this.#set.holds("agent", actor.toString());
+  }
+
+  isSubjectBarred(subject: string): boolean {
+    return !this.#set.isFresh || this.#set.holds("subject", subject);
   }
 
   /** pep's check, for verifying a token here (introspection): throws REVOKED or REVOCATIONS_STALE. */
