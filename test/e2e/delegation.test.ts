@@ -12,7 +12,8 @@ import { runHallmark } from "../fixtures/hallmark-binaries.js";
 import { startOidcIssuer, type OidcIssuer } from "../fixtures/oidc-issuer.js";
 import { startSwtpm, type SwtpmFixture } from "../fixtures/swtpm.js";
 import { startServerProcess, type ServerProcess } from "../server/server-process.js";
-import { fetchTrusting, waitForEndpoint } from "../server/https-client.js";
+import { waitForEndpoint } from "../server/https-client.js";
+import { fetchTrustingOnly } from "../../server/delegation/exchange/jwks-fetch.js";
 import { AgentProcess } from "../agent/agent-process.js";
 import { PY_DELEGATING_AGENT, pySpiffePython } from "../interop/python-env.js";
 import { createOrdersBackend } from "../../pep/examples/backend.js";
@@ -153,7 +154,7 @@ describe("delegation end to end: user token + agent JWT-SVID -> delegation token
       issuer,
       audience: ORDERS,
       jwks: createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`), {
-        [customFetch]: fetchTrusting(bundlePem),
+        [customFetch]: fetchTrustingOnly(bundlePem),
       }),
       revocations,
     });
@@ -277,7 +278,7 @@ describe("delegation end to end: user token + agent JWT-SVID -> delegation token
 
     // Any JWT library, from the published keys alone.
     const jwks = createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`), {
-      [customFetch]: fetchTrusting(bundlePem),
+      [customFetch]: fetchTrustingOnly(bundlePem),
     });
     const { payload, protectedHeader } = await jwtVerify(token, jwks, {
       issuer,

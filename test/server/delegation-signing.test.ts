@@ -11,7 +11,8 @@ import { signDelegationToken } from "../../server/delegation/delegation-signer.j
 import { startServer, type RunningServer } from "../../server/run/start-server.js";
 import { createSoftHsm, type SoftHsmFixture } from "../fixtures/softhsm.js";
 import { freePort, trackTempDir } from "../fixtures/processes.js";
-import { fetchTrusting, waitForEndpoint } from "./https-client.js";
+import { waitForEndpoint } from "./https-client.js";
+import { fetchTrustingOnly } from "../../server/delegation/exchange/jwks-fetch.js";
 import { delegationServerConfig } from "./server-process.js";
 
 const logger = createLogger({ name: "test", level: "silent" });
@@ -56,7 +57,7 @@ describe("delegation tokens signed in the HSM verify against the endpoint's JWKS
       jti: "test-1",
     });
     const jwks = createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`), {
-      [customFetch]: fetchTrusting(bundlePem),
+      [customFetch]: fetchTrustingOnly(bundlePem),
     });
     const verified = await jwtVerify(token, jwks, {
       issuer: base,

@@ -1,7 +1,6 @@
 /** An ordinary HTTPS client for tests, trusting only the server's bundle. */
 import { request } from "node:https";
 import { setTimeout as delay } from "node:timers/promises";
-import type { FetchImplementation } from "jose";
 
 export interface HttpsAnswer {
   status: number;
@@ -43,17 +42,6 @@ export function httpsRequest(
     req.on("error", reject);
     req.end(body);
   });
-}
-
-/** jose's fetch, through node:https with the bundle as the only trusted CA. */
-export function fetchTrusting(ca: string): FetchImplementation {
-  return async (url) => {
-    const answer = await httpsRequest(url, ca);
-    return new Response(answer.body, {
-      status: answer.status,
-      headers: { "content-type": "application/json" },
-    });
-  };
 }
 
 /** Polls until the endpoint answers (the admin socket comes up before the listeners that follow it). */

@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { calculateJwkThumbprint, createRemoteJWKSet, customFetch } from "jose";
 import { fixtureTempRoot, freePort, run, runOk, trackTempDir } from "../fixtures/processes.js";
 import { startServerProcess, unusedIssuerJwks, type ServerProcess } from "./server-process.js";
-import { fetchTrusting, httpsRequest, waitForEndpoint } from "./https-client.js";
+import { httpsRequest, waitForEndpoint } from "./https-client.js";
+import { fetchTrustingOnly } from "../../server/delegation/exchange/jwks-fetch.js";
 
 describe("hallmark-server run with delegation: the HTTPS endpoint, its keys and discovery", () => {
   let server: ServerProcess;
@@ -154,7 +155,7 @@ describe("hallmark-server run with delegation: the HTTPS endpoint, its keys and 
     const onToken = createPublicKey({ key: await readFile(derPath), format: "der", type: "spki" });
 
     const jwks = createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`), {
-      [customFetch]: fetchTrusting(bundlePem),
+      [customFetch]: fetchTrustingOnly(bundlePem),
     });
     const [jwk] = jwks.jwks()?.keys ?? [];
     assert.equal(jwk, undefined, "nothing fetched yet");
