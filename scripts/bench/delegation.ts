@@ -12,19 +12,26 @@
 //    verifier then refuses the token (checked).
 // Needs `npm run build` first (the agent is the compiled one). Run as root (the entries select uid 0):
 //   node --import tsx scripts/bench/delegation.ts [exchanges=400] [concurrency=8] [verifiers=100] [revocations=50] [seconds=3]
-import { X509Certificate } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { Agent, request } from "node:https";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createLocalJWKSet, decodeJwt, type JSONWebKeySet } from "jose";
 import { RevocationSet } from "../../pep/revocation-set.js";
-import { RevocationStream, type RevocationStreamStatus } from "../../pep/revocation-stream.js";
+import { RevocationStream } from "../../pep/revocation-stream.js";
+import { until } from "../../pep/testdata/stream-helpers.js";
 import { verifyDelegationToken } from "../../pep/verify-delegation-token.js";
 import { AgentProcess, compiledAgentCommand } from "../../test/agent/agent-process.js";
 import { runHallmark } from "../../test/fixtures/hallmark-binaries.js";
 import { startOidcIssuer } from "../../test/fixtures/oidc-issuer.js";
+import { svidFilesFor } from "../../test/fixtures/svid-files.js";
+import { httpsRequest } from "../../test/server/https-client.js";
+import {
+  TOKEN_EXCHANGE_GRANT_TYPE,
+  TOKEN_TYPE_ACCESS_TOKEN,
+  TOKEN_TYPE_JWT,
+} from "../../server/delegation/exchange/exchange-request.js";
 import { fixtureTempRoot, freePort, trackTempDir } from "../../test/fixtures/processes.js";
 import { startBenchServer } from "./agent-bench-server.js";
 import { fmt, percentile } from "./stats.js";
@@ -42,8 +49,6 @@ const AUDITOR = `${TD}/ai/auditor`;
 const BACKEND = `${TD}/svc/orders`;
 const ORDERS = "https://orders.example.test";
 const USERS_AUDIENCE = "https://delegation.hallmark.test";
-const JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt";
-const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
 
 const agentBinary = compiledAgentCommand[0] as string;
 if (!existsSync(agentBinary)) throw new Error(`${agentBinary} is missing: run \`npm run build\` first`);
@@ -164,11 +169,11 @@ try {
     });
   const firstHop = async (): Promise<string> => {
     const got = await exchange({
-      grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+      grant_type: TOKEN_EXCHANGE_GRANT_TYPE,
       subject_token: alice,
-      subject_token_type: JWT_TYPE,
+      subject_token_type: TOKEN_TYPE_JWT,
       actor_token: actors.planner,
-      actor_token_type: JWT_TYPE,
+      actor_token_type: TOKEN_TYPE_JWT,
       audience: ORDERS,
       scope: "orders:read",
     });
@@ -177,11 +182,11 @@ try {
   };
   const subHop = async (parent: string, actor: string): Promise<string> => {
     const got = await exchange({
-      grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+      grant_type: TOKEN_EXCHANGE_GRANT_TYPE,
       subject_token: parent,
-      subject_token_type: ACCESS_TOKEN_TYPE,
+      subject_token_type: TOKEN_TYPE_ACCESS_TOKEN,
       actor_token: actor,
-      actor_token_type: JWT_TYPE,
+      actor_token_type: TOKEN_TYPE_JWT,
       audience: ORDERS,
       scope: "orders:read",
     });
@@ -226,9 +231,10 @@ try {
   // The backend's identity for the revocation stream (mutual TLS).
   const svidDir = join(dir, "backend-svid");
   await api(["fetch", "x509", "--write", svidDir]);
-  const tls = await svidOf(svidDir, BACKEND);
+  const { cert, key } = await svidFilesFor(svidDir, BACKEND);
+  const tls = { cert, key };
   const jwks = createLocalJWKSet(
-    JSON.parse((await httpsGet(`${issuer}/.well-known/jwks.json`, bundlePem)).toString()) as JSONWebKeySet,
+    JSON.parse((await httpsRequest(`${issuer}/.well-known/jwks.json`, bundlePem)).body) as JSONWebKeySet,
   );
 
   // 2. pep/ verifications of a real three-hop token.
@@ -297,44 +303,10 @@ try {
   for (const cleanup of cleanups.reverse()) await cleanup();
 }
 
-/** When the stream's status first satisfies `predicate`. */
-function until(stream: RevocationStream, predicate: (s: RevocationStreamStatus) => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const subscription = stream.status.subscribe((status) => {
-      if (!predicate(status)) return;
-      queueMicrotask(() => subscription.close());
-      resolve();
-    });
-  });
-}
-
 async function idpCaFile(pem: string): Promise<string> {
   const dir = await mkdtemp(join(fixtureTempRoot(), "hallmark-bench-idp-"));
   trackTempDir(dir);
   const path = join(dir, "ca.pem");
   await writeFile(path, pem);
   return path;
-}
-
-async function svidOf(dir: string, spiffeId: string): Promise<{ cert: string; key: string }> {
-  for (const name of await readdir(dir)) {
-    const match = /^svid\.(\d+)\.pem$/.exec(name);
-    if (match === null) continue;
-    const cert = await readFile(join(dir, name), "utf8");
-    if (new X509Certificate(cert).subjectAltName?.includes(`URI:${spiffeId}`) === true)
-      return { cert, key: await readFile(join(dir, `svid.${match[1]}.key`), "utf8") };
-  }
-  throw new Error(`no SVID for ${spiffeId} in ${dir}`);
-}
-
-function httpsGet(url: string, ca: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    request(url, { ca }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve(Buffer.concat(chunks)));
-    })
-      .on("error", reject)
-      .end();
-  });
 }

@@ -1,7 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { X509Certificate } from "node:crypto";
-import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -10,6 +9,7 @@ import { createRemoteJWKSet, customFetch, decodeJwt, jwtVerify } from "jose";
 import { fixtureTempRoot, freePort, run, trackTempDir, type RunResult } from "../fixtures/processes.js";
 import { runHallmark } from "../fixtures/hallmark-binaries.js";
 import { startOidcIssuer, type OidcIssuer } from "../fixtures/oidc-issuer.js";
+import { svidFilesFor } from "../fixtures/svid-files.js";
 import { startSwtpm, type SwtpmFixture } from "../fixtures/swtpm.js";
 import { startServerProcess, type ServerProcess } from "../server/server-process.js";
 import { waitForEndpoint } from "../server/https-client.js";
@@ -138,7 +138,7 @@ describe("delegation end to end: user token + agent JWT-SVID -> delegation token
     // The backend: its X509-SVID from the Workload API, the revocation stream over mutual TLS.
     const svidDir = join(dir, "orders-svid");
     ok(await agentApi(["fetch", "x509", "--write", svidDir]));
-    const { cert, key, certPath, keyPath } = await svidFiles(svidDir, ORDERS_SERVICE);
+    const { cert, key, certPath, keyPath } = await svidFilesFor(svidDir, ORDERS_SERVICE);
     backendCertPath = certPath;
     backendKeyPath = keyPath;
     revocations = new RevocationSet();
@@ -449,21 +449,4 @@ describe("delegation end to end: user token + agent JWT-SVID -> delegation token
 function ok(result: RunResult): RunResult {
   assert.equal(result.code, 0, `${result.stdout}${result.stderr}`);
   return result;
-}
-
-/** The written X509-SVID (chain and key) whose URI SAN is `spiffeId`. */
-async function svidFiles(
-  dir: string,
-  spiffeId: string,
-): Promise<{ cert: string; key: string; certPath: string; keyPath: string }> {
-  for (const name of await readdir(dir)) {
-    const match = /^svid\.(\d+)\.pem$/.exec(name);
-    if (match === null) continue;
-    const cert = await readFile(join(dir, name), "utf8");
-    if (new X509Certificate(cert).subjectAltName?.includes(`URI:${spiffeId}`) === true) {
-      const keyPath = join(dir, `svid.${match[1]}.key`);
-      return { cert, key: await readFile(keyPath, "utf8"), certPath: join(dir, name), keyPath };
-    }
-  }
-  return assert.fail(`no SVID for ${spiffeId} in ${dir}`);
 }
